@@ -1,0 +1,211 @@
+"""The document catalog: which version of each document is visible, kept in SQLite.
+
+Vector stores have no multi-record transactions (Chroma batches, Milvus never), so visibility
+is decided here, in one SQLite transaction per document:
+
+1. `begin`: record the intent (doc, new version, its chunk ids) in `pending`;
+2. the caller upserts the chunks into the store (invisible: their version is not current);
+3. `commit`: in one transaction make the new version current, drop the intent, and move the
+   old version's chunk ids to `garbage`;
+4. the caller deletes `garbage` ids from the store and calls `forget_garbage`.
+
+A process killed anywhere leaves either the old version or the new one visible, never a mix;
+`pending` and `garbage` tell the next writer exactly which store ids to remove.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Catalog", "DocRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, file TEXT, version TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL, title TEXT NOT NULL DEFAULT '', ingested_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_file ON documents(file);
+CREATE TABLE IF NOT EXISTS chunks (chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS pending (
+    doc_id TEXT NOT NULL, version TEXT NOT NULL, chunk_ids TEXT NOT NULL,
+    PRIMARY KEY (doc_id, version)
+);
+CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS file_state (
+    file TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DocRecord:
+    """A visible document."""
+
+    doc_id: str
+    source: str
+    file: str | None
+    version: str
+    n_chunks: int
+    title: str = ""
+
+
+class Catalog:
+    """SQLite file `catalog.sqlite` next to the index."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> DocRecord | None:
+        """The visible version of `doc_id`, if any."""
+        row = self._db.execute(
+            "SELECT doc_id, source, file, version, n_chunks, title FROM documents WHERE doc_id=?",
+            (doc_id,),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def documents(self) -> list[DocRecord]:
+        """Every visible document."""
+        rows = self._db.execute(
+            "SELECT doc_id, source, file, version, n_chunks, title FROM documents ORDER BY source"
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def visible(self, chunk_ids: Iterable[str]) -> set[str]:
+        """The subset of `chunk_ids` that belong to a visible document version."""
+        ids = list(set(chunk_ids))
+        out: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part)
+            out.update(r[0] for r in rows)
+        return out
+
+    def chunk_ids(self, doc_id: str) -> list[str]:
+        """The chunk ids of the visible version of `doc_id`."""
+        rows = self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))
+        return [r[0] for r in rows]
+
+    def count_documents(self) -> int:
+        """Number of visible documents."""
+        return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def count_chunks(self) -> int:
+        """Number of visible chunks."""
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def invisible_ids(self) -> list[str]:
+        """Store ids that may exist but must not be shown (interrupted writes, old versions)."""
+        ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
+        for (raw,) in self._db.execute("SELECT chunk_ids FROM pending"):
+            ids += json.loads(raw)
+        return ids
+
+    def file_state(self, file: str) -> tuple[str, int, int] | None:
+        """(sha256, size, mtime_ns) recorded when `file` was last ingested."""
+        row = self._db.execute(
+            "SELECT sha256, size, mtime_ns FROM file_state WHERE file=?", (file,)
+        ).fetchone()
+        return (str(row[0]), int(row[1]), int(row[2])) if row else None
+
+    # -- writes --------------------------------------------------------------------------
+
+    def begin(self, doc_id: str, version: str, chunk_ids: Sequence[str]) -> None:
+        """Record the intent to write `chunk_ids` as `version` of `doc_id`."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
+            (doc_id, version, json.dumps(list(chunk_ids))),
+        )
+
+    def commit(self, record: DocRecord, chunk_ids: Sequence[str]) -> None:
+        """Make `record` the visible version; the old version's other ids become garbage."""
+        with _transaction(self._db):
+            self._hide(record.doc_id, keep=set(chunk_ids))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?)", [(i, record.doc_id) for i in chunk_ids]
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.doc_id,
+                    record.source,
+                    record.file,
+                    record.version,
+                    record.n_chunks,
+                    record.title,
+                    time.time(),
+                ),
+            )
+            self._db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
+
+    def remove(self, doc_id: str) -> bool:
+        """Hide `doc_id` now; its chunk ids become garbage. False when it was not there."""
+        with _transaction(self._db):
+            return self._hide(doc_id, keep=set())
+
+    def _hide(self, doc_id: str, keep: set[str]) -> bool:
+        stale = [i for i in self.chunk_ids(doc_id) if i not in keep]
+        self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(i,) for i in stale])
+        self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        return self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,)).rowcount > 0
+
+    def take_pending(self) -> list[str]:
+        """Turn every interrupted write into garbage; returns all garbage ids."""
+        with _transaction(self._db):
+            for (raw,) in self._db.execute("SELECT chunk_ids FROM pending").fetchall():
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO garbage VALUES (?)", [(i,) for i in json.loads(raw)]
+                )
+            self._db.execute("DELETE FROM pending")
+        # An id can be both garbage from an interrupted write and part of a visible version
+        # (same content written again): never delete what is visible.
+        ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
+        visible = self.visible(ids)
+        keep = [i for i in ids if i in visible]
+        self.forget_garbage(keep)
+        return [i for i in ids if i not in visible]
+
+    def forget_garbage(self, ids: Sequence[str]) -> None:
+        """The store no longer holds these ids."""
+        self._db.executemany("DELETE FROM garbage WHERE chunk_id=?", [(i,) for i in ids])
+
+    def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
+        """Remember a file's content hash so an unchanged file is skipped without hashing."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO file_state VALUES (?, ?, ?, ?)", (file, sha256, size, mtime_ns)
+        )
+
+    def forget_file(self, file: str) -> None:
+        """Drop the remembered state of a file."""
+        self._db.execute("DELETE FROM file_state WHERE file=?", (file,))
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _record(row: tuple[str, str, str | None, str, int, str]) -> DocRecord:
+    return DocRecord(row[0], row[1], row[2], row[3], int(row[4]), row[5])

@@ -1,0 +1,159 @@
+"""The one configuration tree: `rag.toml` plus `RAG_`-prefixed environment variables.
+
+Priority, highest first: environment (`RAG_EMBEDDER__BATCH_SIZE=32`, `__` for nesting), the
+TOML file, the defaults below. The defaults are the embedded setup: bundled MiniLM embedder,
+Chroma in `./.rag/`, no server, no GPU, no API key.
+
+Only `load_config` reads files or the environment; everything else receives a sub-model.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+__all__ = [
+    "AnswerConfig",
+    "ChunkerConfig",
+    "EmbedderConfig",
+    "ParserConfig",
+    "RagConfig",
+    "RetrievalConfig",
+    "StoreConfig",
+    "load_config",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class EmbedderConfig(BaseModel):
+    """Which sentence-transformers model embeds chunks and queries."""
+
+    model_config = _FROZEN
+    backend: str = "sentence_transformers"
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Model name (recorded in the manifest); also a hub id when `path` is unset "
+        "and the name is not the bundled default.",
+    )
+    path: str | None = Field(None, description="Local model directory; overrides `model`.")
+    batch_size: int = Field(64, gt=0)
+    device: str = "cpu"
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+class ChunkerConfig(BaseModel):
+    """Chunk size and overlap, counted in the embedding model's own tokens."""
+
+    model_config = _FROZEN
+    chunk_tokens: int = Field(200, gt=16)
+    overlap_tokens: int = Field(32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkerConfig:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                "overlap_tokens must be smaller than chunk_tokens. Currently, overlap_tokens is "
+                f"{self.overlap_tokens} and chunk_tokens is {self.chunk_tokens}"
+            )
+        return self
+
+
+class ParserConfig(BaseModel):
+    """How files are parsed: isolation, limits, OCR."""
+
+    model_config = _FROZEN
+    timeout_s: float = Field(300.0, gt=0, description="Per-file parse time limit, seconds.")
+    workers: int = Field(2, ge=1, description="Parser processes running side by side.")
+    max_file_mb: float = Field(200.0, gt=0)
+    ocr_languages: list[str] = Field(default_factory=lambda: ["eng", "chi_sim"])
+    zip_max_members: int = Field(1000, gt=0)
+    zip_max_total_mb: float = Field(500.0, gt=0)
+
+
+class StoreConfig(BaseModel):
+    """Which vector store holds the index."""
+
+    model_config = _FROZEN
+    backend: str = "chroma"
+    collection: str = "chunks"
+
+
+class RetrievalConfig(BaseModel):
+    """Retrieval limits."""
+
+    model_config = _FROZEN
+    top_k: int = Field(5, gt=0)
+
+
+class AnswerConfig(BaseModel):
+    """The extractive answer: how many sentences, and how similar they must be."""
+
+    model_config = _FROZEN
+    max_sentences: int = Field(4, gt=0)
+    min_similarity: float = Field(0.2, ge=-1.0, le=1.0)
+
+
+class RagConfig(BaseSettings):
+    """Root of the configuration tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+    data_dir: Path = Path(".rag")
+    language: Literal["auto", "en", "zh"] = "auto"
+    embedder: EmbedderConfig = EmbedderConfig()
+    chunker: ChunkerConfig = ChunkerConfig()
+    parser: ParserConfig = ParserConfig()
+    store: StoreConfig = StoreConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    answer: AnswerConfig = AnswerConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file: the file's values arrive as init kwargs.
+        return (env_settings, init_settings)
+
+
+def load_config(path: str | Path | None = None) -> RagConfig:
+    """Load the configuration once, at the edge (CLI, API lifespan).
+
+    Args:
+        path: A TOML file. When None, `RAG_CONFIG` names it; when that is unset too,
+            `./rag.toml` is read if it exists.
+
+    Returns:
+        The frozen configuration tree.
+
+    Raises:
+        ConfigError: The file is missing or malformed, or a value is invalid.
+    """
+    explicit = path if path is not None else os.environ.get("RAG_CONFIG")
+    file = Path(explicit) if explicit else Path("rag.toml")
+    data: dict[str, Any] = {}
+    if explicit and not file.is_file():
+        raise ConfigError(f"config file {file} does not exist; pass an existing --config path")
+    if file.is_file():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+    try:
+        return RagConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration ({file if data else 'environment'}):\n{exc}") from exc

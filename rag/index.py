@@ -1,0 +1,172 @@
+"""The index: vector store + document catalog + manifest, opened for reading or writing.
+
+A writer holds an exclusive lock on `<data_dir>/write.lock`; a second writer fails fast with
+the holder's process id. Visibility comes from the catalog (see `rag.catalog`), so a reader
+never sees a half-written document.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from rag.catalog import Catalog, DocRecord
+from rag.config import RagConfig
+from rag.embed.base import Embedder
+from rag.errors import EmptyIndexError, IndexLockedError
+from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
+from rag.stores import VectorStore, open_store
+from rag.types import Chunk, Hit
+
+__all__ = ["Index"]
+
+logger = logging.getLogger(__name__)
+
+
+class _WriteLock:
+    def __init__(self, path: Path, wait_s: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = path.open("a+")
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._file.seek(0)
+                    holder = self._file.read().strip() or "unknown"
+                    self._file.close()
+                    raise IndexLockedError(
+                        f"the index in {path.parent} is being written by process {holder}; wait "
+                        "for it to finish (one writer at a time), or use another RAG_DATA_DIR"
+                    ) from None
+                time.sleep(0.2)
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class Index:
+    """Open with `Index.open(config, embedder, write=...)`; close when done."""
+
+    def __init__(
+        self, data_dir: Path, store: VectorStore, catalog: Catalog, lock: _WriteLock | None
+    ) -> None:
+        self.data_dir = data_dir
+        self._store = store
+        self._catalog = catalog
+        self._lock = lock
+
+    @classmethod
+    def open(cls, config: RagConfig, embedder: Embedder, *, write: bool) -> Index:
+        """Open the index in `config.data_dir`.
+
+        For writing: take the lock, create or check the manifest, and finish any interrupted
+        write. For reading: check the manifest; an index that does not exist is empty.
+
+        Raises:
+            IndexLockedError: Another process is writing (write mode).
+            IndexMismatchError: The index was built with another model or chunker.
+            EmptyIndexError: Read mode and no index exists yet.
+        """
+        data_dir = config.data_dir
+        lock = _WriteLock(data_dir / "write.lock", wait_s=3.0) if write else None
+        try:
+            fingerprint = embedder.fingerprint
+            manifest = read_manifest(data_dir)
+            if manifest is None:
+                if not write:
+                    raise EmptyIndexError(
+                        f"no index in {data_dir}; run `rag ingest PATH` first"
+                    )
+                manifest = Manifest.new(fingerprint, config.chunker, config.store.backend)
+                write_manifest(data_dir, manifest)
+            check_manifest(data_dir, manifest, fingerprint, config.chunker if write else None)
+            store = open_store(config.store, data_dir, fingerprint.dimension)
+            index = cls(data_dir, store, Catalog(data_dir / "catalog.sqlite"), lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        if write:
+            index.collect_garbage()
+        return index
+
+    def close(self) -> None:
+        """Release the store, the catalog and the write lock."""
+        self._store.close()
+        self._catalog.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The document catalog (read it; write through this class)."""
+        return self._catalog
+
+    # -- writing ------------------------------------------------------------------------
+
+    def collect_garbage(self) -> int:
+        """Remove from the store every id an interrupted or replaced write left behind."""
+        ids = self._catalog.take_pending()
+        if ids:
+            logger.info("removing %d chunks left by an interrupted or replaced write", len(ids))
+            self._store.delete(ids)
+            self._catalog.forget_garbage(ids)
+        return len(ids)
+
+    def existing(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks already in the store under these ids (vectors can be reused)."""
+        return {c.chunk_id: c for c in self._store.get(chunk_ids)}
+
+    def write_document(self, record: DocRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Write one document's chunks and make them visible together."""
+        ids = [c.chunk_id for c in chunks]
+        self._catalog.begin(record.doc_id, record.version, ids)
+        if chunks:
+            self._store.upsert(chunks, vectors)
+        self._catalog.commit(record, ids)
+        self.collect_garbage()
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Hide and then remove one document. False when it was not in the index."""
+        removed = self._catalog.remove(doc_id)
+        self.collect_garbage()
+        return removed
+
+    # -- reading ------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        """Visible chunks."""
+        return self._catalog.count_chunks()
+
+    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
+        """The `k` visible chunks most similar to `vector`, best first."""
+        # Ids of interrupted writes may still sit in the store until the next writer removes
+        # them; fetch enough extra that k visible hits remain after filtering them out.
+        extra = len(self._catalog.invisible_ids())
+        hits = self._store.search_dense(vector, k + extra)
+        visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
+        return [h for h in hits if h.chunk.chunk_id in visible][:k]

@@ -1,0 +1,113 @@
+"""The index manifest: build facts written next to the index (C5), never into the config.
+
+It records the embedding model (name, hash of its files, dimension) and the chunker settings.
+Opening an index with another model or chunker is refused instead of mixing vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from rag.config import ChunkerConfig
+from rag.embed.base import ModelFingerprint
+from rag.errors import IndexMismatchError, StoreError
+
+__all__ = ["MANIFEST_NAME", "Manifest", "check_manifest", "read_manifest", "write_manifest"]
+
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What the vectors in an index were built with."""
+
+    embedder: ModelFingerprint
+    chunker: dict[str, Any]
+    store: str
+    created_at: str
+    versions: dict[str, str]
+
+    @classmethod
+    def new(cls, embedder: ModelFingerprint, chunker: ChunkerConfig, store: str) -> Manifest:
+        """A manifest for a fresh index built now."""
+        return cls(
+            embedder=embedder,
+            chunker=chunker.model_dump(),
+            store=store,
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            versions=_versions(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (also embedded in eval reports)."""
+        return asdict(self)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("rag-framework", "sentence-transformers", "chromadb", "unstructured", "torch"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def read_manifest(data_dir: Path) -> Manifest | None:
+    """The manifest in `data_dir`, or None for a new index."""
+    path = data_dir / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return Manifest(
+            embedder=ModelFingerprint(**raw["embedder"]),
+            chunker=dict(raw["chunker"]),
+            store=str(raw["store"]),
+            created_at=str(raw["created_at"]),
+            versions=dict(raw.get("versions", {})),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(
+            f"index manifest {path} is unreadable ({exc}); remove {data_dir} and ingest again"
+        ) from exc
+
+
+def write_manifest(data_dir: Path, manifest: Manifest) -> None:
+    """Write atomically: a temporary file renamed over the old one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, data_dir / MANIFEST_NAME)
+
+
+def check_manifest(
+    data_dir: Path, existing: Manifest, model: ModelFingerprint, chunker: ChunkerConfig | None
+) -> None:
+    """Refuse to use an index built with another embedding model (or chunker, when writing).
+
+    Raises:
+        IndexMismatchError: The model name, file hash, dimension or chunker differs.
+    """
+    built = existing.embedder
+    if built != model:
+        raise IndexMismatchError(
+            f"the index in {data_dir} was built with embedding model {built.name} "
+            f"(sha256 {built.sha256[:12]}, dim {built.dimension}) but the configured model is "
+            f"{model.name} (sha256 {model.sha256[:12]}, dim {model.dimension}); mixing them "
+            f"would give meaningless results. Use the original model, or set RAG_DATA_DIR to a "
+            f"new directory (or remove {data_dir}) and ingest again"
+        )
+    if chunker is not None and existing.chunker != chunker.model_dump():
+        raise IndexMismatchError(
+            f"the index in {data_dir} was chunked with {existing.chunker} but the configuration "
+            f"says {chunker.model_dump()}; restore those settings, or set RAG_DATA_DIR to a new "
+            f"directory (or remove {data_dir}) and ingest again"
+        )

@@ -1,0 +1,66 @@
+"""The vector store contract (C3): one small protocol every backend implements.
+
+Scores are cosine similarity, higher is better; each backend converts its own distance in
+one place. Ids are chunk content hashes, so an upsert of the same chunk is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from rag.types import Chunk, Hit
+
+__all__ = ["And", "Filter", "FilterExpr", "VectorStore"]
+
+Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte"]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """`field op value` on chunk metadata (`doc_id`, `source`, `page`, `section`, ...)."""
+
+    field: str
+    op: Op
+    value: str | int | float | tuple[str | int | float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    """All of the given filters."""
+
+    filters: tuple[Filter, ...]
+
+
+FilterExpr = Filter | And
+
+
+class VectorStore(Protocol):
+    """One collection of chunks with their vectors."""
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Insert or replace chunks by id."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id; unknown ids are ignored."""
+        ...
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids that exist, in no particular order."""
+        ...
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        ...
+
+    def search_dense(self, vector: np.ndarray, k: int, where: FilterExpr | None = None) -> list[Hit]:
+        """The `k` chunks most similar to `vector`, best first."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections."""
+        ...

@@ -1,0 +1,133 @@
+"""Chroma, embedded and persistent: the default store.
+
+Example:
+    >>> store = ChromaStore(Path(".rag/chroma"), "chunks", 384)  # doctest: +SKIP
+    >>> store.search_dense(vector, k=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import StoreError
+from rag.stores.base import And, Filter, FilterExpr
+from rag.types import Chunk, Hit
+
+__all__ = ["ChromaStore", "to_where"]
+
+_OPS = {"eq": "$eq", "ne": "$ne", "in": "$in", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+
+
+def to_where(expr: FilterExpr) -> dict[str, Any]:
+    """Translate our filter model to a Chroma `where` clause (the one place that does)."""
+    if isinstance(expr, And):
+        return {"$and": [to_where(f) for f in expr.filters]}
+    value = list(expr.value) if isinstance(expr.value, tuple) else expr.value
+    return {expr.field: {_OPS[expr.op]: value}}
+
+
+def _metadata(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "doc_id": chunk.doc_id,
+        "version": chunk.version,
+        "source": chunk.source,
+        "section": chunk.section,
+        "index": chunk.index,
+        "n_tokens": chunk.n_tokens,
+    }
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    return meta
+
+
+def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    page = meta.get("page")
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        version=str(meta["version"]),
+        text=text,
+        index=int(meta["index"]),
+        source=str(meta["source"]),
+        page=int(page) if page is not None else None,
+        section=str(meta.get("section", "")),
+        n_tokens=int(meta.get("n_tokens", 0)),
+    )
+
+
+class ChromaStore:
+    """A Chroma collection with cosine space; scores are `1 - cosine distance`."""
+
+    def __init__(self, path: Path, collection: str, dimension: int) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        path.mkdir(parents=True, exist_ok=True)
+        self._client = chromadb.PersistentClient(
+            path=str(path), settings=Settings(anonymized_telemetry=False)
+        )
+        self._collection = self._client.get_or_create_collection(
+            collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+        self._batch = int(self._client.get_max_batch_size())
+        self._dimension = dimension
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise StoreError(f"{len(chunks)} chunks but {len(vectors)} vectors; nothing written")
+        for start in range(0, len(chunks), self._batch):
+            part = chunks[start : start + self._batch]
+            self._collection.upsert(
+                ids=[c.chunk_id for c in part],
+                embeddings=vectors[start : start + self._batch],
+                documents=[c.text for c in part],
+                metadatas=[_metadata(c) for c in part],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), self._batch):
+            self._collection.delete(ids=list(ids[start : start + self._batch]))
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for start in range(0, len(ids), self._batch):
+            got = self._collection.get(
+                ids=list(ids[start : start + self._batch]), include=["documents", "metadatas"]
+            )
+            out += [
+                _chunk(i, d or "", dict(m or {}))
+                for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+            ]
+        return out
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def search_dense(self, vector: np.ndarray, k: int, where: FilterExpr | None = None) -> list[Hit]:
+        n = min(k, self.count())
+        if n == 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=n,
+            where=to_where(where) if where is not None else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        docs = (result["documents"] or [[]])[0]
+        metas = (result["metadatas"] or [[]])[0]
+        dists = (result["distances"] or [[]])[0]
+        # Chroma's cosine space returns distance = 1 - cosine similarity.
+        return [
+            Hit(_chunk(i, d or "", dict(m or {})), 1.0 - float(dist), "dense")
+            for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
+        ]
+
+    def close(self) -> None:
+        # Chroma's embedded client has no close; dropping references releases the files.
+        self._collection = None  # type: ignore[assignment]
+        self._client = None  # type: ignore[assignment]

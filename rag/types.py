@@ -1,0 +1,91 @@
+"""Typed values passed between pipeline stages. All frozen: stages return new objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Answer", "Chunk", "Citation", "Document", "Element", "Hit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """One piece of parsed text with where it came from.
+
+    Attributes:
+        text: The text.
+        category: The parser's element type (`Title`, `NarrativeText`, `Table`, ...).
+        page: 1-based page number, when the format has pages.
+        section: The enclosing section titles, outermost first.
+    """
+
+    text: str
+    category: str = "Text"
+    page: int | None = None
+    section: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed document ready for chunking.
+
+    Attributes:
+        doc_id: Stable id of the source (path, archive member or corpus `_id`).
+        source: What to show the user as the origin (a path or an id).
+        version: SHA-256 of the source bytes; a new version replaces the old chunks.
+        elements: The parsed elements, in reading order.
+        title: A document title when known.
+        file: The file on disk this document came from (for prune), if any.
+    """
+
+    doc_id: str
+    source: str
+    version: str
+    elements: tuple[Element, ...]
+    title: str = ""
+    file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a document sized for the embedding model."""
+
+    chunk_id: str
+    doc_id: str
+    version: str
+    text: str
+    index: int
+    source: str
+    page: int | None = None
+    section: str = ""
+    n_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk with its score (cosine similarity, higher is better) and stage."""
+
+    chunk: Chunk
+    score: float
+    stage: str = "dense"
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A numbered source the answer cites as `[n]`."""
+
+    n: int
+    hit: Hit
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer with its numbered sources.
+
+    `no_context` is True when the index held nothing relevant; `text` then explains that
+    instead of pretending to answer.
+    """
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    no_context: bool = False
+    timings_ms: dict[str, float] = field(default_factory=dict)
