@@ -71,6 +71,7 @@ class ParserConfig(BaseModel):
     """How files are parsed: isolation, limits, OCR."""
 
     model_config = _FROZEN
+    loader: str = "unstructured"
     timeout_s: float = Field(300.0, gt=0, description="Per-file parse time limit, seconds.")
     workers: int = Field(2, ge=1, description="Parser processes running side by side.")
     max_file_mb: float = Field(200.0, gt=0)

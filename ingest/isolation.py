@@ -1,0 +1,240 @@
+"""Per-file isolation: files are parsed in separate processes with a time limit.
+
+A broken, hostile or hanging file cannot take the batch down: a parser that raises reports a
+one-line reason, one that runs past `parser.timeout_s` or dies (segfault, out of memory) is
+killed with its process group (LibreOffice and tesseract children included) and replaced.
+
+Example:
+    >>> with ParserPool(ParserConfig()) as pool:  # doctest: +SKIP
+    ...     for path, parts in pool.parse([Path("a.pdf"), Path("b.docx")]):
+    ...         ...
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import rag.errors as errors
+from rag.config import ParserConfig
+from rag.types import Element
+
+__all__ = ["ParsedPart", "ParserPool", "parse_file"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPart:
+    """One document from a file: the file itself, or one member of an archive.
+
+    Exactly one of `elements` and `error` is set.
+    """
+
+    member: str | None
+    elements: tuple[Element, ...] = ()
+    error: errors.IngestError | None = None
+
+
+def parse_file(path: Path, config: ParserConfig, loader: Any) -> list[ParsedPart]:
+    """Parse one file (archives member by member). Runs inside a parser process."""
+    if path.suffix.lower() == ".zip":
+        from ingest.archive import iter_members
+
+        parts = []
+        for name, member in iter_members(path, config):
+            parts.append(_parse_one(member, loader, name))
+        if not parts:
+            raise errors.EmptyDocumentError("the archive holds no files")
+        return parts
+    return [_parse_one(path, loader, None)]
+
+
+def _parse_one(path: Path, loader: Any, member: str | None) -> ParsedPart:
+    try:
+        return ParsedPart(member, tuple(loader.load(path)))
+    except errors.IngestError as exc:
+        return ParsedPart(member, error=exc)
+
+
+def _serve(tasks: Connection, conn: Connection, config: ParserConfig) -> None:
+    """Parser process main loop: receive paths, send parts or an error, until EOF."""
+    _die_with_parent()
+    from ingest.loaders import create_loader
+
+    loader = create_loader(config)
+    loader.warm_up()
+    conn.send(("ready", None))
+    while True:
+        try:
+            path = tasks.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[str, Any] = ("ok", _encode(parse_file(Path(path), config, loader)))
+        except errors.IngestError as exc:
+            reply = ("err", (type(exc).__name__, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - any parser bug is this file's failure, not ours
+            reply = ("err", ("CorruptFileError", f"cannot parse the file ({type(exc).__name__}: {exc})"))
+        conn.send(reply)
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the ingesting process dies, so no parser outlives it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
+def _encode(parts: list[ParsedPart]) -> list[tuple[str | None, tuple[Element, ...], Any]]:
+    # Our exceptions carry extra state; send them as (class name, message).
+    return [
+        (p.member, p.elements, (type(p.error).__name__, str(p.error)) if p.error else None)
+        for p in parts
+    ]
+
+
+def _decode_error(kind: str, message: str) -> errors.IngestError:
+    cls = getattr(errors, kind, errors.CorruptFileError)
+    if not (isinstance(cls, type) and issubclass(cls, errors.IngestError)):
+        cls = errors.CorruptFileError
+    return cls(message)
+
+
+def _decode(raw: list[tuple[str | None, tuple[Element, ...], Any]]) -> list[ParsedPart]:
+    return [
+        ParsedPart(member, elements, _decode_error(*err) if err else None)
+        for member, elements, err in raw
+    ]
+
+
+def main() -> None:
+    """Entry point of a parser process: `python -m ingest.isolation TASK_FD RESULT_FD`."""
+    tasks, results = int(sys.argv[1]), int(sys.argv[2])
+    config = ParserConfig.model_validate_json(os.environ["RAG_PARSER_PROCESS_CONFIG"])
+    _serve(Connection(tasks, writable=False), Connection(results, readable=False), config)
+
+
+class _Worker:
+    """A parser process (a plain subprocess: no re-import of the caller's main module)."""
+
+    def __init__(self, config: ParserConfig) -> None:
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        env = dict(os.environ, RAG_PARSER_PROCESS_CONFIG=config.model_dump_json())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ingest.isolation", str(task_r), str(result_w)],
+            pass_fds=(task_r, result_w),
+            env=env,
+            start_new_session=True,  # its own process group, killed as a whole
+        )
+        os.close(task_r)
+        os.close(result_w)
+        self.tasks = Connection(task_w, readable=False)
+        self.conn = Connection(result_r, writable=False)
+        self.ready = False
+        self.task: Path | None = None
+        self.started = 0.0
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            self.process.kill()
+        self.process.wait(5)
+        self.tasks.close()
+        self.conn.close()
+
+
+class ParserPool:
+    """`parser.workers` parser processes; results come back as files finish."""
+
+    def __init__(self, config: ParserConfig) -> None:
+        self._config = config
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop every parser process."""
+        for worker in self._workers:
+            worker.kill()
+        self._workers = []
+
+    def parse(self, paths: Iterable[Path]) -> Iterator[tuple[Path, list[ParsedPart]]]:
+        """Parse files side by side; yields (path, parts) in completion order.
+
+        A file that fails as a whole yields one part with `member=None` and its error.
+        """
+        queue = deque(paths)
+        if not queue:
+            return
+        while len(self._workers) < min(self._config.workers, len(queue)):
+            self._workers.append(_Worker(self._config))
+        while queue or any(w.task is not None for w in self._workers):
+            for worker in self._workers:
+                if worker.ready and worker.task is None and queue:
+                    worker.task, worker.started = queue.popleft(), time.monotonic()
+                    worker.tasks.send(str(worker.task))
+            yield from self._collect()
+
+    def _collect(self) -> Iterator[tuple[Path, list[ParsedPart]]]:
+        timeout = self._config.timeout_s
+        busy = [w for w in self._workers if w.task is not None]
+        left = [timeout - (time.monotonic() - w.started) for w in busy]
+        ready = wait([w.conn for w in self._workers], timeout=max(0.05, min(left, default=1.0)))
+        for worker in list(self._workers):
+            if worker.conn in ready:
+                yield from self._receive(worker)
+            elif worker.task is not None and time.monotonic() - worker.started > timeout:
+                yield worker.task, [self._fail(worker, errors.ParseTimeoutError(
+                    f"parsing took longer than parser.timeout_s={timeout:g}s; stopped"))]
+
+    def _receive(self, worker: _Worker) -> Iterator[tuple[Path, list[ParsedPart]]]:
+        try:
+            status, payload = worker.conn.recv()
+        except (EOFError, OSError):
+            code = worker.process.poll()
+            if worker.task is None:
+                raise errors.IngestError(
+                    f"a parser process failed to start (exit code {code}); run with -v for details"
+                ) from None
+            yield worker.task, [self._fail(worker, errors.CorruptFileError(
+                f"the parser process crashed on this file (exit code {code})"))]
+            return
+        if status == "ready":
+            worker.ready = True
+            return
+        task, worker.task = worker.task, None
+        assert task is not None  # a reply only ever answers a sent task
+        if status == "ok":
+            yield task, _decode(payload)
+        else:
+            yield task, [ParsedPart(None, error=_decode_error(*payload))]
+
+    def _fail(self, worker: _Worker, error: errors.IngestError) -> ParsedPart:
+        """Kill a stuck or dead worker, start a fresh one, report the file's error."""
+        worker.kill()
+        self._workers[self._workers.index(worker)] = _Worker(self._config)
+        return ParsedPart(None, error=error)
+
+
+if __name__ == "__main__":
+    main()
