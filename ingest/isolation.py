@@ -131,14 +131,18 @@ def main() -> None:
 class _Worker:
     """A parser process (a plain subprocess: no re-import of the caller's main module)."""
 
-    def __init__(self, config: ParserConfig) -> None:
+    def __init__(self, config: ParserConfig, log_file: Path | None) -> None:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         env = dict(os.environ, RAG_PARSER_PROCESS_CONFIG=config.model_dump_json())
+        # Parsers print warnings about every odd PDF object; keep them out of the terminal.
+        self._log = log_file.open("ab") if log_file is not None else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ingest.isolation", str(task_r), str(result_w)],
             pass_fds=(task_r, result_w),
             env=env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=self._log or subprocess.DEVNULL,
             start_new_session=True,  # its own process group, killed as a whole
         )
         os.close(task_r)
@@ -157,13 +161,16 @@ class _Worker:
         self.process.wait(5)
         self.tasks.close()
         self.conn.close()
+        if self._log is not None:
+            self._log.close()
 
 
 class ParserPool:
     """`parser.workers` parser processes; results come back as files finish."""
 
-    def __init__(self, config: ParserConfig) -> None:
+    def __init__(self, config: ParserConfig, log_file: Path | None = None) -> None:
         self._config = config
+        self._log_file = log_file
         self._workers: list[_Worker] = []
 
     def __enter__(self) -> ParserPool:
@@ -187,7 +194,7 @@ class ParserPool:
         if not queue:
             return
         while len(self._workers) < min(self._config.workers, len(queue)):
-            self._workers.append(_Worker(self._config))
+            self._workers.append(_Worker(self._config, self._log_file))
         while queue or any(w.task is not None for w in self._workers):
             for worker in self._workers:
                 if worker.ready and worker.task is None and queue:
@@ -232,7 +239,7 @@ class ParserPool:
     def _fail(self, worker: _Worker, error: errors.IngestError) -> ParsedPart:
         """Kill a stuck or dead worker, start a fresh one, report the file's error."""
         worker.kill()
-        self._workers[self._workers.index(worker)] = _Worker(self._config)
+        self._workers[self._workers.index(worker)] = _Worker(self._config, self._log_file)
         return ParsedPart(None, error=error)
 
 

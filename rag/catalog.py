@@ -79,10 +79,12 @@ class Catalog:
         ).fetchone()
         return _record(row) if row else None
 
-    def documents(self) -> list[DocRecord]:
-        """Every visible document."""
+    def documents(self, file: str | None = None) -> list[DocRecord]:
+        """Every visible document, or those that came from `file`."""
+        sql = "SELECT doc_id, source, file, version, n_chunks, title FROM documents"
         rows = self._db.execute(
-            "SELECT doc_id, source, file, version, n_chunks, title FROM documents ORDER BY source"
+            sql + (" WHERE file=? ORDER BY source" if file else " ORDER BY source"),
+            (file,) if file else (),
         ).fetchall()
         return [_record(r) for r in rows]
 
@@ -126,33 +128,39 @@ class Catalog:
 
     # -- writes --------------------------------------------------------------------------
 
-    def begin(self, doc_id: str, version: str, chunk_ids: Sequence[str]) -> None:
-        """Record the intent to write `chunk_ids` as `version` of `doc_id`."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
-            (doc_id, version, json.dumps(list(chunk_ids))),
-        )
-
-    def commit(self, record: DocRecord, chunk_ids: Sequence[str]) -> None:
-        """Make `record` the visible version; the old version's other ids become garbage."""
+    def begin(self, writes: Sequence[tuple[DocRecord, Sequence[str]]]) -> None:
+        """Record the intent to write these documents' chunk ids (one transaction)."""
         with _transaction(self._db):
-            self._hide(record.doc_id, keep=set(chunk_ids))
             self._db.executemany(
-                "INSERT OR REPLACE INTO chunks VALUES (?, ?)", [(i, record.doc_id) for i in chunk_ids]
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
+                [(r.doc_id, r.version, json.dumps(list(ids))) for r, ids in writes],
             )
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.doc_id,
-                    record.source,
-                    record.file,
-                    record.version,
-                    record.n_chunks,
-                    record.title,
-                    time.time(),
-                ),
-            )
-            self._db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
+
+    def commit(self, writes: Sequence[tuple[DocRecord, Sequence[str]]]) -> None:
+        """Make these versions visible, all in one transaction; each document's replaced
+        chunk ids become garbage."""
+        with _transaction(self._db):
+            for record, chunk_ids in writes:
+                self._commit_one(record, chunk_ids)
+
+    def _commit_one(self, record: DocRecord, chunk_ids: Sequence[str]) -> None:
+        self._hide(record.doc_id, keep=set(chunk_ids))
+        self._db.executemany(
+            "INSERT OR REPLACE INTO chunks VALUES (?, ?)", [(i, record.doc_id) for i in chunk_ids]
+        )
+        self._db.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.doc_id,
+                record.source,
+                record.file,
+                record.version,
+                record.n_chunks,
+                record.title,
+                time.time(),
+            ),
+        )
+        self._db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
 
     def remove(self, doc_id: str) -> bool:
         """Hide `doc_id` now; its chunk ids become garbage. False when it was not there."""

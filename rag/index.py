@@ -137,17 +137,17 @@ class Index:
             self._catalog.forget_garbage(ids)
         return len(ids)
 
-    def existing(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        """Chunks already in the store under these ids (vectors can be reused)."""
-        return {c.chunk_id: c for c in self._store.get(chunk_ids)}
-
-    def write_document(self, record: DocRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Write one document's chunks and make them visible together."""
-        ids = [c.chunk_id for c in chunks]
-        self._catalog.begin(record.doc_id, record.version, ids)
-        if chunks:
-            self._store.upsert(chunks, vectors)
-        self._catalog.commit(record, ids)
+    def write_documents(
+        self, docs: Sequence[tuple[DocRecord, Sequence[Chunk]]], vectors: np.ndarray
+    ) -> None:
+        """Write documents' chunks (vectors in the same order) and make each document
+        visible whole: its old version stays visible until the new one is complete."""
+        writes = [(record, [c.chunk_id for c in chunks]) for record, chunks in docs]
+        every = [c for _, chunks in docs for c in chunks]
+        self._catalog.begin(writes)
+        if every:
+            self._store.upsert(every, vectors)
+        self._catalog.commit(writes)
         self.collect_garbage()
 
     def delete_document(self, doc_id: str) -> bool:

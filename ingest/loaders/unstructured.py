@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 _IMAGE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".webp"}
 _EMAIL = {".eml", ".msg"}
+_SENTENCE_END = set("。！？；.!?;：:")
 _SKIPPED_CATEGORIES = {"PageBreak", "Header", "Footer", "PageNumber"}
 _TOOLS = {
     "libreoffice": "LibreOffice is needed to read this legacy Office format: install it "
@@ -168,6 +169,8 @@ def _convert(raw: list[Any]) -> list[Element]:
         if not text or category in _SKIPPED_CATEGORIES:
             continue
         meta = item.metadata
+        if category == "Title" and (len(text) > 120 or text[-1] in _SENTENCE_END):
+            category = "NarrativeText"  # unstructured's title heuristic misreads CJK sentences
         if category == "Title":
             depth = int(getattr(meta, "category_depth", None) or 0)
             stack = stack[:depth] + [" ".join(text.split())[:120]]

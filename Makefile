@@ -1,0 +1,34 @@
+# Two commands: `make demo` (set up + ingest the sample guide + ask) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR := .rag-demo
+QUESTION ?= How do I remove a document from the index?
+
+.PHONY: demo test setup lint clean
+
+setup: $(VENV)/.installed
+
+# torch 2.13.0 first: it is the CPU build; an unpinned torch would pull GBs of CUDA wheels.
+# unstructured-inference goes in without its requirements (they pull torchvision and a CUDA
+# torch, needed only for hi_res layout models); `unstructured` imports it even for text PDFs.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps unstructured-inference==1.6.14
+	touch $@
+
+demo: setup
+	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ingest examples/guide
+	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ask "$(QUESTION)"
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check rag ingest api eval tests
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .rag

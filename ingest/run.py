@@ -1,0 +1,349 @@
+"""Incremental, idempotent, per-file-isolated ingestion of folders and BEIR corpora.
+
+Example:
+    >>> report = ingest_paths(load_config(), [Path("docs")])  # doctest: +SKIP
+    >>> report.exit_code  # 0 when every file was parsed or skipped  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ingest.isolation import ParsedPart, ParserPool
+from ingest.progress import NoProgress, Progress
+from ingest.split import TokenSplitter
+from rag.catalog import DocRecord
+from rag.config import RagConfig
+from rag.embed import Embedder, create_embedder
+from rag.errors import CorruptFileError, IngestError
+from rag.index import Index
+from rag.types import Chunk, Document, Element
+
+__all__ = ["FileResult", "IngestReport", "delete_source", "ingest_jsonl", "ingest_paths"]
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["parsed", "skipped", "failed", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What happened to one file, archive member or corpus document."""
+
+    source: str
+    status: Status
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """Per-file results and totals of one ingestion run."""
+
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: Status) -> int:
+        """Number of results with this status."""
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def chunks_written(self) -> int:
+        """Chunks embedded and written in this run."""
+        return sum(r.chunks for r in self.results if r.status == "parsed")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file was parsed, skipped or removed; 1 when any failed."""
+        return 1 if self.count("failed") else 0
+
+
+class _Writer:
+    """Buffers parsed documents, embeds them in large batches, writes each one atomically."""
+
+    def __init__(self, index: Index, embedder: Embedder, splitter: TokenSplitter, batch: int) -> None:
+        self._index, self._embedder, self._splitter = index, embedder, splitter
+        self._batch = batch
+        self._docs: list[tuple[DocRecord, list[Chunk]]] = []
+        self._done: list[tuple[str | None, str]] = []  # (file, sha256) to mark when written
+
+    def add(self, doc: Document) -> int:
+        chunks = self._splitter.split(doc)
+        record = DocRecord(doc.doc_id, doc.source, doc.file, doc.version, len(chunks), doc.title)
+        self._docs.append((record, chunks))
+        if sum(len(c) for _, c in self._docs) >= self._batch:
+            self.flush()
+        return len(chunks)
+
+    def file_done(self, file: str, sha256: str) -> None:
+        """Remember the file as ingested once its documents are written."""
+        self._done.append((file, sha256))
+        if not self._docs:
+            self.flush()
+
+    def flush(self) -> None:
+        texts = [c.text for _, chunks in self._docs for c in chunks]
+        vectors = self._embedder.embed_documents(texts) if texts else np.zeros((0, 1), np.float32)
+        if self._docs:
+            self._index.write_documents(self._docs, vectors)
+        for file, sha in self._done:
+            if file is not None:
+                stat = Path(file).stat()
+                self._index.catalog.set_file_state(file, sha, stat.st_size, stat.st_mtime_ns)
+        self._docs, self._done = [], []
+
+
+def _open(config: RagConfig) -> tuple[Embedder, Index, TokenSplitter]:
+    embedder = create_embedder(config.embedder)
+    embedder.warm_up()
+    splitter = TokenSplitter(config.chunker, embedder.tokenizer)
+    return embedder, Index.open(config, embedder, write=True), splitter
+
+
+def display(path: Path) -> str:
+    """A path as the user should see it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def discover(paths: Iterable[Path], data_dir: Path) -> list[Path]:
+    """Every file under `paths` (absolute, sorted), hidden files and the index itself skipped."""
+    skip = data_dir.resolve()
+    found: set[Path] = set()
+    for path in paths:
+        path = path.resolve()
+        if path.is_file():
+            found.add(path)
+            continue
+        if not path.is_dir():
+            raise IngestError(f"{display(path)} does not exist; give a file or folder to ingest")
+        for file in path.rglob("*"):
+            rel = file.relative_to(path).parts
+            if file.is_file() and not any(p.startswith(".") for p in rel) and skip not in file.parents:
+                found.add(file)
+    return sorted(found)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _changed(index: Index, file: Path) -> str | None:
+    """The file's sha256 when it needs (re)ingesting, else None."""
+    stat = file.stat()
+    state = index.catalog.file_state(str(file))
+    if state and state[1:] == (stat.st_size, stat.st_mtime_ns):
+        return None
+    sha = _sha256(file)
+    if state and state[0] == sha:
+        index.catalog.set_file_state(str(file), sha, stat.st_size, stat.st_mtime_ns)
+        return None
+    return sha
+
+
+def ingest_paths(
+    config: RagConfig, paths: Iterable[Path], *, prune: bool = False, progress: Progress | None = None
+) -> IngestReport:
+    """Ingest files and folders: new and changed files are parsed, unchanged ones skipped.
+
+    Args:
+        config: The configuration.
+        paths: Files and folders.
+        prune: Also remove documents whose files under these folders are gone.
+        progress: Receives progress of parsing.
+
+    Returns:
+        The per-file report. Files that fail do not stop the run.
+
+    Raises:
+        IndexLockedError: Another process is writing the index.
+        IndexMismatchError: The index was built with another model or chunker.
+    """
+    started = time.monotonic()
+    progress = progress or NoProgress()
+    paths = list(paths)
+    files = discover(paths, config.data_dir)
+    report = IngestReport()
+    embedder, index, splitter = _open(config)
+    try:
+        todo: dict[Path, str] = {}
+        for file in files:
+            too_big = _too_big(file, config.parser.max_file_mb)
+            sha = None if too_big else _changed(index, file)
+            if too_big:
+                report.results.append(FileResult(display(file), "failed", reason=too_big))
+            elif sha is None:
+                report.results.append(FileResult(display(file), "skipped"))
+            else:
+                todo[file] = sha
+        writer = _Writer(index, embedder, splitter, 4 * config.embedder.batch_size)
+        progress.start(len(todo), "parsing")
+        with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
+            for file, parts in pool.parse(todo):
+                report.results += _ingest_file(index, writer, file, todo[file], parts)
+                progress.advance(1, display(file))
+        writer.flush()
+        if prune:
+            report.results += _prune(index, paths)
+    finally:
+        index.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _too_big(file: Path, max_mb: float) -> str | None:
+    size = file.stat().st_size
+    if size > max_mb * 1e6:
+        return f"file is {size / 1e6:.0f} MB, over parser.max_file_mb={max_mb:g}"
+    return None
+
+
+def _ingest_file(
+    index: Index, writer: _Writer, file: Path, sha: str, parts: list[ParsedPart]
+) -> list[FileResult]:
+    results: list[FileResult] = []
+    kept: set[str] = set()
+    for part in parts:
+        doc_id = str(file) if part.member is None else f"{file}!{part.member}"
+        source = display(file) if part.member is None else f"{display(file)}!{part.member}"
+        if part.error is not None:
+            results.append(FileResult(source, "failed", reason=_one_line(part.error)))
+            continue
+        kept.add(doc_id)
+        version = hashlib.sha256(f"{sha}\x00{part.member}".encode()).hexdigest()
+        doc = Document(doc_id, source, version, part.elements, _title(part.elements), str(file))
+        results.append(FileResult(source, "parsed", writer.add(doc)))
+    if all(r.status == "parsed" for r in results):
+        # Archive members that are no longer in the archive go with the old version.
+        for old in index.catalog.documents(file=str(file)):
+            if old.doc_id not in kept:
+                writer.flush()
+                index.delete_document(old.doc_id)
+        writer.file_done(str(file), sha)
+    return results
+
+
+def _one_line(error: IngestError) -> str:
+    message = IngestError.__str__(error) if error.source is None else str(error)
+    return " ".join(message.split())
+
+
+def _title(elements: tuple[Element, ...]) -> str:
+    return next((e.text for e in elements if e.category == "Title"), "")[:200]
+
+
+def _prune(index: Index, paths: list[Path]) -> list[FileResult]:
+    roots = [p.resolve() for p in paths if p.is_dir()]
+    results = []
+    for doc in index.catalog.documents():
+        if doc.file is None or Path(doc.file).exists():
+            continue
+        if any(root in Path(doc.file).parents for root in roots):
+            index.delete_document(doc.doc_id)
+            index.catalog.forget_file(doc.file)
+            results.append(FileResult(doc.source, "removed", reason="file is gone"))
+    return results
+
+
+def delete_source(config: RagConfig, source: str) -> list[str]:
+    """Remove the documents of one file (all members of an archive) or one document id.
+
+    Returns:
+        The sources removed (empty when nothing matched).
+    """
+    embedder = create_embedder(config.embedder)
+    with Index.open(config, embedder, write=True) as index:
+        file = str(Path(source).resolve())
+        docs = index.catalog.documents(file=file)
+        if not docs:
+            docs = [d for d in index.catalog.documents() if source in (d.doc_id, d.source)]
+        for doc in docs:
+            index.delete_document(doc.doc_id)
+            if doc.file:
+                index.catalog.forget_file(doc.file)
+        return [d.source for d in docs]
+
+
+def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, object] | IngestError]]:
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or "_id" not in row:
+                    raise ValueError("no _id field")
+                yield number, row
+            except ValueError as exc:
+                yield number, CorruptFileError(f"line {number}: {exc}", source=display(file))
+
+
+def ingest_jsonl(
+    config: RagConfig, file: Path, *, prune: bool = False, progress: Progress | None = None
+) -> IngestReport:
+    """Ingest a BEIR-style corpus (`_id`, `title`, `text` per line); `_id` is the doc id.
+
+    Unchanged documents are skipped; with `prune`, documents of this file whose `_id` is no
+    longer in it are removed.
+    """
+    started = time.monotonic()
+    progress = progress or NoProgress()
+    file = file.resolve()
+    if not file.is_file():
+        raise IngestError(f"{display(file)} does not exist; give a corpus.jsonl file")
+    rows = list(_read_jsonl(file))
+    report = IngestReport()
+    embedder, index, splitter = _open(config)
+    try:
+        writer = _Writer(index, embedder, splitter, 4 * config.embedder.batch_size)
+        progress.start(len(rows), "embedding")
+        seen: set[str] = set()
+        for _, row in rows:
+            if isinstance(row, IngestError):
+                report.results.append(FileResult(row.source or "", "failed", reason=str(row)))
+            else:
+                seen.add(str(row["_id"]))
+                report.results.append(_ingest_row(index, writer, file, row))
+            progress.advance(1)
+        writer.flush()
+        if prune:
+            for doc in index.catalog.documents(file=str(file)):
+                if doc.doc_id not in seen:
+                    index.delete_document(doc.doc_id)
+                    report.results.append(FileResult(doc.source, "removed", reason="not in corpus"))
+    finally:
+        index.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _ingest_row(index: Index, writer: _Writer, file: Path, row: dict[str, object]) -> FileResult:
+    doc_id = str(row["_id"])
+    title, text = str(row.get("title") or "").strip(), str(row.get("text") or "").strip()
+    version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+    old = index.catalog.get(doc_id)
+    if old is not None and old.version == version:
+        return FileResult(doc_id, "skipped")
+    if not (title or text):
+        return FileResult(doc_id, "failed", reason="empty title and text")
+    section = (title,) if title else ()
+    elements = ((Element(title, "Title", None, section),) if title else ()) + (
+        (Element(text, "NarrativeText", None, section),) if text else ()
+    )
+    doc = Document(doc_id, doc_id, version, elements, title, str(file))
+    return FileResult(doc_id, "parsed", writer.add(doc))
