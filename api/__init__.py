@@ -1,0 +1,1 @@
+"""REST question-answering service (FastAPI) — built in a later issue."""

@@ -1,0 +1,1 @@
+"""Retrieval evaluation reports (BEIR) — built in the retrieval issue."""

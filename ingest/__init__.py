@@ -1,0 +1,1 @@
+"""Document ingestion: parsing in isolated processes, chunking, incremental indexing."""

@@ -94,14 +94,23 @@ class TokenSplitter:
         return units
 
     def _cut(self, text: str) -> Iterator[tuple[str, int]]:
-        """Cut an over-long sentence at word-piece boundaries into pieces of `size` tokens."""
+        """Cut an over-long sentence at word-piece boundaries into pieces of at most `size`
+        tokens (re-counted: a piece cut inside a word can tokenise differently)."""
         offsets = self._tokenizer.offsets(text)
-        for start in range(0, len(offsets), self._size):
-            window = offsets[start : start + self._size]
-            end = offsets[start + self._size][0] if start + self._size < len(offsets) else len(text)
-            piece = text[window[0][0] : end].strip()
+        start = 0
+        while start < len(offsets):
+            width = min(self._size, len(offsets) - start)
+            while True:
+                stop = start + width
+                end = offsets[stop][0] if stop < len(offsets) else len(text)
+                piece = text[offsets[start][0] : end].strip()
+                n = self._tokenizer.count([piece])[0]
+                if n <= self._size or width == 1:
+                    break
+                width = max(1, width - max(1, n - self._size))
             if piece:
-                yield piece, len(window)
+                yield piece, n
+            start += width
 
     def _pack(
         self, units: list[_Unit]

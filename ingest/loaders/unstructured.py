@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 _IMAGE = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".webp"}
 _EMAIL = {".eml", ".msg"}
+_KNOWN_SUFFIXES = frozenset(
+    ".pdf .docx .doc .pptx .ppt .xlsx .xls .csv .tsv .html .htm .xml .md .rst .org .txt .json "
+    ".eml .msg .epub .rtf .odt .png .jpg .jpeg .tif .tiff .bmp .heic".split()
+)
 _SENTENCE_END = set("。！？；.!?;：:")
 _SKIPPED_CATEGORIES = {"PageBreak", "Header", "Footer", "PageNumber"}
 _TOOLS = {
@@ -100,6 +105,12 @@ class UnstructuredLoader:
         return self._run(path, strategy="ocr_only", languages=self._languages())
 
     def _email(self, path: Path) -> list[Any]:
+        if path.suffix.lower() == ".eml" and detect_encoding(path.read_bytes()).startswith("utf-16"):
+            # The MIME parser reads bytes as ASCII-compatible; a UTF-16 file must be re-encoded.
+            with tempfile.TemporaryDirectory(prefix="rag-eml-") as tmp:
+                utf8 = Path(tmp) / path.name
+                utf8.write_text(path.read_bytes().decode("utf-16"), encoding="utf-8")
+                return self._email(utf8)
         # Image attachments need OCR; without tesseract, keep the message text and skip them.
         if shutil.which("tesseract") is not None:
             return self._run(path, strategy="ocr_only", languages=self._languages())
@@ -126,7 +137,7 @@ class UnstructuredLoader:
         except IngestError:
             raise
         except Exception as exc:  # noqa: BLE001 - hostile files raise anything; one line per file
-            raise _translate(exc) from exc
+            raise _translate(exc, path.suffix.lower()) from exc
 
 
 def _check_pdf_readable(path: Path) -> None:
@@ -143,7 +154,7 @@ def _check_pdf_readable(path: Path) -> None:
         raise CorruptFileError("the PDF is password-protected; remove the password and retry")
 
 
-def _translate(exc: Exception) -> IngestError:
+def _translate(exc: Exception, suffix: str) -> IngestError:
     text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
     lower = text.lower()
     if "soffice" in lower or "libreoffice" in lower:
@@ -155,6 +166,10 @@ def _translate(exc: Exception) -> IngestError:
     if "password" in lower or "encrypt" in lower:
         return CorruptFileError("the file is password-protected; remove the password and retry")
     if type(exc).__name__ == "UnsupportedFileFormatError":
+        if suffix in _KNOWN_SUFFIXES:
+            return CorruptFileError(
+                f"the content is not a valid {suffix} file (damaged or mislabelled): {exc}"
+            )
         return UnsupportedFormatError(f"unsupported file type ({exc})")
     return CorruptFileError(f"cannot parse the file ({text[:300]})")
 

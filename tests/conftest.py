@@ -1,0 +1,76 @@
+"""Shared fixtures: environment guard, the real MiniLM embedder once per session, test data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.config import RagConfig
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RAG_TEST_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No RAG_/HF_ settings leak in from the developer's shell; never reach the hub."""
+    for name in list(os.environ):
+        if name.startswith(("RAG_", "HF_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The bundled all-MiniLM-L6-v2, loaded once."""
+    from rag.config import EmbedderConfig
+    from rag.embed import create_embedder
+
+    model = create_embedder(EmbedderConfig())
+    model.warm_up()
+    return model
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> RagConfig:
+    """Defaults with the index in a fresh temporary folder."""
+    return RagConfig(data_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def docs_dir() -> Path:
+    """`shared/data/docs`, or skip."""
+    path = DATA / "docs"
+    if not path.is_dir():
+        pytest.skip(f"test documents not found at {path}; set RAG_TEST_DATA to shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def scifact_dir() -> Path:
+    """BEIR SciFact, or skip."""
+    path = DATA / "beir" / "scifact"
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"SciFact not found at {path}; set RAG_TEST_DATA to shared/data")
+    return path
+
+
+@pytest.fixture
+def small_folder(tmp_path: Path, docs_dir: Path) -> Iterator[Path]:
+    """A folder of a few small real documents (Markdown, HTML, text, DOCX, Chinese)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for rel in (
+        "unstructured/README.md",
+        "unstructured/fake-html.html",
+        "unstructured/norwich-city.txt",
+        "unstructured/handbook-1p.docx",
+        "zh/chatchat/大模型指令对齐训练原理.md",
+    ):
+        shutil.copy(docs_dir / rel, folder / Path(rel).name)
+    yield folder
