@@ -175,6 +175,9 @@ class Catalog:
 
     def take_pending(self) -> list[str]:
         """Turn every interrupted write into garbage; returns all garbage ids."""
+        if self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0:
+            ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
+            return ids and self._drop_visible(ids)
         with _transaction(self._db):
             for (raw,) in self._db.execute("SELECT chunk_ids FROM pending").fetchall():
                 self._db.executemany(
@@ -183,10 +186,11 @@ class Catalog:
             self._db.execute("DELETE FROM pending")
         # An id can be both garbage from an interrupted write and part of a visible version
         # (same content written again): never delete what is visible.
-        ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
+        return self._drop_visible([r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")])
+
+    def _drop_visible(self, ids: list[str]) -> list[str]:
         visible = self.visible(ids)
-        keep = [i for i in ids if i in visible]
-        self.forget_garbage(keep)
+        self.forget_garbage([i for i in ids if i in visible])
         return [i for i in ids if i not in visible]
 
     def forget_garbage(self, ids: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ from rag.types import Answer
 __all__ = ["main"]
 
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Bar:
@@ -108,13 +108,8 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
 
 def _summary(report: Any, quiet: bool) -> None:
     failed = [r for r in report.results if r.status == "failed"]
-    if failed:
-        table = Table(title="failed", title_justify="left", show_lines=False)
-        table.add_column("file")
-        table.add_column("reason", overflow="fold")
-        for result in failed:
-            table.add_row(result.source, result.reason)
-        _out.print(table)
+    for result in failed:
+        _out.print(f"failed: {result.source}: {result.reason}", markup=False)
     parsed, skipped = report.count("parsed"), report.count("skipped")
     removed = report.count("removed")
     if not quiet:

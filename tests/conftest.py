@@ -11,6 +11,9 @@ import pytest
 
 from rag.config import RagConfig
 
+# transformers reads this once, at import: set it before any test imports it.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAG_TEST_DATA", REPO.parent / "shared" / "data"))
 

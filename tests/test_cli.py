@@ -1,0 +1,79 @@
+"""The `rag` command end to end: the console script, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GUIDE = REPO / "examples" / "guide"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "index"))
+    return tmp_path / "index"
+
+
+def test_ask_on_empty_index_exits_2(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "anything?"]) == 2
+    assert "rag ingest" in capsys.readouterr().err
+
+
+def test_ingest_guide_and_ask_with_citations(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--quiet", str(GUIDE)]) == 0
+    assert "parsed 4, skipped 0, failed 0" in capsys.readouterr().out
+    assert main(["ingest", str(GUIDE)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+
+    assert main(["ask", "How do I remove a document from the index?", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload) >= {"answer", "sources"}
+    assert "[1]" in payload["answer"] and "rag delete" in payload["answer"]
+    first = payload["sources"][0]
+    assert set(first) >= {"n", "source", "page", "section", "score", "text"}
+    assert first["n"] == 1 and first["source"].endswith("user-guide.md")
+    assert first["section"].endswith("Removing documents")
+    assert [s["score"] for s in payload["sources"]] == sorted((s["score"] for s in payload["sources"]), reverse=True)
+
+    assert main(["ask", "如何删除文档？", "--top-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Sources:" in out and "[3]" in out
+
+
+def test_delete_unknown_source_exits_1(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--quiet", str(GUIDE / "faq.html")]) == 0
+    assert main(["delete", "no-such-file.pdf"]) == 1
+    assert main(["delete", str(GUIDE / "faq.html")]) == 0
+    assert "removed" in capsys.readouterr().out
+
+
+def test_failed_file_exits_1_with_reason(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("   \n", encoding="utf-8")
+    shutil.copy(GUIDE / "faq.html", folder)
+    assert main(["ingest", "--quiet", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "empty.txt" in out and "no text found" in out
+
+
+def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "rag.toml"
+    bad.write_text("[retrieval]\ntop_k = -2\n", encoding="utf-8")
+    assert main(["--config", str(bad), "ask", "x"]) == 2
+    assert "top_k" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "rag"
+    assert exe.is_file(), "the `rag` console script is not installed next to python"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
+    assert "ingest" in out.stdout and "ask" in out.stdout and "delete" in out.stdout
