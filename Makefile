@@ -24,11 +24,13 @@ demo: setup
 	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ingest examples/guide
 	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ask "$(QUESTION)"
 
-test: setup
+test: lint
 	$(BIN)/pytest
 
 lint: setup
+	$(BIN)/ruff format --check rag ingest api eval tests
 	$(BIN)/ruff check rag ingest api eval tests
+	$(BIN)/mypy rag ingest api eval
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .rag

@@ -14,7 +14,21 @@ import re
 __all__ = ["TEXT_SUFFIXES", "detect_encoding"]
 
 TEXT_SUFFIXES = frozenset(
-    {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xml", ".csv", ".tsv", ".json", ".rst", ".org", ""}
+    {
+        ".txt",
+        ".text",
+        ".md",
+        ".markdown",
+        ".html",
+        ".htm",
+        ".xml",
+        ".csv",
+        ".tsv",
+        ".json",
+        ".rst",
+        ".org",
+        "",
+    }
 )
 _BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),

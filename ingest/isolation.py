@@ -85,7 +85,10 @@ def _serve(tasks: Connection, conn: Connection, config: ParserConfig) -> None:
         except errors.IngestError as exc:
             reply = ("err", (type(exc).__name__, str(exc)))
         except Exception as exc:  # noqa: BLE001 - any parser bug is this file's failure, not ours
-            reply = ("err", ("CorruptFileError", f"cannot parse the file ({type(exc).__name__}: {exc})"))
+            reply = (
+                "err",
+                ("CorruptFileError", f"cannot parse the file ({type(exc).__name__}: {exc})"),
+            )
         conn.send(reply)
 
 
@@ -211,8 +214,17 @@ class ParserPool:
             if worker.conn in ready:
                 yield from self._receive(worker)
             elif worker.task is not None and time.monotonic() - worker.started > timeout:
-                yield worker.task, [self._fail(worker, errors.ParseTimeoutError(
-                    f"parsing took longer than parser.timeout_s={timeout:g}s; stopped"))]
+                yield (
+                    worker.task,
+                    [
+                        self._fail(
+                            worker,
+                            errors.ParseTimeoutError(
+                                f"parsing took longer than parser.timeout_s={timeout:g}s; stopped"
+                            ),
+                        )
+                    ],
+                )
 
     def _receive(self, worker: _Worker) -> Iterator[tuple[Path, list[ParsedPart]]]:
         try:
@@ -223,8 +235,17 @@ class ParserPool:
                 raise errors.IngestError(
                     f"a parser process failed to start (exit code {code}); run with -v for details"
                 ) from None
-            yield worker.task, [self._fail(worker, errors.CorruptFileError(
-                f"the parser process crashed on this file (exit code {code})"))]
+            yield (
+                worker.task,
+                [
+                    self._fail(
+                        worker,
+                        errors.CorruptFileError(
+                            f"the parser process crashed on this file (exit code {code})"
+                        ),
+                    )
+                ],
+            )
             return
         if status == "ready":
             worker.ready = True

@@ -70,7 +70,9 @@ class IngestReport:
 class _Writer:
     """Buffers parsed documents, embeds them in large batches, writes each one atomically."""
 
-    def __init__(self, index: Index, embedder: Embedder, splitter: TokenSplitter, batch: int) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, splitter: TokenSplitter, batch: int
+    ) -> None:
         self._index, self._embedder, self._splitter = index, embedder, splitter
         self._batch = batch
         self._docs: list[tuple[DocRecord, list[Chunk]]] = []
@@ -130,7 +132,11 @@ def discover(paths: Iterable[Path], data_dir: Path) -> list[Path]:
             raise IngestError(f"{display(path)} does not exist; give a file or folder to ingest")
         for file in path.rglob("*"):
             rel = file.relative_to(path).parts
-            if file.is_file() and not any(p.startswith(".") for p in rel) and skip not in file.parents:
+            if (
+                file.is_file()
+                and not any(p.startswith(".") for p in rel)
+                and skip not in file.parents
+            ):
                 found.add(file)
     return sorted(found)
 
@@ -157,7 +163,11 @@ def _changed(index: Index, file: Path) -> str | None:
 
 
 def ingest_paths(
-    config: RagConfig, paths: Iterable[Path], *, prune: bool = False, progress: Progress | None = None
+    config: RagConfig,
+    paths: Iterable[Path],
+    *,
+    prune: bool = False,
+    progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest files and folders: new and changed files are parsed, unchanged ones skipped.
 

@@ -112,9 +112,7 @@ class TokenSplitter:
                 yield piece, n
             start += width
 
-    def _pack(
-        self, units: list[_Unit]
-    ) -> Iterator[tuple[str, tuple[str, ...], int | None, int]]:
+    def _pack(self, units: list[_Unit]) -> Iterator[tuple[str, tuple[str, ...], int | None, int]]:
         """Greedy packing. A new section starts a new chunk once the current one is half
         full, so small sections share a chunk instead of becoming fragments."""
         current: list[_Unit] = []

@@ -95,7 +95,9 @@ class Catalog:
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part)
+            rows = self._db.execute(
+                f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
+            )
             out.update(r[0] for r in rows)
         return out
 

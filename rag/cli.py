@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="parse, chunk, embed and index files and folders")
     ingest.add_argument("paths", nargs="*", type=Path, help="files or folders")
     ingest.add_argument("--jsonl", type=Path, help="a BEIR corpus.jsonl (_id, title, text)")
-    ingest.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
+    ingest.add_argument(
+        "--prune", action="store_true", help="remove documents whose files are gone"
+    )
     ingest.add_argument("--quiet", "-q", action="store_true", help="no progress bar, failures only")
 
     ask = sub.add_parser("ask", help="answer a question from the indexed documents")
@@ -94,7 +96,12 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     if not args.paths and args.jsonl is None:
         _err.print("[bold red]error:[/] give files or folders to ingest, or --jsonl FILE")
         return 2
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=_err, transient=True, disable=args.quiet) as bar:
         reports = []
         if args.paths:
@@ -114,11 +121,22 @@ def _summary(report: Any, quiet: bool) -> None:
     removed = report.count("removed")
     if not quiet:
         table = Table(title="ingest summary", title_justify="left")
-        for name in ("parsed", "skipped (unchanged)", "failed", "removed", "chunks written", "time"):
+        for name in (
+            "parsed",
+            "skipped (unchanged)",
+            "failed",
+            "removed",
+            "chunks written",
+            "time",
+        ):
             table.add_column(name, justify="right")
         table.add_row(
-            str(parsed), str(skipped), str(len(failed)), str(removed),
-            str(report.chunks_written), f"{report.seconds:.1f} s",
+            str(parsed),
+            str(skipped),
+            str(len(failed)),
+            str(removed),
+            str(report.chunks_written),
+            f"{report.seconds:.1f} s",
         )
         _out.print(table)
     if parsed == 0 and removed == 0 and not failed:
@@ -143,7 +161,12 @@ def _ask(config: RagConfig, args: argparse.Namespace) -> int:
     for citation in answer.citations:
         chunk = citation.hit.chunk
         where = ", ".join(
-            x for x in (f"p. {chunk.page}" if chunk.page else "", f"§ {chunk.section}" if chunk.section else "") if x
+            x
+            for x in (
+                f"p. {chunk.page}" if chunk.page else "",
+                f"§ {chunk.section}" if chunk.section else "",
+            )
+            if x
         )
         line = f"[{citation.n}] {chunk.source}" + (f", {where}" if where else "")
         _out.print(f"{line}  (score {citation.hit.score:.3f})", markup=False)

@@ -157,4 +157,6 @@ def load_config(path: str | Path | None = None) -> RagConfig:
     try:
         return RagConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration ({file if data else 'environment'}):\n{exc}") from exc
+        raise ConfigError(
+            f"invalid configuration ({file if data else 'environment'}):\n{exc}"
+        ) from exc

@@ -91,9 +91,7 @@ class Index:
             manifest = read_manifest(data_dir)
             if manifest is None:
                 if not write:
-                    raise EmptyIndexError(
-                        f"no index in {data_dir}; run `rag ingest PATH` first"
-                    )
+                    raise EmptyIndexError(f"no index in {data_dir}; run `rag ingest PATH` first")
                 manifest = Manifest.new(fingerprint, config.chunker, config.store.backend)
                 write_manifest(data_dir, manifest)
             check_manifest(data_dir, manifest, fingerprint, config.chunker if write else None)

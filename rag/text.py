@@ -21,7 +21,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of `text`, whitespace trimmed, empty ones dropped.
 
     Example:
-        >>> [("今天下雨。明天呢？Fine. OK"[a:b]) for a, b in sentence_spans("今天下雨。明天呢？Fine. OK")]
+        >>> text = "今天下雨。明天呢？Fine. OK"
+        >>> [text[a:b] for a, b in sentence_spans(text)]
         ['今天下雨。', '明天呢？', 'Fine.', 'OK']
     """
     spans: list[tuple[int, int]] = []

@@ -27,7 +27,9 @@ def test_ask_on_empty_index_exits_2(data_dir: Path, capsys: pytest.CaptureFixtur
     assert "rag ingest" in capsys.readouterr().err
 
 
-def test_ingest_guide_and_ask_with_citations(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ingest_guide_and_ask_with_citations(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["ingest", "--quiet", str(GUIDE)]) == 0
     assert "parsed 4, skipped 0, failed 0" in capsys.readouterr().out
     assert main(["ingest", str(GUIDE)]) == 0
@@ -41,7 +43,9 @@ def test_ingest_guide_and_ask_with_citations(data_dir: Path, capsys: pytest.Capt
     assert set(first) >= {"n", "source", "page", "section", "score", "text"}
     assert first["n"] == 1 and first["source"].endswith("user-guide.md")
     assert first["section"].endswith("Removing documents")
-    assert [s["score"] for s in payload["sources"]] == sorted((s["score"] for s in payload["sources"]), reverse=True)
+    assert [s["score"] for s in payload["sources"]] == sorted(
+        (s["score"] for s in payload["sources"]), reverse=True
+    )
 
     assert main(["ask", "如何删除文档？", "--top-k", "3"]) == 0
     out = capsys.readouterr().out
@@ -55,7 +59,9 @@ def test_delete_unknown_source_exits_1(data_dir: Path, capsys: pytest.CaptureFix
     assert "removed" in capsys.readouterr().out
 
 
-def test_failed_file_exits_1_with_reason(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_file_exits_1_with_reason(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "empty.txt").write_text("   \n", encoding="utf-8")

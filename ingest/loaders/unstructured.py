@@ -108,7 +108,9 @@ class UnstructuredLoader:
         return self._run(path, strategy="ocr_only", languages=self._languages())
 
     def _email(self, path: Path) -> list[Any]:
-        if path.suffix.lower() == ".eml" and detect_encoding(path.read_bytes()).startswith("utf-16"):
+        if path.suffix.lower() == ".eml" and detect_encoding(path.read_bytes()).startswith(
+            "utf-16"
+        ):
             # The MIME parser reads bytes as ASCII-compatible; a UTF-16 file must be re-encoded.
             with tempfile.TemporaryDirectory(prefix="rag-eml-") as tmp:
                 utf8 = Path(tmp) / path.name
@@ -131,7 +133,9 @@ class UnstructuredLoader:
             self._ocr_languages = [lang for lang in wanted if lang in listed] or listed[-1:]
             missing = sorted(set(wanted) - set(self._ocr_languages))
             if missing:
-                logger.warning("tesseract lacks languages %s; OCR uses %s", missing, self._ocr_languages)
+                logger.warning(
+                    "tesseract lacks languages %s; OCR uses %s", missing, self._ocr_languages
+                )
         return self._ocr_languages
 
     def _run(self, path: Path, **kwargs: Any) -> list[Any]:

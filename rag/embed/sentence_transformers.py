@@ -137,11 +137,13 @@ class SentenceTransformerEmbedder:
         backend.no_padding()
         backend.no_truncation()
         # [CLS] and [SEP] take two of the model's positions.
-        self._tokenizer = _HFTokenizer(backend, int(model.max_seq_length) - 2)
+        self._tokenizer = _HFTokenizer(backend, int(model.max_seq_length or 512) - 2)
         dimension = int(model.get_embedding_dimension() or 0)
         self._fingerprint = ModelFingerprint(self._config.model, hash_model_dir(path), dimension)
         self._model = model
-        logger.info("loaded embedding model %s from %s (dim %d)", self._config.model, path, dimension)
+        logger.info(
+            "loaded embedding model %s from %s (dim %d)", self._config.model, path, dimension
+        )
 
     @property
     def fingerprint(self) -> ModelFingerprint:

@@ -62,7 +62,10 @@ class ExtractiveGenerator:
         chosen: list[tuple[int, int, str]] = []
         seen: set[str] = set()
         for index in np.argsort(-scores):
-            if scores[index] < self._config.min_similarity or len(chosen) >= self._config.max_sentences:
+            if (
+                scores[index] < self._config.min_similarity
+                or len(chosen) >= self._config.max_sentences
+            ):
                 break
             key = " ".join(candidates[index][2].lower().split())
             if key not in seen:

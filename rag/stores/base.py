@@ -57,7 +57,9 @@ class VectorStore(Protocol):
         """Number of chunks stored."""
         ...
 
-    def search_dense(self, vector: np.ndarray, k: int, where: FilterExpr | None = None) -> list[Hit]:
+    def search_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[Hit]:
         """The `k` chunks most similar to `vector`, best first."""
         ...
 

@@ -14,12 +14,20 @@ from typing import Any
 import numpy as np
 
 from rag.errors import StoreError
-from rag.stores.base import And, Filter, FilterExpr
+from rag.stores.base import And, FilterExpr
 from rag.types import Chunk, Hit
 
 __all__ = ["ChromaStore", "to_where"]
 
-_OPS = {"eq": "$eq", "ne": "$ne", "in": "$in", "gt": "$gt", "gte": "$gte", "lt": "$lt", "lte": "$lte"}
+_OPS = {
+    "eq": "$eq",
+    "ne": "$ne",
+    "in": "$in",
+    "gt": "$gt",
+    "gte": "$gte",
+    "lt": "$lt",
+    "lte": "$lte",
+}
 
 
 def to_where(expr: FilterExpr) -> dict[str, Any]:
@@ -100,19 +108,23 @@ class ChromaStore:
             )
             out += [
                 _chunk(i, d or "", dict(m or {}))
-                for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+                for i, d, m in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
             ]
         return out
 
     def count(self) -> int:
         return int(self._collection.count())
 
-    def search_dense(self, vector: np.ndarray, k: int, where: FilterExpr | None = None) -> list[Hit]:
+    def search_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[Hit]:
         n = min(k, self.count())
         if n == 0:
             return []
         result = self._collection.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            query_embeddings=np.asarray([vector], dtype=np.float32),
             n_results=n,
             where=to_where(where) if where is not None else None,
             include=["documents", "metadatas", "distances"],

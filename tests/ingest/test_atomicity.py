@@ -78,7 +78,10 @@ def _expected_chunks(rows: list[dict[str, str]], config: RagConfig, embedder) ->
     total = 0
     for row in rows:
         section = (row["title"],)
-        elements = (Element(row["title"], "Title", None, section), Element(row["text"], "NarrativeText", None, section))
+        elements = (
+            Element(row["title"], "Title", None, section),
+            Element(row["text"], "NarrativeText", None, section),
+        )
         total += len(splitter.split(Document(row["_id"], row["_id"], "v", elements)))
     return total
 

@@ -11,8 +11,12 @@ from ingest.loaders.unstructured import UnstructuredLoader
 from rag.config import ParserConfig
 from rag.errors import CorruptFileError, EmptyDocumentError, IngestError, MissingToolError
 
-needs_soffice = pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
-needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed")
+needs_soffice = pytest.mark.skipif(
+    shutil.which("soffice") is None, reason="LibreOffice not installed"
+)
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="tesseract not installed"
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +65,9 @@ FORMATS = [
 
 
 @pytest.mark.parametrize(("rel", "expected"), FORMATS, ids=[f[0] for f in FORMATS])
-def test_format_gives_its_text(loader: UnstructuredLoader, docs_dir: Path, rel: str, expected: str) -> None:
+def test_format_gives_its_text(
+    loader: UnstructuredLoader, docs_dir: Path, rel: str, expected: str
+) -> None:
     elements = loader.load(docs_dir / rel)
     text = "\n".join(e.text for e in elements)
     assert expected.lower() in text.lower()
@@ -81,7 +87,9 @@ def test_markdown_headings_become_sections(loader: UnstructuredLoader, docs_dir:
 
 @needs_soffice
 @pytest.mark.parametrize("rel", ["unstructured/fake.doc", "unstructured/fake-power-point.ppt"])
-def test_legacy_office_with_libreoffice(loader: UnstructuredLoader, docs_dir: Path, rel: str) -> None:
+def test_legacy_office_with_libreoffice(
+    loader: UnstructuredLoader, docs_dir: Path, rel: str
+) -> None:
     text = " ".join(e.text for e in loader.load(docs_dir / rel))
     assert "Lorem ipsum" in text or "Adding a Bullet Slide" in text
 
@@ -115,7 +123,9 @@ def test_odd_file_gets_a_clear_error(
         loader.load(docs_dir / rel)
 
 
-def test_corrupt_file_is_reported_not_raised_raw(loader: UnstructuredLoader, tmp_path: Path) -> None:
+def test_corrupt_file_is_reported_not_raised_raw(
+    loader: UnstructuredLoader, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.docx"
     broken.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(CorruptFileError, match="not a valid .docx"):

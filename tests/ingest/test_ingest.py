@@ -9,8 +9,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
 from ingest.run import delete_source, ingest_jsonl, ingest_paths
 from rag.config import RagConfig
 from rag.index import Index
@@ -51,7 +49,9 @@ def test_changed_file_replaces_its_chunks(config: RagConfig, small_folder: Path,
         encoding="utf-8",
     )
     report = ingest_paths(config, [small_folder])
-    assert [r.source for r in report.results if r.status == "parsed"] == [str(target.relative_to(Path.cwd())) if target.is_relative_to(Path.cwd()) else str(target)]
+    assert [r.source for r in report.results if r.status == "parsed"] == [
+        str(target.relative_to(Path.cwd())) if target.is_relative_to(Path.cwd()) else str(target)
+    ]
     stored, visible = _store_ids(config, embedder)
     assert stored == visible
     with RagPipeline.open(config) as pipeline:
@@ -78,13 +78,18 @@ def test_prune_and_delete_reach_the_index(config: RagConfig, small_folder: Path,
     stored, visible = _store_ids(config, embedder)
     assert stored == visible
     with RagPipeline.open(config) as pipeline:
-        sources = {c.hit.chunk.source for c in pipeline.ask("Norwich City football club", top_k=50).citations}
+        sources = {
+            c.hit.chunk.source
+            for c in pipeline.ask("Norwich City football club", top_k=50).citations
+        }
     assert not any("norwich" in s or "handbook" in s for s in sources)
     # a deleted file comes back on the next ingest
     assert ingest_paths(config, [small_folder]).count("parsed") == 1
 
 
-def test_failed_files_do_not_stop_the_batch(config: RagConfig, tmp_path: Path, docs_dir: Path) -> None:
+def test_failed_files_do_not_stop_the_batch(
+    config: RagConfig, tmp_path: Path, docs_dir: Path
+) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
     shutil.copy(docs_dir / "unstructured/pdf/password.pdf", folder)

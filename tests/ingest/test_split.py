@@ -38,9 +38,16 @@ def test_sections_and_pages_travel_as_metadata(embedder) -> None:  # type: ignor
         _doc(
             Element("Handbook", "Title", 1, ("Handbook",)),
             Element("Leave", "Title", 1, ("Handbook", "Leave")),
-            Element("Employees get twenty days of paid leave. " * 4, "NarrativeText", 2, ("Handbook", "Leave")),
+            Element(
+                "Employees get twenty days of paid leave. " * 4,
+                "NarrativeText",
+                2,
+                ("Handbook", "Leave"),
+            ),
             Element("Travel", "Title", 3, ("Handbook", "Travel")),
-            Element("Book flights through the portal. " * 6, "NarrativeText", 3, ("Handbook", "Travel")),
+            Element(
+                "Book flights through the portal. " * 6, "NarrativeText", 3, ("Handbook", "Travel")
+            ),
         )
     )
     leave = [c for c in chunks if "paid leave" in c.text]
@@ -64,7 +71,9 @@ def test_ids_are_content_hashes(embedder) -> None:  # type: ignore[no-untyped-de
     a = splitter.split(_doc(Element("Same text. Again."), doc_id="a"))
     again = splitter.split(_doc(Element("Same text. Again."), doc_id="a"))
     other = splitter.split(_doc(Element("Same text. Again."), doc_id="b"))
-    repeated = splitter.split(_doc(Element("Boilerplate."), Element("x " * 300), Element("Boilerplate.")))
+    repeated = splitter.split(
+        _doc(Element("Boilerplate."), Element("x " * 300), Element("Boilerplate."))
+    )
     assert [c.chunk_id for c in a] == [c.chunk_id for c in again]
     assert a[0].chunk_id != other[0].chunk_id
     assert len({c.chunk_id for c in repeated}) == len(repeated)

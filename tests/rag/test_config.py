@@ -53,7 +53,9 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 def test_unknown_backend_lists_the_valid_names(tmp_path: Path) -> None:
     from rag.stores import open_store
 
-    config = load_config(None).model_copy(update={"store": load_config(None).store.model_copy(update={"backend": "faiss"})})
+    config = load_config(None).model_copy(
+        update={"store": load_config(None).store.model_copy(update={"backend": "faiss"})}
+    )
     with pytest.raises(ConfigError, match=r"store.backend must be one of \['chroma'\]"):
         open_store(config.store, tmp_path, 384)
 

@@ -27,8 +27,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("tiny-bert")
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         shutil.copy(bundled / name, base / name)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(base)
     word = models.Transformer(str(base), max_seq_length=128)
     out = tmp_path_factory.mktemp("tiny-st")
@@ -39,28 +45,38 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def built(tmp_path: Path) -> RagConfig:
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text('{"_id": "a", "title": "Leave", "text": "Twenty days of leave."}\n', encoding="utf-8")
+    corpus.write_text(
+        '{"_id": "a", "title": "Leave", "text": "Twenty days of leave."}\n', encoding="utf-8"
+    )
     config = RagConfig(data_dir=tmp_path / "index")
     assert ingest_jsonl(config, corpus).count("parsed") == 1
     return config
 
 
 def test_other_model_is_refused(built: RagConfig, tiny_model: Path) -> None:
-    other = built.model_copy(update={"embedder": built.embedder.model_copy(update={"path": str(tiny_model), "model": "tiny"})})
+    other = built.model_copy(
+        update={
+            "embedder": built.embedder.model_copy(update={"path": str(tiny_model), "model": "tiny"})
+        }
+    )
     with pytest.raises(IndexMismatchError, match="built with embedding model all-MiniLM-L6-v2"):
         RagPipeline.open(other)
 
 
 def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) -> None:
     # Same name, different weights: the file hash in the manifest tells them apart.
-    other = built.model_copy(update={"embedder": built.embedder.model_copy(update={"path": str(tiny_model)})})
+    other = built.model_copy(
+        update={"embedder": built.embedder.model_copy(update={"path": str(tiny_model)})}
+    )
     with pytest.raises(IndexMismatchError, match="sha256"):
         RagPipeline.open(other)
 
 
 def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) -> None:
     corpus = tmp_path / "c.jsonl"
-    other = built.model_copy(update={"chunker": built.chunker.model_copy(update={"chunk_tokens": 100})})
+    other = built.model_copy(
+        update={"chunker": built.chunker.model_copy(update={"chunk_tokens": 100})}
+    )
     with pytest.raises(IndexMismatchError, match="chunked with"):
         ingest_jsonl(other, corpus)
     with RagPipeline.open(other) as pipeline:  # reading with other chunk settings is harmless
