@@ -71,8 +71,10 @@ class UnstructuredLoader:
         os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
         logging.getLogger("unstructured").setLevel(logging.ERROR)
         from ingest.loaders.offline_nlp import use_installed_spacy_model
+        from ingest.loaders.pdf_complexity import keep_text_of_drawing_heavy_pdfs
 
         use_installed_spacy_model()
+        keep_text_of_drawing_heavy_pdfs()
         from unstructured.partition.auto import partition
         from unstructured.partition.text import partition_text
 

@@ -106,6 +106,21 @@ def test_textless_pdf_falls_back_to_ocr(loader: UnstructuredLoader, docs_dir: Pa
     assert "Cars" in text or "Lorem" in text or len(text) > 50
 
 
+def test_drawing_heavy_pdf_keeps_its_text_layer(
+    loader: UnstructuredLoader, docs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Page 6 carries ~49 000 vector-drawing operators. unstructured alone flags the whole file
+    # "too complex", `fast` returns nothing and the file would go to OCR (minutes for 76 pages).
+    # With no tesseract on PATH, an OCR fallback would raise: text here means the text layer.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    elements = loader.load(docs_dir / "unstructured/pdf/failure-after-repair.pdf")
+    pages = {e.page for e in elements}
+    assert len(pages) > 70 and max(p or 0 for p in pages) == 76
+    text = " ".join(e.text for e in elements)
+    assert "Understanding Breast Cancer" in text
+    assert "Cancer Council" in text
+
+
 ERRORS = [
     ("unstructured/pdf/password.pdf", CorruptFileError, "password-protected"),
     ("unstructured/password_protected.xlsx", CorruptFileError, "password-protected"),
