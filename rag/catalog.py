@@ -9,6 +9,9 @@ is decided here, in one SQLite transaction per document:
    old version's chunk ids to `garbage`;
 4. the caller deletes `garbage` ids from the store and calls `forget_garbage`.
 
+The BM25 index of the visible chunks lives in the same database (`rag.lexical.bm25`) and
+changes in the same transactions as visibility, so it never holds a hidden chunk.
+
 A process killed anywhere leaves either the old version or the new one visible, never a mix;
 `pending` and `garbage` tell the next writer exactly which store ids to remove.
 """
@@ -18,9 +21,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from rag.config import LexicalConfig
+from rag.lexical.bm25 import BM25Tables, LexicalRow
 
 __all__ = ["Catalog", "DocRecord"]
 
@@ -58,12 +64,13 @@ class DocRecord:
 class Catalog:
     """SQLite file `catalog.sqlite` next to the index."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lexical: LexicalConfig) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self.bm25 = BM25Tables(self._db, "lex_chunks", lexical)
 
     def close(self) -> None:
         """Close the database."""
@@ -138,12 +145,17 @@ class Catalog:
                 [(r.doc_id, r.version, json.dumps(list(ids))) for r, ids in writes],
             )
 
-    def commit(self, writes: Sequence[tuple[DocRecord, Sequence[str]]]) -> None:
+    def commit(
+        self,
+        writes: Sequence[tuple[DocRecord, Sequence[str]]],
+        lexical: Mapping[str, Sequence[LexicalRow]],
+    ) -> None:
         """Make these versions visible, all in one transaction; each document's replaced
-        chunk ids become garbage."""
+        chunk ids become garbage. `lexical` holds each document's BM25 rows by doc id."""
         with _transaction(self._db):
             for record, chunk_ids in writes:
                 self._commit_one(record, chunk_ids)
+                self.bm25.add(lexical.get(record.doc_id, ()))
 
     def _commit_one(self, record: DocRecord, chunk_ids: Sequence[str]) -> None:
         self._hide(record.doc_id, keep=set(chunk_ids))
@@ -172,6 +184,7 @@ class Catalog:
     def _hide(self, doc_id: str, keep: set[str]) -> bool:
         stale = [i for i in self.chunk_ids(doc_id) if i not in keep]
         self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(i,) for i in stale])
+        self.bm25.remove(stale)
         self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         return self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,)).rowcount > 0
 

@@ -23,6 +23,7 @@ __all__ = [
     "AnswerConfig",
     "ChunkerConfig",
     "EmbedderConfig",
+    "LexicalConfig",
     "ParserConfig",
     "RagConfig",
     "RetrievalConfig",
@@ -48,6 +49,11 @@ class EmbedderConfig(BaseModel):
     device: str = "cpu"
     query_prefix: str = ""
     document_prefix: str = ""
+    languages: list[str] | None = Field(
+        None,
+        description="Languages the model reads (en, zh); unset: measured by a probe at load "
+        "(rag.embed.languages). Questions in other languages are searched with BM25 alone.",
+    )
 
 
 class ChunkerConfig(BaseModel):
@@ -88,11 +94,44 @@ class StoreConfig(BaseModel):
     collection: str = "chunks"
 
 
-class RetrievalConfig(BaseModel):
-    """Retrieval limits."""
+class LexicalConfig(BaseModel):
+    """The BM25 index: how text becomes terms, and the scoring constants."""
 
     model_config = _FROZEN
-    top_k: int = Field(5, gt=0)
+    lowercase: bool = True
+    stopwords: list[str] = Field(
+        default_factory=lambda: ["en", "zh"], description="Built-in stop-word lists to apply."
+    )
+    stemmer: str = Field("english", description="Snowball language for non-CJK words, or none.")
+    chinese: Literal["jieba_search", "jieba", "chars"] = "jieba_search"
+    k1: float = Field(1.5, ge=0)
+    b: float = Field(0.75, ge=0, le=1)
+    idf: Literal["okapi", "lucene"] = Field(
+        "lucene",
+        description="lucene: log(1 + (N - df + 0.5) / (df + 0.5)), never negative (a term in "
+        "half of a small corpus still counts); okapi: rank-bm25's BM25Okapi idf, negative "
+        "idf floored at epsilon x mean idf.",
+    )
+    epsilon: float = Field(0.25, ge=0)
+
+    def analysis(self) -> dict[str, Any]:
+        """The settings that decide the indexed terms (the rest only change scoring)."""
+        return self.model_dump(include={"lowercase", "stopwords", "stemmer", "chinese"})
+
+
+class RetrievalConfig(BaseModel):
+    """How chunks are found: which searches, how many candidates, how results are fused."""
+
+    model_config = _FROZEN
+    top_k: int = Field(5, gt=0, description="Chunks returned to the answer step.")
+    mode: str = Field("hybrid", description="hybrid, dense or bm25.")
+    candidates: int = Field(100, gt=0, description="Chunks each search returns for fusion.")
+    fusion: Literal["minmax", "zscore", "rrf"] = Field(
+        "minmax", description="Normalised weighted scores (minmax, zscore) or reciprocal ranks."
+    )
+    rrf_k: float = Field(60.0, ge=0)
+    dense_weight: float = Field(0.5, ge=0)
+    bm25_weight: float = Field(0.5, ge=0)
 
 
 class AnswerConfig(BaseModel):
@@ -115,6 +154,7 @@ class RagConfig(BaseSettings):
     chunker: ChunkerConfig = ChunkerConfig()
     parser: ParserConfig = ParserConfig()
     store: StoreConfig = StoreConfig()
+    lexical: LexicalConfig = LexicalConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     answer: AnswerConfig = AnswerConfig()
 

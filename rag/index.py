@@ -11,7 +11,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -21,11 +21,13 @@ from rag.catalog import Catalog, DocRecord
 from rag.config import RagConfig
 from rag.embed.base import Embedder
 from rag.errors import EmptyIndexError, IndexLockedError
+from rag.lexical.analyzer import Analyzer
+from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
-from rag.stores import VectorStore, open_store
+from rag.stores import Filter, VectorStore, open_store
 from rag.types import Chunk, Hit
 
-__all__ = ["Index"]
+__all__ = ["Index", "contextual_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +63,33 @@ class _WriteLock:
             self._file = None
 
 
+def contextual_text(chunk: Chunk) -> str:
+    """The chunk's text headed by its section path, unless the text already starts with its
+    own title (the first chunk of a section): a later chunk keeps the title's words."""
+    if not chunk.section:
+        return chunk.text
+    titles = chunk.section.split(" > ")
+    if chunk.text.startswith(titles[-1]):
+        titles = titles[:-1]
+    return "\n".join([" > ".join(titles), chunk.text]) if titles else chunk.text
+
+
 class Index:
     """Open with `Index.open(config, embedder, write=...)`; close when done."""
 
     def __init__(
-        self, data_dir: Path, store: VectorStore, catalog: Catalog, lock: _WriteLock | None
+        self,
+        data_dir: Path,
+        store: VectorStore,
+        catalog: Catalog,
+        analyzer: Analyzer,
+        lock: _WriteLock | None,
     ) -> None:
         self.data_dir = data_dir
         self._store = store
         self._catalog = catalog
         self._lock = lock
+        self.analyzer = analyzer
 
     @classmethod
     def open(cls, config: RagConfig, embedder: Embedder, *, write: bool) -> Index:
@@ -92,11 +111,17 @@ class Index:
             if manifest is None:
                 if not write:
                     raise EmptyIndexError(f"no index in {data_dir}; run `rag ingest PATH` first")
-                manifest = Manifest.new(fingerprint, config.chunker, config.store.backend)
+                manifest = Manifest.new(
+                    fingerprint, config.chunker, config.lexical, config.store.backend
+                )
                 write_manifest(data_dir, manifest)
-            check_manifest(data_dir, manifest, fingerprint, config.chunker if write else None)
+            build = (config.chunker, config.lexical) if write else None
+            check_manifest(data_dir, manifest, fingerprint, build)
             store = open_store(config.store, data_dir, fingerprint.dimension)
-            index = cls(data_dir, store, Catalog(data_dir / "catalog.sqlite"), lock)
+            # Terms come from the settings the index was built with; scoring from the config.
+            lexical = config.lexical.model_copy(update=manifest.lexical)
+            catalog = Catalog(data_dir / "catalog.sqlite", lexical)
+            index = cls(data_dir, store, catalog, Analyzer(lexical), lock)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -142,10 +167,17 @@ class Index:
         visible whole: its old version stays visible until the new one is complete."""
         writes = [(record, [c.chunk_id for c in chunks]) for record, chunks in docs]
         every = [c for _, chunks in docs for c in chunks]
+        lexical = {
+            record.doc_id: [
+                LexicalRow(c.chunk_id, c.doc_id, self.analyzer.terms(contextual_text(c)))
+                for c in chunks
+            ]
+            for record, chunks in docs
+        }
         self._catalog.begin(writes)
         if every:
             self._store.upsert(every, vectors)
-        self._catalog.commit(writes)
+        self._catalog.commit(writes, lexical)
         self.collect_garbage()
 
     def delete_document(self, doc_id: str) -> bool:
@@ -160,11 +192,28 @@ class Index:
         """Visible chunks."""
         return self._catalog.count_chunks()
 
-    def search(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The `k` visible chunks most similar to `vector`, best first."""
+    def search_lexical(
+        self, query: str, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The `k` best (chunk id, BM25 score) pairs for `query`, best first; with `doc_ids`,
+        only chunks of those documents. Only visible chunks are indexed."""
+        return self._catalog.bm25.search(self.analyzer.terms(query), k, doc_ids)
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """The stored chunks with these ids, by id."""
+        return {c.chunk_id: c for c in self._store.get(ids)}
+
+    def search(
+        self, vector: np.ndarray, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[Hit]:
+        """The `k` visible chunks most similar to `vector`, best first; with `doc_ids`, only
+        chunks of those documents."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        where = None if doc_ids is None else Filter("doc_id", "in", tuple(sorted(doc_ids)))
         # Ids of interrupted writes may still sit in the store until the next writer removes
         # them; fetch enough extra that k visible hits remain after filtering them out.
         extra = len(self._catalog.invisible_ids())
-        hits = self._store.search_dense(vector, k + extra)
+        hits = self._store.search_dense(vector, k + extra, where)
         visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]

@@ -1,7 +1,8 @@
 """The index manifest: build facts written next to the index (C5), never into the config.
 
-It records the embedding model (name, hash of its files, dimension) and the chunker settings.
-Opening an index with another model or chunker is refused instead of mixing vectors.
+It records the index format, the embedding model (name, hash of its files, dimension), the
+chunker settings and the lexical analyzer settings. Opening an index with another model is
+refused instead of mixing vectors; writing with another chunker or analyzer is refused too.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from rag.config import ChunkerConfig
+from rag.config import ChunkerConfig, LexicalConfig
 from rag.embed.base import ModelFingerprint
 from rag.errors import IndexMismatchError, StoreError
 
 __all__ = ["MANIFEST_NAME", "Manifest", "check_manifest", "read_manifest", "write_manifest"]
 
 MANIFEST_NAME = "manifest.json"
+FORMAT = 2  # 2: BM25 tables in the catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +35,22 @@ class Manifest:
     store: str
     created_at: str
     versions: dict[str, str]
+    lexical: dict[str, Any]
+    format: int = FORMAT
 
     @classmethod
-    def new(cls, embedder: ModelFingerprint, chunker: ChunkerConfig, store: str) -> Manifest:
+    def new(
+        cls,
+        embedder: ModelFingerprint,
+        chunker: ChunkerConfig,
+        lexical: LexicalConfig,
+        store: str,
+    ) -> Manifest:
         """A manifest for a fresh index built now."""
         return cls(
             embedder=embedder,
             chunker=chunker.model_dump(),
+            lexical=lexical.analysis(),
             store=store,
             created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             versions=_versions(),
@@ -73,6 +84,8 @@ def read_manifest(data_dir: Path) -> Manifest | None:
             store=str(raw["store"]),
             created_at=str(raw["created_at"]),
             versions=dict(raw.get("versions", {})),
+            lexical=dict(raw.get("lexical", {})),
+            format=int(raw.get("format", 1)),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(
@@ -89,13 +102,24 @@ def write_manifest(data_dir: Path, manifest: Manifest) -> None:
 
 
 def check_manifest(
-    data_dir: Path, existing: Manifest, model: ModelFingerprint, chunker: ChunkerConfig | None
+    data_dir: Path,
+    existing: Manifest,
+    model: ModelFingerprint,
+    build: tuple[ChunkerConfig, LexicalConfig] | None,
 ) -> None:
-    """Refuse to use an index built with another embedding model (or chunker, when writing).
+    """Refuse to use an index of another format or embedding model, or (`build` given, when
+    writing) another chunker or lexical analyzer.
 
     Raises:
-        IndexMismatchError: The model name, file hash, dimension or chunker differs.
+        IndexMismatchError: The format, model name, file hash, dimension, chunker or
+            analyzer differs.
     """
+    if existing.format != FORMAT:
+        raise IndexMismatchError(
+            f"the index in {data_dir} has format {existing.format}, this version reads format "
+            f"{FORMAT}; set RAG_DATA_DIR to a new directory (or remove {data_dir}) and ingest "
+            "again"
+        )
     built = existing.embedder
     if built != model:
         raise IndexMismatchError(
@@ -105,9 +129,15 @@ def check_manifest(
             f"would give meaningless results. Use the original model, or set RAG_DATA_DIR to a "
             f"new directory (or remove {data_dir}) and ingest again"
         )
-    if chunker is not None and existing.chunker != chunker.model_dump():
-        raise IndexMismatchError(
-            f"the index in {data_dir} was chunked with {existing.chunker} but the configuration "
-            f"says {chunker.model_dump()}; restore those settings, or set RAG_DATA_DIR to a new "
-            f"directory (or remove {data_dir}) and ingest again"
-        )
+    if build is None:
+        return
+    for what, recorded, configured in (
+        ("chunked", existing.chunker, build[0].model_dump()),
+        ("analyzed for BM25", existing.lexical, build[1].analysis()),
+    ):
+        if recorded != configured:
+            raise IndexMismatchError(
+                f"the index in {data_dir} was {what} with {recorded} but the configuration "
+                f"says {configured}; restore those settings, or set RAG_DATA_DIR to a new "
+                f"directory (or remove {data_dir}) and ingest again"
+            )

@@ -1,4 +1,4 @@
-"""The question-answering pipeline as a plain function chain: embed, retrieve, answer.
+"""The question-answering pipeline as a plain function chain: retrieve, answer.
 
 Example:
     >>> with RagPipeline.open(load_config()) as pipeline:  # doctest: +SKIP
@@ -16,14 +16,10 @@ from rag.errors import EmptyIndexError
 from rag.generate.base import Generator
 from rag.generate.extractive import ExtractiveGenerator
 from rag.index import Index
-from rag.types import Answer, Hit
+from rag.retrieve import Retriever, create_retriever
+from rag.types import Answer
 
-__all__ = ["RagPipeline", "retrieve"]
-
-
-def retrieve(index: Index, embedder: Embedder, question: str, k: int) -> list[Hit]:
-    """Dense retrieval: the `k` chunks closest to the question."""
-    return index.search(embedder.embed_query(question), k)
+__all__ = ["RagPipeline"]
 
 
 @dataclass
@@ -32,6 +28,7 @@ class RagPipeline:
 
     embedder: Embedder
     index: Index
+    retriever: Retriever
     generator: Generator
     top_k: int
 
@@ -46,8 +43,13 @@ class RagPipeline:
         embedder = create_embedder(config.embedder)
         embedder.warm_up()
         index = Index.open(config, embedder, write=False)
+        try:
+            retriever = create_retriever(config, index, embedder)
+        except BaseException:
+            index.close()
+            raise
         generator = ExtractiveGenerator(config.answer, embedder)
-        return cls(embedder, index, generator, config.retrieval.top_k)
+        return cls(embedder, index, retriever, generator, config.retrieval.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Retrieve and answer, with the numbered sources the answer cites.
@@ -60,7 +62,7 @@ class RagPipeline:
                 f"the index in {self.index.data_dir} holds no documents; run `rag ingest PATH`"
             )
         started = time.perf_counter()
-        hits = retrieve(self.index, self.embedder, question, top_k or self.top_k)
+        hits = self.retriever.retrieve(question, top_k or self.top_k)
         retrieved = time.perf_counter()
         answer = self.generator.generate(question, hits)
         timings = {"retrieve": (retrieved - started) * 1000, **answer.timings_ms}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_cjk", "sentence_spans", "split_sentences"]
+__all__ = ["CJK_CHARS", "is_cjk", "sentence_spans", "split_sentences"]
+
+# CJK Unified Ideographs (+ Extension A, compatibility ideographs), for regex character classes.
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 
 # A boundary is: Chinese/full-width or ASCII terminators (。！？；!?;), or one or more dots
 # followed by whitespace (so "3.14" and "e.g.x" stay whole), each with any closing quotes or
@@ -14,7 +17,7 @@ _BOUNDARY = re.compile(
     r"|\.+[”’」』）)\]\"']*(?=\s|$)"
     r"|\n"
 )
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK = re.compile(f"[{CJK_CHARS}]")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Element", "Hit"]
+__all__ = ["Answer", "Chunk", "Citation", "Document", "Element", "Hit", "StageScore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +61,23 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class StageScore:
+    """A chunk's score and 1-based rank in one retrieval stage (`dense`, `bm25`, `rrf`...)."""
+
+    stage: str
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved chunk with its score (cosine similarity, higher is better) and stage."""
+    """A retrieved chunk with the score of the stage that ranked it last (higher is better;
+    `dense` is cosine similarity) and the scores and ranks of every stage it went through."""
 
     chunk: Chunk
     score: float
     stage: str = "dense"
+    stages: tuple[StageScore, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
