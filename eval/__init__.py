@@ -1,1 +1,1 @@
-"""Retrieval evaluation reports (BEIR) — built in the retrieval issue."""
+"""Retrieval evaluation: BEIR datasets, IR metrics, reports (`rag eval beir DIR`)."""

@@ -25,7 +25,7 @@ from rag.catalog import DocRecord
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
 from rag.errors import CorruptFileError, IngestError
-from rag.index import Index
+from rag.index import Index, contextual_text
 from rag.types import Chunk, Document, Element
 
 __all__ = ["FileResult", "IngestReport", "delete_source", "ingest_jsonl", "ingest_paths"]
@@ -86,6 +86,21 @@ class _Writer:
             self.flush()
         return len(chunks)
 
+    def _embedding_text(self, chunk: Chunk) -> str:
+        """The chunk headed by its section path, the header cut to fit the model's input."""
+        text = contextual_text(chunk)
+        if text == chunk.text:
+            return text
+        header = text[: len(text) - len(chunk.text) - 1]
+        tokenizer = self._splitter.tokenizer
+        room = tokenizer.max_tokens - chunk.n_tokens - 1  # one for the line break
+        offsets = tokenizer.offsets(header)
+        if room <= 0:
+            return chunk.text
+        if len(offsets) > room:
+            header = header[: offsets[room][0]].rstrip()
+        return f"{header}\n{chunk.text}"
+
     def file_done(self, file: str, sha256: str) -> None:
         """Remember the file as ingested once its documents are written."""
         self._done.append((file, sha256))
@@ -93,7 +108,7 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
-        texts = [c.text for _, chunks in self._docs for c in chunks]
+        texts = [self._embedding_text(c) for _, chunks in self._docs for c in chunks]
         vectors = self._embedder.embed_documents(texts) if texts else np.zeros((0, 1), np.float32)
         if self._docs:
             self._index.write_documents(self._docs, vectors)

@@ -52,6 +52,11 @@ class TokenSplitter:
         self._overlap = config.overlap_tokens
         self._tokenizer = tokenizer
 
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The embedding model's tokenizer the chunks are measured in."""
+        return self._tokenizer
+
     def split(self, doc: Document) -> list[Chunk]:
         """Chunk one document; chunks carry its id, version, source, page and section."""
         chunks: list[Chunk] = []

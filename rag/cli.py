@@ -1,4 +1,4 @@
-"""The `rag` command: ingest documents, ask questions, delete documents.
+"""The `rag` command: ingest documents, ask questions, delete documents, evaluate retrieval.
 
 Exit codes: 0 success; 1 some files failed to ingest, or nothing matched a delete;
 2 the command could not run (bad configuration, empty or locked index, ...).
@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
 
     delete = sub.add_parser("delete", help="remove one file's documents (or one document id)")
     delete.add_argument("source")
+
+    evaluate = sub.add_parser("eval", help="retrieval evaluation reports")
+    kinds = evaluate.add_subparsers(dest="kind", required=True)
+    beir = kinds.add_parser("beir", help="nDCG@10, Recall@10/100, MRR@10, MAP@100 on a BEIR folder")
+    beir.add_argument("folder", type=Path, help="corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
+    beir.add_argument("--split", default="test", help="qrels split (default: test)")
+    beir.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+    beir.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
 
@@ -81,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ingest(config, args)
         if args.command == "ask":
             return _ask(config, args)
+        if args.command == "eval":
+            return _eval(config, args)
         return _delete(config, args.source)
     except EmptyIndexError as exc:
         _err.print(f"[bold]nothing to answer from:[/] {exc}")
@@ -96,13 +106,7 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     if not args.paths and args.jsonl is None:
         _err.print("[bold red]error:[/] give files or folders to ingest, or --jsonl FILE")
         return 2
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=_err, transient=True, disable=args.quiet) as bar:
+    with Progress(*_columns(), console=_err, transient=True, disable=args.quiet) as bar:
         reports = []
         if args.paths:
             reports.append(ingest_paths(config, args.paths, prune=args.prune, progress=_Bar(bar)))
@@ -111,6 +115,37 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     for report in reports:
         _summary(report, quiet=args.quiet)
     return max(r.exit_code for r in reports)
+
+
+def _columns() -> tuple[Any, ...]:
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+
+def _eval(config: RagConfig, args: argparse.Namespace) -> int:
+    from eval.run import evaluate_beir
+
+    with Progress(*_columns(), console=_err, transient=True, disable=args.quiet) as bar:
+        report = evaluate_beir(config, args.folder, args.split, progress=_Bar(bar))
+    table = Table(
+        title=f"{report.dataset} ({report.split}, {report.queries} queries, "
+        f"retrieval.mode={config.retrieval.mode})",
+        title_justify="left",
+    )
+    names = [*report.metrics, "p50 ms", "p95 ms"]
+    for name in names:
+        table.add_column(name, justify="right")
+    values = [f"{v:.4f}" for v in report.metrics.values()]
+    table.add_row(*values, f"{report.latency_ms['p50']:.1f}", f"{report.latency_ms['p95']:.1f}")
+    _out.print(table)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        _out.print(f"report written to {args.json}", markup=False)
+    return 0
 
 
 def _summary(report: Any, quiet: bool) -> None:

@@ -3,8 +3,8 @@
 - Reciprocal-rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009):
   score(d) = sum over lists i of w_i / (k + rank_i(d)), rank 1-based, k = 60 in the paper.
 - Weighted scores: each list's scores normalised, then score(d) = sum over lists i of
-  w_i * norm_i(d), where a list that misses d counts its lowest normalised score. `minmax`
-  maps each list to [0, 1]; `zscore` to (score - mean) / standard deviation.
+  w_i * norm_i(d). `minmax` maps each list to [0, 1] and a list that misses d counts 0;
+  `zscore` maps it to (score - mean) / standard deviation and a miss counts the list's lowest.
 
 Both return every id of every list once, best first; ties keep first-seen order.
 
@@ -46,30 +46,29 @@ def weighted(
     normalization: Normalization = "minmax",
 ) -> list[tuple[str, float]]:
     """Weighted sum of normalised scores; `results` are (id, score) lists."""
-    normalised = {
-        name: _normalise([s for _, s in pairs], normalization)
-        for name, pairs in results.items()
-        if pairs
-    }
     ids = list(dict.fromkeys(i for pairs in results.values() for i, _ in pairs))
     scores = dict.fromkeys(ids, 0.0)
-    for name, norms in normalised.items():
+    for name, pairs in results.items():
         weight = 1.0 if weights is None else weights.get(name, 1.0)
-        if weight == 0:
+        if weight == 0 or not pairs:
             continue
-        floor = min(norms)
-        found = {chunk_id: n for (chunk_id, _), n in zip(results[name], norms, strict=True)}
+        norms, floor = _normalise([s for _, s in pairs], normalization)
+        found = {chunk_id: n for (chunk_id, _), n in zip(pairs, norms, strict=True)}
         for chunk_id in ids:
             scores[chunk_id] += weight * found.get(chunk_id, floor)
     return _sorted(scores)
 
 
-def _normalise(values: list[float], how: Normalization) -> list[float]:
+def _normalise(values: list[float], how: Normalization) -> tuple[list[float], float]:
+    """Normalised values, and the value an id missing from the list counts as."""
     if how == "minmax":
         low, span = min(values), max(values) - min(values)
-        return [(v - low) / span if span > 0 else 1.0 for v in values]
+        return [(v - low) / span if span > 0 else 1.0 for v in values], 0.0
     mean, spread = statistics.fmean(values), statistics.pstdev(values)
-    return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
+    if spread == 0:  # one value, or all equal: present 0, missing one deviation below
+        return [0.0] * len(values), -1.0
+    norms = [(v - mean) / spread for v in values]
+    return norms, min(norms)
 
 
 def _sorted(scores: dict[str, float]) -> list[tuple[str, float]]:
