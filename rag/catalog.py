@@ -9,8 +9,11 @@ is decided here, in one SQLite transaction per document:
    old version's chunk ids to `garbage`;
 4. the caller deletes `garbage` ids from the store and calls `forget_garbage`.
 
-The BM25 index of the visible chunks lives in the same database (`rag.lexical.bm25`) and
-changes in the same transactions as visibility, so it never holds a hidden chunk.
+Each document also has one summary (the two-level index), stored in a second collection and
+made visible or hidden with its chunks. The BM25 indexes of the visible chunks and summaries
+live in the same database (`rag.lexical.bm25`) and change in the same transactions as
+visibility, so they never hold a hidden chunk. Store ids in `pending` and `garbage` may belong
+to either collection; the index deletes them from both.
 
 A process killed anywhere leaves either the old version or the new one visible, never a mix;
 `pending` and `garbage` tell the next writer exactly which store ids to remove.
@@ -21,14 +24,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import LexicalConfig
 from rag.lexical.bm25 import BM25Tables, LexicalRow
 
-__all__ = ["Catalog", "DocRecord"]
+__all__ = ["Catalog", "DocRecord", "DocWrite"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -38,6 +41,7 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE INDEX IF NOT EXISTS documents_file ON documents(file);
 CREATE TABLE IF NOT EXISTS chunks (chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE TABLE IF NOT EXISTS summaries (summary_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS pending (
     doc_id TEXT NOT NULL, version TEXT NOT NULL, chunk_ids TEXT NOT NULL,
     PRIMARY KEY (doc_id, version)
@@ -61,6 +65,23 @@ class DocRecord:
     title: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DocWrite:
+    """A new document version: its record, chunk ids, and the BM25 rows of its chunks and
+    of its summary."""
+
+    record: DocRecord
+    chunk_ids: Sequence[str]
+    lexical: Sequence[LexicalRow]
+    summary_id: str | None = None
+    summary_terms: Sequence[str] = ()
+
+    @property
+    def store_ids(self) -> list[str]:
+        """Every id this write puts in the stores."""
+        return [*self.chunk_ids, *([self.summary_id] if self.summary_id else [])]
+
+
 class Catalog:
     """SQLite file `catalog.sqlite` next to the index."""
 
@@ -71,6 +92,7 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self.bm25 = BM25Tables(self._db, "lex_chunks", lexical)
+        self.summary_bm25 = BM25Tables(self._db, "lex_summaries", lexical)
 
     def close(self) -> None:
         """Close the database."""
@@ -97,13 +119,20 @@ class Catalog:
 
     def visible(self, chunk_ids: Iterable[str]) -> set[str]:
         """The subset of `chunk_ids` that belong to a visible document version."""
-        ids = list(set(chunk_ids))
+        return self._present("chunks", "chunk_id", chunk_ids)
+
+    def visible_summaries(self, summary_ids: Iterable[str]) -> set[str]:
+        """The subset of `summary_ids` that are the summary of a visible document version."""
+        return self._present("summaries", "summary_id", summary_ids)
+
+    def _present(self, table: str, column: str, wanted: Iterable[str]) -> set[str]:
+        ids = list(set(wanted))
         out: set[str] = set()
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
             rows = self._db.execute(
-                f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", part
+                f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", part
             )
             out.update(r[0] for r in rows)
         return out
@@ -137,30 +166,27 @@ class Catalog:
 
     # -- writes --------------------------------------------------------------------------
 
-    def begin(self, writes: Sequence[tuple[DocRecord, Sequence[str]]]) -> None:
-        """Record the intent to write these documents' chunk ids (one transaction)."""
+    def begin(self, writes: Sequence[DocWrite]) -> None:
+        """Record the intent to write these documents' store ids (one transaction)."""
         with _transaction(self._db):
             self._db.executemany(
                 "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
-                [(r.doc_id, r.version, json.dumps(list(ids))) for r, ids in writes],
+                [(w.record.doc_id, w.record.version, json.dumps(w.store_ids)) for w in writes],
             )
 
-    def commit(
-        self,
-        writes: Sequence[tuple[DocRecord, Sequence[str]]],
-        lexical: Mapping[str, Sequence[LexicalRow]],
-    ) -> None:
+    def commit(self, writes: Sequence[DocWrite]) -> None:
         """Make these versions visible, all in one transaction; each document's replaced
-        chunk ids become garbage. `lexical` holds each document's BM25 rows by doc id."""
+        chunk and summary ids become garbage."""
         with _transaction(self._db):
-            for record, chunk_ids in writes:
-                self._commit_one(record, chunk_ids)
-                self.bm25.add(lexical.get(record.doc_id, ()))
+            for write in writes:
+                self._commit_one(write)
 
-    def _commit_one(self, record: DocRecord, chunk_ids: Sequence[str]) -> None:
-        self._hide(record.doc_id, keep=set(chunk_ids))
+    def _commit_one(self, write: DocWrite) -> None:
+        record = write.record
+        self._hide(record.doc_id, keep=set(write.store_ids))
         self._db.executemany(
-            "INSERT OR REPLACE INTO chunks VALUES (?, ?)", [(i, record.doc_id) for i in chunk_ids]
+            "INSERT OR REPLACE INTO chunks VALUES (?, ?)",
+            [(i, record.doc_id) for i in write.chunk_ids],
         )
         self._db.execute(
             "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -175,6 +201,13 @@ class Catalog:
             ),
         )
         self._db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
+        self.bm25.add(write.lexical)
+        if write.summary_id is not None:
+            self._db.execute(
+                "INSERT INTO summaries VALUES (?, ?)", (write.summary_id, record.doc_id)
+            )
+            # One summary per document: its BM25 row is keyed by the document id.
+            self.summary_bm25.add([LexicalRow(record.doc_id, record.doc_id, write.summary_terms)])
 
     def remove(self, doc_id: str) -> bool:
         """Hide `doc_id` now; its chunk ids become garbage. False when it was not there."""
@@ -183,8 +216,15 @@ class Catalog:
 
     def _hide(self, doc_id: str, keep: set[str]) -> bool:
         stale = [i for i in self.chunk_ids(doc_id) if i not in keep]
-        self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(i,) for i in stale])
+        summaries = [
+            r[0]
+            for r in self._db.execute("SELECT summary_id FROM summaries WHERE doc_id=?", (doc_id,))
+        ]
+        gone = stale + [i for i in summaries if i not in keep]
+        self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(i,) for i in gone])
         self.bm25.remove(stale)
+        self.summary_bm25.remove([doc_id])
+        self._db.execute("DELETE FROM summaries WHERE doc_id=?", (doc_id,))
         self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         return self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,)).rowcount > 0
 
@@ -204,7 +244,7 @@ class Catalog:
         return self._drop_visible([r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")])
 
     def _drop_visible(self, ids: list[str]) -> list[str]:
-        visible = self.visible(ids)
+        visible = self.visible(ids) | self.visible_summaries(ids)
         self.forget_garbage([i for i in ids if i in visible])
         return [i for i in ids if i not in visible]
 

@@ -28,6 +28,7 @@ __all__ = [
     "RagConfig",
     "RetrievalConfig",
     "StoreConfig",
+    "SummaryConfig",
     "load_config",
 ]
 
@@ -119,12 +120,19 @@ class LexicalConfig(BaseModel):
         return self.model_dump(include={"lowercase", "stopwords", "stemmer", "chinese"})
 
 
+class SummaryConfig(BaseModel):
+    """Document summaries of the two-level index."""
+
+    model_config = _FROZEN
+    max_chars: int = Field(800, gt=0, description="Length of the extractive summary text.")
+
+
 class RetrievalConfig(BaseModel):
     """How chunks are found: which searches, how many candidates, how results are fused."""
 
     model_config = _FROZEN
     top_k: int = Field(5, gt=0, description="Chunks returned to the answer step.")
-    mode: str = Field("hybrid", description="hybrid, dense or bm25.")
+    mode: str = Field("hybrid", description="two_level, hybrid, dense or bm25.")
     candidates: int = Field(100, gt=0, description="Chunks each search returns for fusion.")
     fusion: Literal["minmax", "zscore", "rrf"] = Field(
         "minmax", description="Normalised weighted scores (minmax, zscore) or reciprocal ranks."
@@ -132,6 +140,12 @@ class RetrievalConfig(BaseModel):
     rrf_k: float = Field(60.0, ge=0)
     dense_weight: float = Field(0.5, ge=0)
     bm25_weight: float = Field(0.5, ge=0)
+    summary_docs: int = Field(
+        20, gt=0, description="two_level: documents chosen by their summaries (step 1)."
+    )
+    global_weight: float = Field(
+        0.5, ge=0, le=1, description="two_level: weight of the global chunk search."
+    )
 
 
 class AnswerConfig(BaseModel):
@@ -155,6 +169,7 @@ class RagConfig(BaseSettings):
     parser: ParserConfig = ParserConfig()
     store: StoreConfig = StoreConfig()
     lexical: LexicalConfig = LexicalConfig()
+    summary: SummaryConfig = SummaryConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
     answer: AnswerConfig = AnswerConfig()
 

@@ -17,7 +17,7 @@ from typing import IO
 
 import numpy as np
 
-from rag.catalog import Catalog, DocRecord
+from rag.catalog import Catalog, DocRecord, DocWrite
 from rag.config import RagConfig
 from rag.embed.base import Embedder
 from rag.errors import EmptyIndexError, IndexLockedError
@@ -25,6 +25,7 @@ from rag.lexical.analyzer import Analyzer
 from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
 from rag.stores import Filter, VectorStore, open_store
+from rag.summary import extractive_summary, summary_id
 from rag.types import Chunk, Hit
 
 __all__ = ["Index", "contextual_text"]
@@ -80,13 +81,15 @@ class Index:
     def __init__(
         self,
         data_dir: Path,
-        store: VectorStore,
+        stores: tuple[VectorStore, VectorStore],
         catalog: Catalog,
         analyzer: Analyzer,
         lock: _WriteLock | None,
+        summary_chars: int = 800,
     ) -> None:
         self.data_dir = data_dir
-        self._store = store
+        self._store, self._summaries = stores
+        self._summary_chars = summary_chars
         self._catalog = catalog
         self._lock = lock
         self.analyzer = analyzer
@@ -117,11 +120,19 @@ class Index:
                 write_manifest(data_dir, manifest)
             build = (config.chunker, config.lexical) if write else None
             check_manifest(data_dir, manifest, fingerprint, build)
-            store = open_store(config.store, data_dir, fingerprint.dimension)
+            dimension = fingerprint.dimension
+            summaries = config.store.model_copy(
+                update={"collection": f"{config.store.collection}_summaries"}
+            )
+            stores = (
+                open_store(config.store, data_dir, dimension),
+                open_store(summaries, data_dir, dimension),
+            )
             # Terms come from the settings the index was built with; scoring from the config.
             lexical = config.lexical.model_copy(update=manifest.lexical)
             catalog = Catalog(data_dir / "catalog.sqlite", lexical)
-            index = cls(data_dir, store, catalog, Analyzer(lexical), lock)
+            analyzer = Analyzer(lexical)
+            index = cls(data_dir, stores, catalog, analyzer, lock, config.summary.max_chars)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -131,8 +142,9 @@ class Index:
         return index
 
     def close(self) -> None:
-        """Release the store, the catalog and the write lock."""
+        """Release the stores, the catalog and the write lock."""
         self._store.close()
+        self._summaries.close()
         self._catalog.close()
         if self._lock is not None:
             self._lock.release()
@@ -157,6 +169,7 @@ class Index:
         if ids:
             logger.info("removing %d chunks left by an interrupted or replaced write", len(ids))
             self._store.delete(ids)
+            self._summaries.delete(ids)
             self._catalog.forget_garbage(ids)
         return len(ids)
 
@@ -165,19 +178,46 @@ class Index:
     ) -> None:
         """Write documents' chunks (vectors in the same order) and make each document
         visible whole: its old version stays visible until the new one is complete."""
-        writes = [(record, [c.chunk_id for c in chunks]) for record, chunks in docs]
-        every = [c for _, chunks in docs for c in chunks]
-        lexical = {
-            record.doc_id: [
+        writes: list[DocWrite] = []
+        summaries: list[Chunk] = []
+        summary_vectors: list[np.ndarray] = []
+        start = 0
+        for record, chunks in docs:
+            own = vectors[start : start + len(chunks)]
+            start += len(chunks)
+            lexical = [
                 LexicalRow(c.chunk_id, c.doc_id, self.analyzer.terms(contextual_text(c)))
                 for c in chunks
             ]
-            for record, chunks in docs
-        }
+            if not chunks:
+                writes.append(DocWrite(record, [], lexical))
+                continue
+            summary = extractive_summary(record.title, chunks, own, self._summary_chars)
+            sid = summary_id(record.doc_id, record.version)
+            first = chunks[0]
+            summaries.append(
+                Chunk(
+                    sid,
+                    record.doc_id,
+                    record.version,
+                    summary.text,
+                    -1,
+                    first.source,
+                    None,
+                    record.title,
+                    0,
+                )
+            )
+            summary_vectors.append(summary.vector)
+            terms = self.analyzer.terms(summary.text)
+            writes.append(DocWrite(record, [c.chunk_id for c in chunks], lexical, sid, terms))
+        every = [c for _, chunks in docs for c in chunks]
         self._catalog.begin(writes)
         if every:
             self._store.upsert(every, vectors)
-        self._catalog.commit(writes, lexical)
+        if summaries:
+            self._summaries.upsert(summaries, np.stack(summary_vectors))
+        self._catalog.commit(writes)
         self.collect_garbage()
 
     def delete_document(self, doc_id: str) -> bool:
@@ -198,6 +238,17 @@ class Index:
         """The `k` best (chunk id, BM25 score) pairs for `query`, best first; with `doc_ids`,
         only chunks of those documents. Only visible chunks are indexed."""
         return self._catalog.bm25.search(self.analyzer.terms(query), k, doc_ids)
+
+    def search_summaries(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The `k` documents whose summary vectors are most similar: (doc id, cosine)."""
+        extra = len(self._catalog.invisible_ids())
+        hits = self._summaries.search_dense(vector, k + extra)
+        visible = self._catalog.visible_summaries(h.chunk.chunk_id for h in hits)
+        return [(h.chunk.doc_id, h.score) for h in hits if h.chunk.chunk_id in visible][:k]
+
+    def search_summaries_lexical(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The `k` documents whose summary text best matches `query`: (doc id, BM25)."""
+        return self._catalog.summary_bm25.search(self.analyzer.terms(query), k)
 
     def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """The stored chunks with these ids, by id."""

@@ -11,6 +11,7 @@ from rag.index import Index
 from rag.registry import build
 from rag.retrieve.base import Retriever
 from rag.retrieve.hybrid import HybridRetriever
+from rag.retrieve.two_level import TwoLevelRetriever
 
 __all__ = ["REGISTRY", "Retriever", "create_retriever"]
 
@@ -26,7 +27,15 @@ def _searches(*names: str) -> RetrieverFactory:
     return factory
 
 
+def _two_level(
+    config: RagConfig, index: Index, embedder: Embedder, languages: Collection[str]
+) -> Retriever:
+    chunks = HybridRetriever(index, embedder, config.retrieval, languages)
+    return TwoLevelRetriever(chunks, index, config.retrieval)
+
+
 REGISTRY: dict[str, RetrieverFactory] = {
+    "two_level": _two_level,
     "hybrid": _searches("dense", "bm25"),
     "dense": _searches("dense"),
     "bm25": _searches("bm25"),
@@ -40,7 +49,8 @@ def create_retriever(config: RagConfig, index: Index, embedder: Embedder) -> Ret
     """
     languages = config.embedder.languages
     if languages is None:
-        languages = probe_languages(embedder) if config.retrieval.mode == "hybrid" else ["*"]
+        hybrid = config.retrieval.mode in ("hybrid", "two_level")
+        languages = probe_languages(embedder) if hybrid else ["*"]
     return build(
         REGISTRY, "retrieval.mode", config.retrieval.mode, config, index, embedder, languages
     )

@@ -12,15 +12,18 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from rag.config import RetrievalConfig
 from rag.embed.base import Embedder
 from rag.index import Index
 from rag.retrieve.fusion import rrf, weighted
 from rag.text import is_cjk
-from rag.types import Hit, StageScore
+from rag.types import Chunk, Hit, StageScore
 
-__all__ = ["HybridRetriever", "fuse"]
+__all__ = ["HybridRetriever", "Rankings", "fuse", "materialise"]
 
 Ranked = list[tuple[str, float]]
 
@@ -41,51 +44,78 @@ class HybridRetriever:
         self._searches = tuple(searches)
 
     def retrieve(self, query: str, k: int) -> list[Hit]:
-        return self.search(query, k, doc_ids=None)
+        return self.search(query, self.query_vector(query), k, doc_ids=None)
 
-    def search(self, query: str, k: int, doc_ids: Collection[str] | None) -> list[Hit]:
-        """Like `retrieve`, limited to the chunks of `doc_ids` when given."""
-        n = max(k, self._config.candidates)
-        lists: dict[str, Ranked] = {}
-        dense: dict[str, Hit] = {}
-        if "dense" in self._searches and self._reads(query):
-            hits = self._index.search(self._embedder.embed_query(query), n, doc_ids)
-            dense = {h.chunk.chunk_id: h for h in hits}
-            lists["dense"] = [(h.chunk.chunk_id, h.score) for h in hits]
+    def query_vector(self, query: str) -> np.ndarray | None:
+        """The query's embedding, or None when dense search does not apply to it."""
+        if "dense" not in self._searches or not self._reads(query):
+            return None
+        return self._embedder.embed_query(query)
+
+    def search(
+        self, query: str, vector: np.ndarray | None, k: int, doc_ids: Collection[str] | None
+    ) -> list[Hit]:
+        """Like `retrieve`, with the query vector given, limited to the chunks of `doc_ids`
+        when given."""
+        lists = self.rankings(query, vector, max(k, self._config.candidates), doc_ids)
+        return materialise(self._index, fuse(lists.ranked, self._config)[:k], lists)
+
+    def rankings(
+        self, query: str, vector: np.ndarray | None, n: int, doc_ids: Collection[str] | None
+    ) -> Rankings:
+        """Each search's top `n` (chunk id, score) list, by search name."""
+        out = Rankings()
+        if vector is not None:
+            hits = self._index.search(vector, n, doc_ids)
+            out.known.update((h.chunk.chunk_id, h.chunk) for h in hits)
+            out.ranked["dense"] = [(h.chunk.chunk_id, h.score) for h in hits]
         if "bm25" in self._searches:
-            lists["bm25"] = self._index.search_lexical(query, n, doc_ids)
-        fused = fuse(lists, self._config)[:k]
-        return _materialise(self._index, fused, lists, dense)
+            out.ranked["bm25"] = self._index.search_lexical(query, n, doc_ids)
+        return out
 
     def _reads(self, query: str) -> bool:
         """Whether the embedding model reads the question's language."""
-        if "*" in self._languages:
+        if "*" in self._languages or "bm25" not in self._searches:
             return True
-        return ("zh" if is_cjk(query) else "en") in self._languages or "bm25" not in self._searches
+        return ("zh" if is_cjk(query) else "en") in self._languages
 
 
-def fuse(lists: Mapping[str, Ranked], config: RetrievalConfig) -> Ranked:
-    """One ranking from the named lists, by `config.fusion`; a single list passes as is."""
+@dataclass
+class Rankings:
+    """Ranked lists by search name, and the chunks already fetched with them."""
+
+    ranked: dict[str, Ranked] = field(default_factory=dict)
+    known: dict[str, Chunk] = field(default_factory=dict)
+
+
+def fuse(
+    lists: Mapping[str, Ranked],
+    config: RetrievalConfig,
+    weights: Mapping[str, float] | None = None,
+) -> Ranked:
+    """One ranking from the named lists, by `config.fusion`; a single list passes as is.
+    Weights default to `dense_weight` and `bm25_weight`."""
     present = {name: ranked for name, ranked in lists.items() if ranked}
     if len(present) <= 1:
         return next(iter(present.values()), [])
-    weights = {"dense": config.dense_weight, "bm25": config.bm25_weight}
+    if weights is None:
+        weights = {"dense": config.dense_weight, "bm25": config.bm25_weight}
     if config.fusion == "rrf":
         ids = {name: [i for i, _ in ranked] for name, ranked in present.items()}
         return rrf(ids, config.rrf_k, weights)
     return weighted(present, weights, config.fusion)
 
 
-def _materialise(
-    index: Index, fused: Ranked, lists: Mapping[str, Ranked], known: Mapping[str, Hit]
-) -> list[Hit]:
-    """Hits for the fused ids, each with its score and rank in every list it was in."""
-    missing = [i for i, _ in fused if i not in known]
-    chunks = {i: h.chunk for i, h in known.items()} | index.chunks(missing)
-    stage = "fused" if len([v for v in lists.values() if v]) > 1 else next(iter(lists), "none")
+def materialise(index: Index, fused: Ranked, lists: Rankings, stage: str = "fused") -> list[Hit]:
+    """Hits for the fused ids, each with its score and rank in every list it was in; a
+    single list keeps its own name as the stage."""
+    missing = [i for i, _ in fused if i not in lists.known]
+    chunks = lists.known | index.chunks(missing)
+    present = [name for name, ranked in lists.ranked.items() if ranked]
+    final = stage if len(present) > 1 else next(iter(present), stage)
     positions = {
         name: {i: (rank, score) for rank, (i, score) in enumerate(ranked, 1)}
-        for name, ranked in lists.items()
+        for name, ranked in lists.ranked.items()
     }
     hits = []
     for rank, (chunk_id, score) in enumerate(fused, 1):
@@ -96,7 +126,7 @@ def _materialise(
             for name, where in positions.items()
             if chunk_id in where
         )
-        if stage == "fused":
-            stages += (StageScore("fused", score, rank),)
-        hits.append(Hit(chunks[chunk_id], score, stage, stages))
+        if final not in lists.ranked:
+            stages += (StageScore(final, score, rank),)
+        hits.append(Hit(chunks[chunk_id], score, final, stages))
     return hits

@@ -1,0 +1,59 @@
+"""Two-level retrieval: summaries pick documents, then chunks are searched inside them.
+
+1. Summaries (one per document) are searched dense + BM25 and fused; the top
+   `summary_docs` documents are chosen.
+2. Chunks of those documents are searched dense + BM25 and fused: every chunk scored, not
+   every chunk returned (LlamaIndex's DocumentSummaryIndex returns them all, unscored).
+3. A global chunk search, the plain hybrid one, is fused in (`global_weight`), so a chunk
+   that the summaries missed still competes and recall never falls below plain search.
+
+Example:
+    >>> retriever = TwoLevelRetriever(HybridRetriever(...), index, config)  # doctest: +SKIP
+    >>> retriever.retrieve("leave carry-over rules", k=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.config import RetrievalConfig
+from rag.index import Index
+from rag.retrieve.hybrid import HybridRetriever, Rankings, fuse, materialise
+from rag.types import Hit
+
+__all__ = ["TwoLevelRetriever"]
+
+
+class TwoLevelRetriever:
+    """Documents by summary, then chunks inside them, fused with a global chunk search."""
+
+    def __init__(self, chunks: HybridRetriever, index: Index, config: RetrievalConfig) -> None:
+        self._chunks, self._index, self._config = chunks, index, config
+
+    def retrieve(self, query: str, k: int) -> list[Hit]:
+        config = self._config
+        n = max(k, config.candidates)
+        vector = self._chunks.query_vector(query)
+        documents = self.documents(query, vector)
+        local = self._chunks.rankings(query, vector, n, {d for d, _ in documents})
+        every = self._chunks.rankings(query, vector, n, None)
+        lists = Rankings(
+            ranked={
+                "local": fuse(local.ranked, config)[:n],
+                "global": fuse(every.ranked, config)[:n],
+            },
+            known=local.known | every.known,
+        )
+        weights = {"local": 1.0 - config.global_weight, "global": config.global_weight}
+        fused = fuse(lists.ranked, config, weights)[:k]
+        hits = materialise(self._index, fused, lists, stage="two_level")
+        return hits
+
+    def documents(self, query: str, vector: np.ndarray | None) -> list[tuple[str, float]]:
+        """Step 1: the chosen documents with their fused summary scores, best first."""
+        n = max(self._config.summary_docs, self._config.candidates)
+        ranked = {}
+        if vector is not None:
+            ranked["dense"] = self._index.search_summaries(vector, n)
+        ranked["bm25"] = self._index.search_summaries_lexical(query, n)
+        return fuse(ranked, self._config)[: self._config.summary_docs]
