@@ -93,13 +93,15 @@ def fuse(
     config: RetrievalConfig,
     weights: Mapping[str, float] | None = None,
 ) -> Ranked:
-    """One ranking from the named lists, by `config.fusion`; a single list passes as is.
-    Weights default to `dense_weight` and `bm25_weight`."""
-    present = {name: ranked for name, ranked in lists.items() if ranked}
-    if len(present) <= 1:
-        return next(iter(present.values()), [])
+    """One ranking from the named lists, by `config.fusion`; a single list passes as is and
+    a list of weight 0 is left out. Weights default to `dense_weight` and `bm25_weight`."""
     if weights is None:
         weights = {"dense": config.dense_weight, "bm25": config.bm25_weight}
+    present = {
+        name: ranked for name, ranked in lists.items() if ranked and weights.get(name, 1.0) > 0
+    }
+    if len(present) <= 1:
+        return next(iter(present.values()), [])
     if config.fusion == "rrf":
         ids = {name: [i for i, _ in ranked] for name, ranked in present.items()}
         return rrf(ids, config.rrf_k, weights)

@@ -1,0 +1,182 @@
+"""Retrievers over a real Chroma index of SciFact documents: the two-level search, hybrid
+stage scores, and the lexical and summary indexes after delete, change and prune."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ingest.run import delete_source, ingest_jsonl
+from rag.config import RagConfig, RetrievalConfig
+from rag.index import Index
+from rag.retrieve import create_retriever
+from rag.retrieve.two_level import TwoLevelRetriever
+
+QUERY = "vitamin D deficiency and bone mineral density"
+
+
+@pytest.fixture(scope="module")
+def corpus(scifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 60 SciFact documents, plus the 3 the query's terms best describe."""
+    with (scifact_dir / "corpus.jsonl").open() as handle:
+        rows = [json.loads(line) for line in handle]
+    chosen = rows[:60] + [r for r in rows[60:] if "vitamin D" in r["text"]][:3]
+    file = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    file.write_text("".join(json.dumps(r) + "\n" for r in chosen), encoding="utf-8")
+    return file
+
+
+@pytest.fixture(scope="module")
+def built(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RagConfig:
+    config = RagConfig(data_dir=tmp_path_factory.mktemp("index"))
+    assert ingest_jsonl(config, corpus).exit_code == 0
+    return config
+
+
+def _with(config: RagConfig, **retrieval: object) -> RagConfig:
+    return config.model_copy(update={"retrieval": RetrievalConfig(**retrieval)})  # type: ignore[arg-type]
+
+
+def test_two_level_hits_come_from_chosen_documents_or_the_global_search(
+    built: RagConfig, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    config = _with(built, mode="two_level", summary_docs=3, candidates=20)
+    with Index.open(config, embedder, write=False) as index:
+        retriever = create_retriever(config, index, embedder)
+        assert isinstance(retriever, TwoLevelRetriever)
+        chosen = dict(retriever.documents(QUERY, embedder.embed_query(QUERY)))
+        hits = retriever.retrieve(QUERY, k=10)
+    assert len(chosen) == 3
+    assert len(hits) == 10
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for hit in hits:
+        stages = {s.stage for s in hit.stages}
+        assert hit.stage == "two_level" and "two_level" in stages
+        # A hit is scored by the search inside the chosen documents, or by the global one.
+        assert ("local" in stages) == (hit.chunk.doc_id in chosen)
+        assert stages & {"local", "global"}
+    assert "vitamin" in hits[0].chunk.text.lower()
+
+
+def test_two_level_without_global_search_keeps_to_chosen_documents(
+    built: RagConfig, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    config = _with(built, mode="two_level", summary_docs=2, global_weight=0.0)
+    with Index.open(config, embedder, write=False) as index:
+        retriever = create_retriever(config, index, embedder)
+        assert isinstance(retriever, TwoLevelRetriever)
+        chosen = {d for d, _ in retriever.documents(QUERY, embedder.embed_query(QUERY))}
+        hits = retriever.retrieve(QUERY, k=50)
+    assert len(chosen) == 2
+    assert hits and {h.chunk.doc_id for h in hits} <= chosen
+    # Scored, not all returned unscored: scores differ and follow the ranking.
+    assert len({round(h.score, 9) for h in hits}) > 1
+
+
+def test_hybrid_hits_keep_every_stage_score(built: RagConfig, embedder) -> None:  # type: ignore[no-untyped-def]
+    config = _with(built, mode="hybrid")
+    with Index.open(config, embedder, write=False) as index:
+        hits = create_retriever(config, index, embedder).retrieve(QUERY, k=5)
+    top = {s.stage: s for s in hits[0].stages}
+    assert set(top) == {"dense", "bm25", "fused"}
+    assert top["fused"].rank == 1 and top["fused"].score == hits[0].score
+    assert -1.0 <= top["dense"].score <= 1.0 and top["bm25"].score > 0
+
+
+def _unique_term(corpus: Path) -> tuple[str, str]:
+    """(doc id, a word found in that document's text only)."""
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    counts: dict[str, int] = {}
+    for row in rows:
+        for word in set(row["text"].lower().split()):
+            counts[word] = counts.get(word, 0) + 1
+    for row in rows:
+        for word in row["text"].lower().split():
+            if word.isalpha() and len(word) > 8 and counts[word] == 1:
+                return row["_id"], word
+    raise AssertionError("no unique word")
+
+
+def _found(config: RagConfig, embedder, doc_id: str, word: str) -> dict[str, bool]:  # type: ignore[no-untyped-def]
+    with Index.open(config, embedder, write=False) as index:
+        vector = embedder.embed_query(word)
+        chunk_ids = {i for i, _ in index.search_lexical(word, 50)}
+        return {
+            "bm25": any(c.doc_id == doc_id for c in index.chunks(sorted(chunk_ids)).values()),
+            "summary_bm25": doc_id in dict(index.search_summaries_lexical(word, 50)),
+            "summary_dense": doc_id in dict(index.search_summaries(vector, 100)),
+            "dense": any(h.chunk.doc_id == doc_id for h in index.search(vector, 1000)),
+        }
+
+
+def _stored(config: RagConfig, embedder) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(chunks, summaries) in the vector stores, each checked against the catalog."""
+    with Index.open(config, embedder, write=False) as index:
+        assert index._store.count() == index.count_chunks()
+        assert index._summaries.count() == index.catalog.count_documents()
+        return index._store.count(), index._summaries.count()
+
+
+def _postings(config: RagConfig) -> tuple[int, int]:
+    """(chunk rows in the chunk BM25 table, rows in the summary BM25 table)."""
+    with sqlite3.connect(config.data_dir / "catalog.sqlite") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        docs = [t for t in tables if t.endswith("_docs")]
+        counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in docs}
+    summary = sum(n for t, n in counts.items() if "summar" in t)
+    return sum(counts.values()) - summary, summary
+
+
+def test_delete_leaves_no_ghost_hits(
+    corpus: Path, tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    config = RagConfig(data_dir=tmp_path / "index")
+    ingest_jsonl(config, corpus)
+    doc_id, word = _unique_term(corpus)
+    assert _found(config, embedder, doc_id, word) == dict.fromkeys(
+        ("bm25", "summary_bm25", "summary_dense", "dense"), True
+    )
+    chunks_before, summaries_before = _postings(config)
+    with Index.open(config, embedder, write=False) as index:
+        own = len(index.catalog.chunk_ids(doc_id))
+
+    assert delete_source(config, doc_id)
+    assert not any(_found(config, embedder, doc_id, word).values())
+    assert _postings(config) == (chunks_before - own, summaries_before - 1)
+
+
+def test_changed_and_pruned_documents_leave_no_ghost_hits(
+    corpus: Path, tmp_path: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    config = RagConfig(data_dir=tmp_path / "index")
+    rows = [json.loads(line) for line in corpus.read_text().splitlines()]
+    file = tmp_path / "corpus.jsonl"
+    file.write_text(corpus.read_text(), encoding="utf-8")
+    ingest_jsonl(config, file)
+    doc_id, word = _unique_term(corpus)
+
+    # Change the document so that the word is gone: its old chunks and summary go with it.
+    changed = [
+        {**r, "text": "Replaced abstract about sleep and memory."} if r["_id"] == doc_id else r
+        for r in rows
+    ]
+    file.write_text("".join(json.dumps(r) + "\n" for r in changed), encoding="utf-8")
+    assert ingest_jsonl(config, file).count("parsed") == 1
+    found = _found(config, embedder, doc_id, word)
+    assert not found["bm25"] and not found["summary_bm25"]
+    assert _stored(config, embedder)[1] == len(rows)
+    chunks, summaries = _postings(config)
+    assert summaries == len(rows)
+    assert chunks == _stored(config, embedder)[0]
+
+    # Prune a document that left the corpus.
+    gone, gone_word = _unique_term(file)
+    kept = [r for r in changed if r["_id"] != gone]
+    file.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    ingest_jsonl(config, file, prune=True)
+    assert not any(_found(config, embedder, gone, gone_word).values())
+    assert _postings(config)[1] == len(rows) - 1 == _stored(config, embedder)[1]
+    assert _postings(config)[0] == _stored(config, embedder)[0] < chunks
