@@ -23,13 +23,16 @@ from eval.beir import load_beir
 from eval.metrics import evaluate
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl
+from rag.compress import create_compressor
 from rag.config import RagConfig
 from rag.embed import create_embedder
+from rag.embed.base import Embedder
 from rag.index import Index
 from rag.manifest import read_manifest
-from rag.retrieve import create_retriever
+from rag.retrieve import create_search, embedder_languages
+from rag.types import Chunk
 
-__all__ = ["DEPTH", "EvalReport", "evaluate_beir", "eval_config"]
+__all__ = ["DEPTH", "EvalReport", "RankedRun", "eval_config", "evaluate_beir", "run_queries"]
 
 DEPTH = 100  # documents ranked per query (Recall@100, MAP@100)
 _CHUNKS = 3 * DEPTH  # chunks asked for, so that DEPTH distinct documents remain
@@ -73,9 +76,16 @@ def eval_config(config: RagConfig, dataset: str) -> RagConfig:
 
 
 def evaluate_beir(
-    config: RagConfig, folder: Path, split: str = "test", progress: Progress | None = None
+    config: RagConfig,
+    folder: Path,
+    split: str = "test",
+    progress: Progress | None = None,
+    compress: bool = False,
 ) -> EvalReport:
     """Ingest (or reuse) the corpus, run the split's queries, and compute the metrics.
+
+    With `compress`, the best `COMPRESSED` chunks go through the configured compressor
+    first: a document whose chunks it drops loses its rank there.
 
     Raises:
         ConfigError: The folder is not a BEIR dataset.
@@ -87,29 +97,93 @@ def evaluate_beir(
     ingested = ingest_jsonl(config, dataset.corpus, prune=True, progress=progress)
     embedder = create_embedder(config.embedder)
     embedder.warm_up()
-    run: dict[str, list[str]] = {}
-    latencies: list[float] = []
     with Index.open(config, embedder, write=False) as index:
-        retriever = create_retriever(config, index, embedder)
-        retriever.retrieve("warm-up query", 1)
-        progress.start(len(dataset.queries), "querying")
-        for query_id, text in dataset.queries.items():
-            started = time.perf_counter()
-            hits = retriever.retrieve(text, _CHUNKS)
-            latencies.append((time.perf_counter() - started) * 1000)
-            run[query_id] = list(dict.fromkeys(h.chunk.doc_id for h in hits))[:DEPTH]
-            progress.advance(1)
-    manifest = read_manifest(config.data_dir)
-    return EvalReport(
-        dataset=dataset.name,
-        split=split,
-        queries=len(dataset.queries),
-        metrics=evaluate(run, dataset.qrels),
-        latency_ms={
-            "p50": float(np.percentile(latencies, 50)) if latencies else 0.0,
-            "p95": float(np.percentile(latencies, 95)) if latencies else 0.0,
-        },
-        config=config.model_dump(mode="json"),
-        manifest=manifest.to_dict() if manifest else {},
-        ingest={"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
+        ranked = run_queries(config, index, embedder, dataset.queries, compress, progress)
+    run = {
+        q: list(dict.fromkeys(c.doc_id for c in chunks))[:DEPTH] for q, chunks in ranked.run.items()
+    }
+    return ranked.report(
+        dataset.name,
+        split,
+        evaluate(run, dataset.qrels),
+        config,
+        {"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
     )
+
+
+COMPRESSED = 10  # best chunks compressed per query in an evaluation
+
+
+@dataclass(slots=True)
+class RankedRun:
+    """Each query's chunks in rank order, and the time each query took."""
+
+    run: dict[str, list[Chunk]] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    context_tokens: list[tuple[int, int]] = field(default_factory=list)
+
+    def report(
+        self,
+        name: str,
+        split: str,
+        metrics: dict[str, float],
+        config: RagConfig,
+        ingest: dict[str, float],
+    ) -> EvalReport:
+        """The report for these metrics, with latency percentiles and context sizes."""
+        latency = {
+            "p50": float(np.percentile(self.latencies, 50)) if self.latencies else 0.0,
+            "p95": float(np.percentile(self.latencies, 95)) if self.latencies else 0.0,
+        }
+        if self.context_tokens:
+            before, after = np.mean(self.context_tokens, axis=0)
+            metrics = {**metrics, "context_tokens": float(after), "tokens_before": float(before)}
+        manifest = read_manifest(config.data_dir)
+        return EvalReport(
+            dataset=name,
+            split=split,
+            queries=len(self.run),
+            metrics=metrics,
+            latency_ms=latency,
+            config=config.model_dump(mode="json"),
+            manifest=manifest.to_dict() if manifest else {},
+            ingest=ingest,
+        )
+
+
+def run_queries(
+    config: RagConfig,
+    index: Index,
+    embedder: Embedder,
+    queries: dict[str, str],
+    compress: bool,
+    progress: Progress,
+) -> RankedRun:
+    """Search every query as `rag ask` does (rewriting, retrieval, reranking), deep enough to
+    rank `DEPTH` documents; with `compress`, the best chunks are compressed (not reordered:
+    the order shown to a model is not a ranking)."""
+    languages = embedder_languages(config, embedder)
+    search = create_search(config, index, embedder, languages)
+    compression = config.compression.model_copy(update={"reorder": False})
+    compressor = create_compressor(compression, embedder, index.analyzer, languages)
+    tokens = embedder.tokenizer
+    search.retrieve("warm-up query", 1)
+    out = RankedRun()
+    progress.start(len(queries), "querying")
+    for query_id, text in queries.items():
+        started = time.perf_counter()
+        hits = search.retrieve(text, _CHUNKS)
+        if compress:
+            head = hits[:COMPRESSED]
+            kept = compressor.compress(text, head)
+            out.context_tokens.append(
+                (
+                    sum(tokens.count([h.chunk.text for h in head])),
+                    sum(tokens.count([h.chunk.text for h in kept])),
+                )
+            )
+            hits = kept + hits[COMPRESSED:]
+        out.latencies.append((time.perf_counter() - started) * 1000)
+        out.run[query_id] = [h.chunk for h in hits]
+        progress.advance(1)
+    return out

@@ -46,9 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="TOML config file (default: $RAG_CONFIG or ./rag.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    # Also accepted after the command (`rag eval beir DIR --config FILE`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ingest = sub.add_parser("ingest", help="parse, chunk, embed and index files and folders")
+    def command(parent: Any, name: str, help: str) -> argparse.ArgumentParser:
+        made: argparse.ArgumentParser = parent.add_parser(name, help=help, parents=[common])
+        return made
+
+    ingest = command(sub, "ingest", "parse, chunk, embed and index files and folders")
     ingest.add_argument("paths", nargs="*", type=Path, help="files or folders")
     ingest.add_argument("--jsonl", type=Path, help="a BEIR corpus.jsonl (_id, title, text)")
     ingest.add_argument(
@@ -56,21 +63,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--quiet", "-q", action="store_true", help="no progress bar, failures only")
 
-    ask = sub.add_parser("ask", help="answer a question from the indexed documents")
+    ask = command(sub, "ask", "answer a question from the indexed documents")
     ask.add_argument("question")
     ask.add_argument("--top-k", type=int, help="number of chunks to retrieve")
     ask.add_argument("--json", action="store_true", help="print the answer and sources as JSON")
+    ask.add_argument(
+        "--explain", action="store_true", help="show each search stage's candidates and scores"
+    )
 
-    delete = sub.add_parser("delete", help="remove one file's documents (or one document id)")
+    delete = command(sub, "delete", "remove one file's documents (or one document id)")
     delete.add_argument("source")
 
     evaluate = sub.add_parser("eval", help="retrieval evaluation reports")
     kinds = evaluate.add_subparsers(dest="kind", required=True)
-    beir = kinds.add_parser("beir", help="nDCG@10, Recall@10/100, MRR@10, MAP@100 on a BEIR folder")
+    beir = command(kinds, "beir", "nDCG@10, Recall@10/100, MRR@10, MAP@100 on a BEIR folder")
     beir.add_argument("folder", type=Path, help="corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
     beir.add_argument("--split", default="test", help="qrels split (default: test)")
-    beir.add_argument("--json", type=Path, help="also write the report as JSON to this file")
-    beir.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    passages = command(kinds, "passages", "the same metrics, per chunk, on a folder of documents")
+    passages.add_argument("folder", type=Path, help="the documents the questions are about")
+    passages.add_argument(
+        "--questions", type=Path, help="JSON lines: id, question, answers (default: Chinese set)"
+    )
+    for one in (beir, passages):
+        one.add_argument("--compress", action="store_true", help="compress the best chunks")
+    ablation = command(kinds, "ablation", "dense, BM25, hybrid, two-level, compression: a table")
+    ablation.add_argument("folder", type=Path, help="a BEIR folder (SciFact)")
+    ablation.add_argument("--passages", type=Path, help="documents for the passage check")
+    ablation.add_argument("--questions", type=Path, help="questions for the passage check")
+    ablation.add_argument("--markdown", type=Path, help="also write the table to this file")
+    for one in (beir, passages, ablation):
+        one.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+        one.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
 
@@ -127,24 +150,54 @@ def _columns() -> tuple[Any, ...]:
 
 
 def _eval(config: RagConfig, args: argparse.Namespace) -> int:
-    from eval.run import evaluate_beir
-
     with Progress(*_columns(), console=_err, transient=True, disable=args.quiet) as bar:
-        report = evaluate_beir(config, args.folder, args.split, progress=_Bar(bar))
+        if args.kind == "ablation":
+            return _ablation(config, args, _Bar(bar))
+        if args.kind == "passages":
+            from eval.passages import QUESTIONS, evaluate_passages
+
+            questions = args.questions or QUESTIONS
+            report = evaluate_passages(config, args.folder, questions, _Bar(bar), args.compress)
+        else:
+            from eval.run import evaluate_beir
+
+            report = evaluate_beir(config, args.folder, args.split, _Bar(bar), args.compress)
     table = Table(
         title=f"{report.dataset} ({report.split}, {report.queries} queries, "
-        f"retrieval.mode={config.retrieval.mode})",
+        f"retrieval.mode={config.retrieval.mode}{', compressed' if args.compress else ''})",
         title_justify="left",
     )
     names = [*report.metrics, "p50 ms", "p95 ms"]
     for name in names:
         table.add_column(name, justify="right")
-    values = [f"{v:.4f}" for v in report.metrics.values()]
+    values = [f"{v:.4f}" if v < 10 else f"{v:.0f}" for v in report.metrics.values()]
     table.add_row(*values, f"{report.latency_ms['p50']:.1f}", f"{report.latency_ms['p95']:.1f}")
     _out.print(table)
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         _out.print(f"report written to {args.json}", markup=False)
+    return 0
+
+
+def _ablation(config: RagConfig, args: argparse.Namespace, progress: _Bar) -> int:
+    from eval.ablation import ablation, markdown
+    from eval.passages import QUESTIONS
+
+    rows = ablation(config, args.folder, args.passages, args.questions or QUESTIONS, progress)
+    table = markdown(rows, config.retrieval.mode)
+    _out.print(table, markup=False)
+    if args.markdown is not None:
+        args.markdown.write_text(table + "\n", encoding="utf-8")
+    if args.json is not None:
+        data = [
+            {
+                "name": r.name,
+                "beir": r.beir.to_json(),
+                "passages": r.passages.to_json() if r.passages else None,
+            }
+            for r in rows
+        ]
+        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -187,7 +240,10 @@ def _ask(config: RagConfig, args: argparse.Namespace) -> int:
     from rag.pipeline import RagPipeline
 
     with RagPipeline.open(config) as pipeline:
-        answer = pipeline.ask(args.question, top_k=args.top_k)
+        explained = pipeline.explain(args.question, top_k=args.top_k)
+    answer = explained.answer
+    if args.explain and not args.json:
+        _explain(explained)
     if args.json:
         _out.print_json(json.dumps(_answer_json(answer), ensure_ascii=False))
         return 0
@@ -206,6 +262,28 @@ def _ask(config: RagConfig, args: argparse.Namespace) -> int:
         line = f"[{citation.n}] {chunk.source}" + (f", {where}" if where else "")
         _out.print(f"{line}  (score {citation.hit.score:.3f})", markup=False)
     return 0
+
+
+def _explain(explained: Any) -> None:
+    """Each stage's candidates and scores, then the context the answer was written from."""
+    trace = explained.trace
+    for warning in trace.warnings:
+        _err.print(f"[yellow]warning:[/] {warning}")
+    _out.print(f"queries searched: {' | '.join(trace.queries)}", markup=False)
+    _out.print("search: final hits, each stage as rank:score", markup=False)
+    for n, hit in enumerate(trace.hits, 1):
+        source = hit.chunk.source + (f" § {hit.chunk.section}" if hit.chunk.section else "")
+        stages = "  ".join(f"{s.stage} {s.rank}:{s.score:.4f}" for s in hit.stages)
+        _out.print(f"  #{n} {source}\n      {stages}", markup=False)
+    before = sum(len(h.chunk.text) for h in trace.hits)
+    after = sum(len(h.chunk.text) for h in explained.context)
+    _out.print(
+        f"context: {len(explained.context)} of {len(trace.hits)} chunks, {after} of {before} "
+        f"characters after compression; timings (ms): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in explained.answer.timings_ms.items())
+        + "\n",
+        markup=False,
+    )
 
 
 def _answer_json(answer: Answer) -> dict[str, Any]:

@@ -22,11 +22,14 @@ from rag.errors import ConfigError
 __all__ = [
     "AnswerConfig",
     "ChunkerConfig",
+    "CompressionConfig",
     "EmbedderConfig",
     "LexicalConfig",
     "ParserConfig",
     "RagConfig",
+    "RerankerConfig",
     "RetrievalConfig",
+    "RewriteConfig",
     "StoreConfig",
     "SummaryConfig",
     "load_config",
@@ -148,6 +151,59 @@ class RetrievalConfig(BaseModel):
     )
 
 
+class RewriteConfig(BaseModel):
+    """Query rewriting through the generation model (ignored while no model is configured)."""
+
+    model_config = _FROZEN
+    strategies: list[Literal["multi_query", "hyde", "step_back", "condense"]] = Field(
+        default_factory=list, description="Empty: search the question as asked."
+    )
+    n_queries: int = Field(3, gt=0, description="multi_query: rephrasings asked for.")
+    history_turns: int = Field(4, ge=0, description="condense: earlier turns shown.")
+    max_tokens: int = Field(200, gt=0)
+    timeout_s: float = Field(
+        10.0, gt=0, description="Per rewriting call; then the question as asked."
+    )
+
+
+class RerankerConfig(BaseModel):
+    """An optional cross-encoder that re-scores the best retrieved chunks."""
+
+    model_config = _FROZEN
+    backend: str = Field("none", description="none or cross_encoder.")
+    model: str = Field(
+        "", description="Model id in the local Hugging Face cache, e.g. BAAI/bge-reranker-v2-m3."
+    )
+    path: str | None = Field(None, description="Local model directory; overrides `model`.")
+    candidates: int = Field(30, gt=0, description="Best retrieved chunks that are re-scored.")
+    batch_size: int = Field(16, gt=0)
+    max_length: int = Field(512, gt=8, description="Tokens per (query, chunk) pair.")
+    device: str = "cpu"
+
+
+class CompressionConfig(BaseModel):
+    """Turning the retrieved chunks into the context: the sentences that matter, in an order
+    the model reads well, within a token budget."""
+
+    model_config = _FROZEN
+    method: str = Field("sentences", description="sentences or none.")
+    min_similarity: float = Field(
+        0.3, ge=-1.0, le=1.0, description="Cosine a sentence needs to stay (dense scoring)."
+    )
+    min_overlap: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Share of the question's terms a sentence needs to stay, when the "
+        "embedder cannot read the question's language.",
+    )
+    neighbours: int = Field(1, ge=0, description="Sentences kept on each side of a kept one.")
+    budget_tokens: int = Field(1500, gt=0, description="Tokens of context at most.")
+    reorder: bool = Field(
+        True, description="Lost-in-the-middle order: best first, second best last."
+    )
+
+
 class AnswerConfig(BaseModel):
     """The extractive answer: how many sentences, and how similar they must be."""
 
@@ -171,6 +227,9 @@ class RagConfig(BaseSettings):
     lexical: LexicalConfig = LexicalConfig()
     summary: SummaryConfig = SummaryConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
+    rewrite: RewriteConfig = RewriteConfig()
+    reranker: RerankerConfig = RerankerConfig()
+    compression: CompressionConfig = CompressionConfig()
     answer: AnswerConfig = AnswerConfig()
 
     @classmethod

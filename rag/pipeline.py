@@ -1,4 +1,4 @@
-"""The question-answering pipeline as a plain function chain: retrieve, answer.
+"""The question-answering pipeline as a plain function chain: search, compress, answer.
 
 Example:
     >>> with RagPipeline.open(load_config()) as pipeline:  # doctest: +SKIP
@@ -10,16 +10,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from rag.compress import Compressor, create_compressor
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
 from rag.errors import EmptyIndexError
 from rag.generate.base import Generator
 from rag.generate.extractive import ExtractiveGenerator
 from rag.index import Index
-from rag.retrieve import Retriever, create_retriever
-from rag.types import Answer
+from rag.retrieve import SearchPipeline, SearchTrace, create_search, embedder_languages
+from rag.types import Answer, Hit
 
-__all__ = ["RagPipeline"]
+__all__ = ["Explained", "RagPipeline"]
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """An answer with the search trace and the compressed context it was written from."""
+
+    trace: SearchTrace
+    context: tuple[Hit, ...]
+    answer: Answer
 
 
 @dataclass
@@ -28,7 +38,8 @@ class RagPipeline:
 
     embedder: Embedder
     index: Index
-    retriever: Retriever
+    search: SearchPipeline
+    compressor: Compressor
     generator: Generator
     top_k: int
 
@@ -44,29 +55,44 @@ class RagPipeline:
         embedder.warm_up()
         index = Index.open(config, embedder, write=False)
         try:
-            retriever = create_retriever(config, index, embedder)
+            languages = embedder_languages(config, embedder)
+            search = create_search(config, index, embedder, languages)
+            # The extractive answer does not read its context in order: lost-in-the-middle
+            # reordering starts to matter once a model writes the answer (generation issue).
+            compression = config.compression.model_copy(update={"reorder": False})
+            compressor = create_compressor(compression, embedder, index.analyzer, languages)
         except BaseException:
             index.close()
             raise
         generator = ExtractiveGenerator(config.answer, embedder)
-        return cls(embedder, index, retriever, generator, config.retrieval.top_k)
+        return cls(embedder, index, search, compressor, generator, config.retrieval.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Retrieve and answer, with the numbered sources the answer cites.
+        """Search, compress and answer, with the numbered sources the answer cites.
 
         Raises:
             EmptyIndexError: The index holds no documents.
         """
+        return self.explain(question, top_k).answer
+
+    def explain(self, question: str, top_k: int | None = None) -> Explained:
+        """`ask`, keeping what every step produced."""
         if self.index.count_chunks() == 0:
             raise EmptyIndexError(
                 f"the index in {self.index.data_dir} holds no documents; run `rag ingest PATH`"
             )
         started = time.perf_counter()
-        hits = self.retriever.retrieve(question, top_k or self.top_k)
-        retrieved = time.perf_counter()
-        answer = self.generator.generate(question, hits)
-        timings = {"retrieve": (retrieved - started) * 1000, **answer.timings_ms}
-        return replace(answer, timings_ms=timings)
+        trace = self.search.trace(question, top_k or self.top_k)
+        searched = time.perf_counter()
+        context = self.compressor.compress(question, trace.hits)
+        compressed = time.perf_counter()
+        answer = self.generator.generate(question, context)
+        timings = {
+            "search": (searched - started) * 1000,
+            "compress": (compressed - searched) * 1000,
+            **answer.timings_ms,
+        }
+        return Explained(trace, tuple(context), replace(answer, timings_ms=timings))
 
     def close(self) -> None:
         """Close the index."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,15 @@ def test_ingest_guide_and_ask_with_citations(
     assert main(["ask", "如何删除文档？", "--top-k", "3"]) == 0
     out = capsys.readouterr().out
     assert "Sources:" in out and "[3]" in out
+
+    assert main(["ask", "How do I remove a document from the index?", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "queries searched: How do I remove a document from the index?" in out
+    first = out.split("#1 ", 1)[1].splitlines()[1]
+    assert re.search(r"fused 1:[\d.]+$", first), first
+    assert re.search(r"dense \d+:[-\d.]+", out) and re.search(r"bm25 \d+:[\d.]+", out)
+    assert "context: " in out and "characters after compression" in out
+    assert "Sources:" in out
 
 
 def test_delete_unknown_source_exits_1(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

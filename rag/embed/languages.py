@@ -12,11 +12,14 @@ all-MiniLM-L6-v2 gets 6 of 6 in English and 2 of 6 in Chinese.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from rag.embed.base import Embedder
+from rag.text import is_cjk
 
-__all__ = ["PROBES", "probe_languages"]
+__all__ = ["PROBES", "probe_languages", "reads"]
 
 # (question, answer) pairs whose answer does not repeat the question's words.
 PROBES: dict[str, list[tuple[str, str]]] = {
@@ -53,3 +56,8 @@ def probe_languages(embedder: Embedder, threshold: float = 0.8) -> list[str]:
         if float(np.mean(best == np.arange(len(pairs)))) >= threshold:
             read.append(language)
     return read
+
+
+def reads(languages: Collection[str], text: str) -> bool:
+    """Whether an embedder that reads `languages` ("*": any) reads `text`'s language."""
+    return "*" in languages or ("zh" if is_cjk(text) else "en") in languages

@@ -23,6 +23,7 @@ import numpy as np
 from rag.config import EmbedderConfig
 from rag.embed.base import ModelFingerprint
 from rag.errors import ModelUnavailableError
+from rag.models import model_dir
 
 __all__ = ["BUNDLED_MODEL_NAMES", "SentenceTransformerEmbedder", "resolve_model_dir"]
 
@@ -38,15 +39,7 @@ def resolve_model_dir(config: EmbedderConfig) -> Path:
     Raises:
         ModelUnavailableError: No such directory, package or cached hub model.
     """
-    if config.path:
-        path = Path(config.path).expanduser()
-        if not path.is_dir():
-            raise ModelUnavailableError(
-                f"embedding model directory {path} does not exist; set RAG_EMBEDDER__PATH "
-                "to a sentence-transformers model folder"
-            )
-        return path
-    if config.model in BUNDLED_MODEL_NAMES:
+    if not config.path and config.model in BUNDLED_MODEL_NAMES:
         spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
         if spec is None or spec.origin is None:
             raise ModelUnavailableError(
@@ -54,22 +47,7 @@ def resolve_model_dir(config: EmbedderConfig) -> Path:
                 "or set RAG_EMBEDDER__PATH to a local model folder"
             )
         return Path(spec.origin).parent / "model"
-    if Path(config.model).is_dir():
-        return Path(config.model)
-    return _hub_snapshot(config.model)
-
-
-def _hub_snapshot(model_id: str) -> Path:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(model_id))
-    except Exception as exc:  # noqa: BLE001 - hub errors have many types; all mean "not here"
-        raise ModelUnavailableError(
-            f"model {model_id} is not in the local Hugging Face cache and cannot be downloaded "
-            f"({type(exc).__name__}); download it on a connected machine or set "
-            "RAG_EMBEDDER__PATH to a local model folder"
-        ) from exc
+    return model_dir(config.model, config.path, "RAG_EMBEDDER__PATH")
 
 
 def hash_model_dir(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 
 from rag.config import RagConfig
@@ -9,11 +10,24 @@ from rag.embed.base import Embedder
 from rag.embed.languages import probe_languages
 from rag.index import Index
 from rag.registry import build
+from rag.rerank import create_reranker
 from rag.retrieve.base import Retriever
 from rag.retrieve.hybrid import HybridRetriever
+from rag.retrieve.pipeline import SearchPipeline, SearchTrace
+from rag.retrieve.rewrite import ChatModel, LLMRewriter, NoRewriter, Rewriter
 from rag.retrieve.two_level import TwoLevelRetriever
 
-__all__ = ["REGISTRY", "Retriever", "create_retriever"]
+__all__ = [
+    "REGISTRY",
+    "Retriever",
+    "SearchPipeline",
+    "SearchTrace",
+    "create_retriever",
+    "create_search",
+    "embedder_languages",
+]
+
+logger = logging.getLogger(__name__)
 
 RetrieverFactory = Callable[[RagConfig, Index, Embedder, Collection[str]], Retriever]
 
@@ -42,15 +56,44 @@ REGISTRY: dict[str, RetrieverFactory] = {
 }
 
 
-def create_retriever(config: RagConfig, index: Index, embedder: Embedder) -> Retriever:
-    """The retriever named by `config.retrieval.mode`, over an open index and loaded embedder.
+def embedder_languages(config: RagConfig, embedder: Embedder) -> list[str]:
+    """The languages the embedder reads: `embedder.languages`, else measured by a probe
+    (only needed, and only run, when dense and BM25 results are fused)."""
+    if config.embedder.languages is not None:
+        return list(config.embedder.languages)
+    if config.retrieval.mode in ("hybrid", "two_level"):
+        return probe_languages(embedder)
+    return ["*"]
 
-    The languages the embedder reads come from `embedder.languages`, else from a probe.
-    """
-    languages = config.embedder.languages
+
+def create_retriever(
+    config: RagConfig, index: Index, embedder: Embedder, languages: Collection[str] | None = None
+) -> Retriever:
+    """The retriever named by `config.retrieval.mode`, over an open index and loaded embedder."""
     if languages is None:
-        hybrid = config.retrieval.mode in ("hybrid", "two_level")
-        languages = probe_languages(embedder) if hybrid else ["*"]
+        languages = embedder_languages(config, embedder)
     return build(
         REGISTRY, "retrieval.mode", config.retrieval.mode, config, index, embedder, languages
     )
+
+
+def create_search(
+    config: RagConfig,
+    index: Index,
+    embedder: Embedder,
+    languages: Collection[str] | None = None,
+    chat: ChatModel | None = None,
+) -> SearchPipeline:
+    """Rewriting (with a chat model), the configured retriever, and the reranker."""
+    rewriter: Rewriter = NoRewriter()
+    if config.rewrite.strategies and chat is not None:
+        rewriter = LLMRewriter(chat, config.rewrite)
+    elif config.rewrite.strategies:
+        logger.warning(
+            "query rewriting (%s) needs a generation model; searching questions as asked",
+            ", ".join(config.rewrite.strategies),
+        )
+    retriever = create_retriever(config, index, embedder, languages)
+    reranker = create_reranker(config.reranker)
+    candidates = config.reranker.candidates if config.reranker.backend != "none" else 0
+    return SearchPipeline(retriever, rewriter, reranker, candidates, config.retrieval.rrf_k)

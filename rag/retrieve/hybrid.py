@@ -18,9 +18,9 @@ import numpy as np
 
 from rag.config import RetrievalConfig
 from rag.embed.base import Embedder
+from rag.embed.languages import reads
 from rag.index import Index
 from rag.retrieve.fusion import rrf, weighted
-from rag.text import is_cjk
 from rag.types import Chunk, Hit, StageScore
 
 __all__ = ["HybridRetriever", "Rankings", "fuse", "materialise"]
@@ -75,9 +75,7 @@ class HybridRetriever:
 
     def _reads(self, query: str) -> bool:
         """Whether the embedding model reads the question's language."""
-        if "*" in self._languages or "bm25" not in self._searches:
-            return True
-        return ("zh" if is_cjk(query) else "en") in self._languages
+        return "bm25" not in self._searches or reads(self._languages, query)
 
 
 @dataclass

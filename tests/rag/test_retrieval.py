@@ -130,9 +130,7 @@ def _postings(config: RagConfig) -> tuple[int, int]:
     return sum(counts.values()) - summary, summary
 
 
-def test_delete_leaves_no_ghost_hits(
-    corpus: Path, tmp_path: Path, embedder
-) -> None:  # type: ignore[no-untyped-def]
+def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     config = RagConfig(data_dir=tmp_path / "index")
     ingest_jsonl(config, corpus)
     doc_id, word = _unique_term(corpus)

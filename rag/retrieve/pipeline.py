@@ -1,0 +1,84 @@
+"""The whole search: query rewriting, retrieval, reranking, as one `Retriever`.
+
+Each rewritten query (the original one only, until a generation model is configured) runs
+through the configured retriever; several result lists are fused by reciprocal rank; the
+reranker, when one is configured, re-scores the best of them. `trace()` runs the same steps
+and keeps what each produced, for `rag ask --explain`.
+
+Example:
+    >>> search = SearchPipeline(retriever, NoRewriter(), NoReranker(), rrf_k=60)  # doctest: +SKIP
+    >>> search.trace("leave carry-over rules", k=5).queries  # doctest: +SKIP
+    ['leave carry-over rules']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from rag.rerank.base import Reranker
+from rag.retrieve.base import Retriever
+from rag.retrieve.fusion import rrf
+from rag.retrieve.rewrite import Rewriter
+from rag.types import Hit, StageScore
+
+__all__ = ["SearchPipeline", "SearchTrace"]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTrace:
+    """What each step produced for one question."""
+
+    queries: tuple[str, ...]
+    retrieved: tuple[Hit, ...]
+    hits: tuple[Hit, ...]
+    warnings: tuple[str, ...] = ()
+
+
+class SearchPipeline:
+    """Rewrite, retrieve each query, fuse, rerank."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        rewriter: Rewriter,
+        reranker: Reranker,
+        rerank_candidates: int,
+        rrf_k: float = 60.0,
+    ) -> None:
+        self.retriever = retriever
+        self._rewriter, self._reranker = rewriter, reranker
+        self._candidates, self._rrf_k = rerank_candidates, rrf_k
+
+    def retrieve(self, query: str, k: int) -> list[Hit]:
+        return list(self.trace(query, k).hits)
+
+    def trace(self, query: str, k: int, history: Sequence[tuple[str, str]] = ()) -> SearchTrace:
+        """Run every step for `query` (with earlier (question, answer) turns, if any)."""
+        rewritten = self._rewriter.rewrite(query, history)
+        depth = max(k, self._candidates)
+        lists = [self.retriever.retrieve(q, depth) for q in rewritten.queries]
+        retrieved = lists[0] if len(lists) == 1 else _fuse(lists, self._rrf_k)[:depth]
+        hits = self._reranker.rerank(rewritten.queries[0], retrieved)[:k]
+        return SearchTrace(
+            tuple(rewritten.queries), tuple(retrieved), tuple(hits), tuple(rewritten.warnings)
+        )
+
+
+def _fuse(lists: list[list[Hit]], k: float) -> list[Hit]:
+    """Reciprocal-rank fusion of the hit lists of several queries, by chunk id."""
+    first: dict[str, Hit] = {}
+    for hits in lists:
+        for hit in hits:
+            first.setdefault(hit.chunk.chunk_id, hit)
+    ranked = {f"q{i}": [h.chunk.chunk_id for h in hits] for i, hits in enumerate(lists)}
+    fused = rrf(ranked, k)
+    return [
+        replace(
+            first[i],
+            score=score,
+            stage="queries",
+            stages=(*first[i].stages, StageScore("queries", score, rank)),
+        )
+        for rank, (i, score) in enumerate(fused, 1)
+    ]

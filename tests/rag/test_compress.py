@@ -1,0 +1,79 @@
+"""Context compression with the real MiniLM embedder: sentence filtering with neighbours,
+the token budget, lost-in-the-middle order, and the lexical path for Chinese questions."""
+
+from __future__ import annotations
+
+from rag.compress import SentenceCompressor, create_compressor
+from rag.config import CompressionConfig, LexicalConfig
+from rag.lexical.analyzer import Analyzer
+from rag.types import Chunk, Hit
+
+LEAVE = (
+    "The office opens at eight in the morning. "
+    "Employees receive twenty days of paid annual leave per year. "
+    "Unused leave days can be carried over until the end of March. "
+    "The cafeteria serves vegetarian lunches on Fridays. "
+    "Parking permits are issued by the facilities team."
+)
+NOISE = "The quarterly report covers revenue in three regions. Sales grew in the north."
+
+
+def _hits(*texts: str) -> list[Hit]:
+    return [
+        Hit(Chunk(f"c{i}", f"d{i}", "v", t, 0, f"doc{i}.md"), 1.0 - i / 10, "fused")
+        for i, t in enumerate(texts)
+    ]
+
+
+def _compressor(embedder, **options: object) -> SentenceCompressor:  # type: ignore[no-untyped-def]
+    config = CompressionConfig(**options)  # type: ignore[arg-type]
+    compressor = create_compressor(config, embedder, Analyzer(LexicalConfig()), {"en"})
+    assert isinstance(compressor, SentenceCompressor)
+    return compressor
+
+
+def test_keeps_relevant_sentences_with_neighbours_and_drops_unrelated_chunks(embedder) -> None:  # type: ignore[no-untyped-def]
+    question = "How many days of paid annual leave do employees get?"
+    kept = _compressor(embedder, neighbours=0, reorder=False).compress(
+        question, _hits(LEAVE, NOISE)
+    )
+    assert [h.chunk.chunk_id for h in kept] == ["c0"]
+    text = kept[0].chunk.text
+    assert "twenty days of paid annual leave" in text
+    assert "cafeteria" not in text and "Parking" not in text
+    assert kept[0].score == 0.9 + 0.1 and kept[0].stage == "fused"  # scores untouched
+
+    wider = _compressor(embedder, neighbours=1, reorder=False).compress(question, _hits(LEAVE))
+    wide = wider[0].chunk.text
+    assert "opens at eight" in wide and "carried over" in wide  # one sentence each side
+    assert len(wide) > len(text)
+
+
+def test_the_best_chunk_is_kept_even_when_nothing_is_similar(embedder) -> None:  # type: ignore[no-untyped-def]
+    kept = _compressor(embedder, min_similarity=0.99).compress("leave days", _hits(LEAVE, NOISE))
+    assert [h.chunk.chunk_id for h in kept] == ["c0"]
+    assert kept[0].chunk.text in LEAVE  # its single best sentence
+
+
+def test_budget_is_respected(embedder) -> None:  # type: ignore[no-untyped-def]
+    budget = 30
+    compressor = _compressor(embedder, min_similarity=-1.0, budget_tokens=budget, reorder=False)
+    kept = compressor.compress("leave", _hits(LEAVE, LEAVE, LEAVE))
+    sentences = [s for h in kept for s in h.chunk.text.split(" … ")]
+    assert sum(embedder.tokenizer.count(sentences)) <= budget
+    assert kept and len(kept) < 3
+
+
+def test_lost_in_the_middle_order(embedder) -> None:  # type: ignore[no-untyped-def]
+    texts = [f"Employees receive {n} days of paid annual leave per year." for n in range(5)]
+    kept = _compressor(embedder, min_similarity=-1.0).compress("annual leave", _hits(*texts))
+    assert [h.chunk.chunk_id for h in kept] == ["c0", "c2", "c4", "c3", "c1"]
+
+
+def test_chinese_question_with_english_only_embedder_filters_by_terms(embedder) -> None:  # type: ignore[no-untyped-def]
+    text = "公司每年提供二十天带薪年假。食堂每周五供应素食午餐。未使用的年假可以保留到次年三月。"
+    kept = _compressor(embedder, neighbours=0, reorder=False).compress(
+        "员工每年有多少天带薪年假？", _hits(text)
+    )
+    assert "二十天带薪年假" in kept[0].chunk.text
+    assert "食堂" not in kept[0].chunk.text
