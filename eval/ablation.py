@@ -64,7 +64,7 @@ def ablation(
 def markdown(rows: list[AblationRow], default_mode: str) -> str:
     """The rows as a Markdown table; the row matching the default configuration is marked."""
     zh = rows and rows[0].passages is not None
-    head = ["configuration", "SciFact nDCG@10", "Recall@100", "p50 ms"]
+    head = ["configuration", "SciFact nDCG@10", "Recall@100", "p50 ms", "p50 ms (depth 300)"]
     if zh:
         head += ["zh nDCG@10", "zh Recall@10", "zh p50 ms"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -75,6 +75,7 @@ def markdown(rows: list[AblationRow], default_mode: str) -> str:
             f"{row.beir.metrics['ndcg@10']:.4f}",
             f"{row.beir.metrics['recall@100']:.4f}",
             f"{row.beir.latency_ms['p50']:.1f}",
+            f"{row.beir.latency_ms['p50_eval_depth']:.1f}",
         ]
         if row.passages is not None:
             cells += [

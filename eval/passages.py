@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from eval.metrics import evaluate
-from eval.run import EvalReport, eval_config, run_queries
+from eval.run import EvalReport, eval_config, run_queries, time_queries
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_paths
 from rag.config import RagConfig
@@ -73,7 +73,7 @@ def evaluate_passages(
     """
     progress = progress or NoProgress()
     rows = load_questions(questions)
-    config = eval_config(config, f"passages-{folder.name}")
+    user, config = config, eval_config(config, f"passages-{folder.name}")
     ingested = ingest_paths(config, [folder], prune=True, progress=progress)
     embedder = create_embedder(config.embedder)
     embedder.warm_up()
@@ -81,6 +81,7 @@ def evaluate_passages(
     with Index.open(config, embedder, write=False) as index:
         qrels = _qrels(index, rows)
         ranked = run_queries(config, index, embedder, queries, compress, progress)
+        ranked.latencies = time_queries(user, index, embedder, queries, compress)
     run = {q: [c.chunk_id for c in chunks] for q, chunks in ranked.run.items()}
     return ranked.report(
         folder.name,

@@ -87,7 +87,15 @@ class Catalog:
 
     def __init__(self, path: Path, lexical: LexicalConfig) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        # Readers may search from worker threads (LangChain runs chain branches in a pool,
+        # web servers answer in a thread pool). SQLite built serialized (threadsafety 3, as
+        # CPython's is) makes one connection safe to share; writes stay with the one writer.
+        self._db = sqlite3.connect(
+            str(path),
+            timeout=30.0,
+            isolation_level=None,
+            check_same_thread=sqlite3.threadsafety != 3,
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
