@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from rag.compress import Compressor, create_compressor
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
+from rag.embed.cache import CachedEmbedder
 from rag.errors import EmptyIndexError
 from rag.generate.base import Generator
 from rag.generate.extractive import ExtractiveGenerator
@@ -60,11 +61,13 @@ class RagPipeline:
             # The extractive answer does not read its context in order: lost-in-the-middle
             # reordering starts to matter once a model writes the answer (generation issue).
             compression = config.compression.model_copy(update={"reorder": False})
-            compressor = create_compressor(compression, embedder, index.analyzer, languages)
+            # Compression and the extractive answer embed the same sentences: once is enough.
+            sentences = CachedEmbedder(embedder)
+            compressor = create_compressor(compression, sentences, index.analyzer, languages)
         except BaseException:
             index.close()
             raise
-        generator = ExtractiveGenerator(config.answer, embedder)
+        generator = ExtractiveGenerator(config.answer, sentences)
         return cls(embedder, index, search, compressor, generator, config.retrieval.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:

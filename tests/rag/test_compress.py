@@ -77,3 +77,29 @@ def test_chinese_question_with_english_only_embedder_filters_by_terms(embedder) 
     )
     assert "二十天带薪年假" in kept[0].chunk.text
     assert "食堂" not in kept[0].chunk.text
+
+
+def test_cached_embedder_embeds_each_sentence_once(embedder) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from rag.embed.cache import CachedEmbedder
+
+    calls: list[list[str]] = []
+
+    class Counting:  # the real embedder, with its calls recorded
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(embedder, name)
+
+        def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+            calls.append(list(texts))
+            return embedder.embed_documents(texts)
+
+    cached = CachedEmbedder(Counting(), size=3)  # type: ignore[arg-type]
+    first = cached.embed_documents(["alpha beta", "gamma delta", "alpha beta"])
+    again = cached.embed_documents(["gamma delta", "epsilon"])
+    assert calls == [["alpha beta", "gamma delta"], ["epsilon"]]
+    assert np.allclose(first[1], again[0]) and np.allclose(first[0], first[2])
+    assert np.allclose(again[1], embedder.embed_documents(["epsilon"])[0])
+    cached.embed_documents(["zeta", "eta"])  # size 3: the least recently used go
+    cached.embed_documents(["alpha beta"])
+    assert calls[-1] == ["alpha beta"]
