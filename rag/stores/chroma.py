@@ -120,12 +120,13 @@ class ChromaStore:
     def search_dense(
         self, vector: np.ndarray, k: int, where: FilterExpr | None = None
     ) -> list[Hit]:
-        n = min(k, self.count())
-        if n == 0:
+        if k <= 0:
             return []
+        # Chroma 1.x returns fewer results when the collection holds fewer than k; counting
+        # first would cost a round trip per query.
         result = self._collection.query(
             query_embeddings=np.asarray([vector], dtype=np.float32),
-            n_results=n,
+            n_results=k,
             where=to_where(where) if where is not None else None,
             include=["documents", "metadatas", "distances"],
         )
