@@ -1,7 +1,8 @@
 """The `rag` command: ingest documents, ask questions, delete documents, evaluate retrieval.
 
 Exit codes: 0 success; 1 some files failed to ingest, or nothing matched a delete;
-2 the command could not run (bad configuration, empty or locked index, ...).
+2 the command could not run (bad configuration, empty or locked index, ...); 3 `rag ask`
+could not reach the model and printed the extractive answer instead.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--explain", action="store_true", help="show each search stage's candidates and scores"
     )
+    ask.add_argument("--no-llm", action="store_true", help="extractive answer, no model")
+    ask.add_argument("--backend", help="generator backend: none, openai, ollama")
+    ask.add_argument("--model", help="served model name (or LoRA adapter name)")
+    ask.add_argument("--base-url", help="model server URL, e.g. http://127.0.0.1:8000/v1")
+    ask.add_argument("--temperature", type=float)
+    ask.add_argument("--top-p", type=float)
+    ask.add_argument("--max-tokens", type=int)
+    ask.add_argument("--seed", type=int)
 
     delete = command(sub, "delete", "remove one file's documents (or one document id)")
     delete.add_argument("source")
@@ -245,15 +254,32 @@ def _summary(report: Any, quiet: bool) -> None:
 def _ask(config: RagConfig, args: argparse.Namespace) -> int:
     from rag.pipeline import RagPipeline
 
+    config = _generator_overrides(config, args)
     with RagPipeline.open(config) as pipeline:
-        explained = pipeline.explain(args.question, top_k=args.top_k)
-    answer = explained.answer
-    if args.explain and not args.json:
-        _explain(explained)
+        prepared = pipeline.prepare(args.question, top_k=args.top_k)
+        stream = pipeline.stream(args.question, prepared)
+        if args.json:
+            answer = stream.answer
+        else:
+            if args.explain:
+                _explain(prepared)
+            for piece in stream:  # printed as the model writes it
+                _out.print(piece, end="", markup=False, highlight=False)
+                _out.file.flush()
+            _out.print()
+            answer = stream.answer
+    for warning in answer.warnings:
+        _err.print(f"[yellow]warning:[/] {warning}")
     if args.json:
         _out.print_json(json.dumps(_answer_json(answer), ensure_ascii=False))
-        return 0
-    _out.print(answer.text, markup=False)
+        return 3 if answer.fallback else 0
+    if answer.invalid_citations:
+        _err.print(f"removed {answer.invalid_citations} citation(s) that pointed to no source")
+    if args.explain:
+        _out.print(
+            "timings (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in answer.timings_ms.items()),
+            markup=False,
+        )
     _out.print("\nSources:")
     for citation in answer.citations:
         chunk = citation.hit.chunk
@@ -267,7 +293,33 @@ def _ask(config: RagConfig, args: argparse.Namespace) -> int:
         )
         line = f"[{citation.n}] {chunk.source}" + (f", {where}" if where else "")
         _out.print(f"{line}  (score {citation.hit.score:.3f})", markup=False)
-    return 0
+    return 3 if answer.fallback else 0
+
+
+def _generator_overrides(config: RagConfig, args: argparse.Namespace) -> RagConfig:
+    """`--no-llm`, `--backend`, `--model`, `--base-url` and sampling flags over the config."""
+    generator = config.generator
+    update = {
+        k: v
+        for k, v in (("backend", args.backend), ("model", args.model), ("base_url", args.base_url))
+        if v is not None
+    }
+    if args.no_llm:
+        update["backend"] = "none"
+    params = {
+        k: v
+        for k, v in (
+            ("temperature", args.temperature),
+            ("top_p", args.top_p),
+            ("max_tokens", args.max_tokens),
+            ("seed", args.seed),
+        )
+        if v is not None
+    }
+    new = generator.model_copy(
+        update={**update, "params": generator.params.model_copy(update=params)}
+    )
+    return config.model_copy(update={"generator": new})
 
 
 def _explain(explained: Any) -> None:
@@ -285,9 +337,7 @@ def _explain(explained: Any) -> None:
     after = sum(len(h.chunk.text) for h in explained.context)
     _out.print(
         f"context: {len(explained.context)} of {len(trace.hits)} chunks, {after} of {before} "
-        f"characters after compression; timings (ms): "
-        + ", ".join(f"{k} {v:.0f}" for k, v in explained.answer.timings_ms.items())
-        + "\n",
+        "characters after compression\n",
         markup=False,
     )
 

@@ -24,6 +24,8 @@ __all__ = [
     "ChunkerConfig",
     "CompressionConfig",
     "EmbedderConfig",
+    "GenerationParams",
+    "GeneratorConfig",
     "LexicalConfig",
     "ParserConfig",
     "RagConfig",
@@ -212,6 +214,55 @@ class AnswerConfig(BaseModel):
     min_similarity: float = Field(0.2, ge=-1.0, le=1.0)
 
 
+class GenerationParams(BaseModel):
+    """Sampling parameters, mapped to each backend's names; None leaves the server's default.
+
+    Ollama's names: repetition_penalty is `repeat_penalty`, max_tokens is `num_predict`.
+    top_k and repetition_penalty go to OpenAI-compatible servers in the request body's
+    extra fields, where vLLM, llama.cpp and SGLang read them.
+    """
+
+    model_config = _FROZEN
+    temperature: float | None = Field(0.1, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    repetition_penalty: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(512, gt=0)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+
+
+class GeneratorConfig(BaseModel):
+    """The model that writes answers: none (extractive answer), openai (vLLM, llama.cpp and
+    any OpenAI-compatible server) or ollama."""
+
+    model_config = _FROZEN
+    backend: str = Field("none", description="none, openai or ollama.")
+    base_url: str = Field(
+        "", description="e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434 (Ollama)"
+    )
+    model: str = Field("", description="Served model name, or a LoRA adapter's name.")
+    api_key: str = Field("", description="Sent as a bearer token when set.")
+    connect_timeout_s: float = Field(3.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
+    retries: int = Field(2, ge=0, description="On connection errors, 429 and 503.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each time.")
+    breaker_failures: int = Field(
+        3, gt=0, description="Failed calls in a row that open the circuit breaker."
+    )
+    breaker_reset_s: float = Field(30.0, gt=0, description="How long the breaker stays open.")
+    context_window: int = Field(
+        4096, gt=0, description="Model context in tokens (prompt + answer)."
+    )
+    keep_alive: str = Field("5m", description="ollama: how long the model stays loaded.")
+    prompt_dir: str | None = Field(
+        None, description="Folder with system.en.txt, user.zh.txt... to replace the prompts."
+    )
+    params: GenerationParams = GenerationParams()
+
+
 class RagConfig(BaseSettings):
     """Root of the configuration tree."""
 
@@ -231,6 +282,7 @@ class RagConfig(BaseSettings):
     reranker: RerankerConfig = RerankerConfig()
     compression: CompressionConfig = CompressionConfig()
     answer: AnswerConfig = AnswerConfig()
+    generator: GeneratorConfig = GeneratorConfig()
 
     @classmethod
     def settings_customise_sources(

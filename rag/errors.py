@@ -15,6 +15,7 @@ RagError
 ├── EmptyIndexError             a question was asked of an index with no documents
 ├── ModelUnavailableError       a model cannot be found or loaded
 └── GenerationError             the generation backend failed
+    └── ModelUnreachableError   the model server did not answer (timeouts, breaker open)
 ```
 
 Every message says what to do next.
@@ -36,6 +37,7 @@ __all__ = [
     "IngestError",
     "MissingToolError",
     "ModelUnavailableError",
+    "ModelUnreachableError",
     "ParseTimeoutError",
     "RagError",
     "StoreError",
@@ -106,6 +108,11 @@ class ModelUnavailableError(RagError):
 
 class GenerationError(RagError):
     """The generation backend failed or returned something unusable."""
+
+
+class ModelUnreachableError(GenerationError):
+    """The model server did not answer (connection refused, timeout, repeated 429/503, or
+    the circuit breaker is open); callers fall back to the extractive answer."""
 
 
 @contextmanager

@@ -7,21 +7,27 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from rag.compress import Compressor, create_compressor
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
 from rag.embed.cache import CachedEmbedder
-from rag.errors import EmptyIndexError
-from rag.generate.base import Generator
+from rag.errors import ConfigError, EmptyIndexError, ModelUnreachableError
+from rag.generate import create_backend
 from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.llm import LLMGenerator
+from rag.generate.prompts import PromptSet
 from rag.index import Index
 from rag.retrieve import SearchPipeline, SearchTrace, create_search, embedder_languages
 from rag.types import Answer, Hit
 
-__all__ = ["Explained", "RagPipeline"]
+__all__ = ["Explained", "RagPipeline", "Streamed"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +41,14 @@ class Explained:
 
 @dataclass
 class RagPipeline:
-    """An open index with its embedder and generator; reuse it across questions."""
+    """An open index with its embedder and generators; reuse it across questions."""
 
     embedder: Embedder
     index: Index
     search: SearchPipeline
     compressor: Compressor
-    generator: Generator
+    extractive: ExtractiveGenerator
+    llm: LLMGenerator | None
     top_k: int
 
     @classmethod
@@ -51,24 +58,35 @@ class RagPipeline:
         Raises:
             EmptyIndexError: Nothing has been ingested into `config.data_dir`.
             IndexMismatchError: The index was built with another embedding model.
+            ConfigError: The generator configuration is incomplete.
         """
+        backend = create_backend(config.generator)
         embedder = create_embedder(config.embedder)
         embedder.warm_up()
         index = Index.open(config, embedder, write=False)
         try:
             languages = embedder_languages(config, embedder)
-            search = create_search(config, index, embedder, languages)
-            # The extractive answer does not read its context in order: lost-in-the-middle
-            # reordering starts to matter once a model writes the answer (generation issue).
-            compression = config.compression.model_copy(update={"reorder": False})
+            search = create_search(config, index, embedder, languages, backend)
+            # Lost-in-the-middle order matters to a model reading the context, not to the
+            # extractive answer; the budget leaves room for the prompt and the answer.
+            compression = config.compression.model_copy(
+                update={
+                    "reorder": config.compression.reorder and backend is not None,
+                    "budget_tokens": _budget(config),
+                }
+            )
             # Compression and the extractive answer embed the same sentences: once is enough.
             sentences = CachedEmbedder(embedder)
             compressor = create_compressor(compression, sentences, index.analyzer, languages)
+            prompts = PromptSet.load(config.generator.prompt_dir)
         except BaseException:
             index.close()
             raise
-        generator = ExtractiveGenerator(config.answer, sentences)
-        return cls(embedder, index, search, compressor, generator, config.retrieval.top_k)
+        extractive = ExtractiveGenerator(config.answer, sentences)
+        llm = None
+        if backend is not None:
+            llm = LLMGenerator(backend, prompts, config.generator.params, config.language)
+        return cls(embedder, index, search, compressor, extractive, llm, config.retrieval.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Search, compress and answer, with the numbered sources the answer cites.
@@ -80,6 +98,14 @@ class RagPipeline:
 
     def explain(self, question: str, top_k: int | None = None) -> Explained:
         """`ask`, keeping what every step produced."""
+        prepared = self.prepare(question, top_k)
+        stream = self.stream(question, prepared)
+        for _ in stream:
+            pass
+        return replace(prepared, answer=stream.answer)
+
+    def prepare(self, question: str, top_k: int | None = None) -> Explained:
+        """Search and compress: everything before the answer is written (`answer` is empty)."""
         if self.index.count_chunks() == 0:
             raise EmptyIndexError(
                 f"the index in {self.index.data_dir} holds no documents; run `rag ingest PATH`"
@@ -88,14 +114,16 @@ class RagPipeline:
         trace = self.search.trace(question, top_k or self.top_k)
         searched = time.perf_counter()
         context = self.compressor.compress(question, trace.hits)
-        compressed = time.perf_counter()
-        answer = self.generator.generate(question, context)
         timings = {
             "search": (searched - started) * 1000,
-            "compress": (compressed - searched) * 1000,
-            **answer.timings_ms,
+            "compress": (time.perf_counter() - searched) * 1000,
         }
-        return Explained(trace, tuple(context), replace(answer, timings_ms=timings))
+        return Explained(trace, tuple(context), Answer("", timings_ms=timings))
+
+    def stream(self, question: str, prepared: Explained) -> Streamed:
+        """The answer as it is written; the extractive one when no model is configured or
+        the model cannot be reached (then `answer.fallback` is True, with a warning)."""
+        return Streamed(self, question, prepared)
 
     def close(self) -> None:
         """Close the index."""
@@ -106,3 +134,58 @@ class RagPipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Streamed:
+    """Iterate for answer text as it arrives; then `.answer` (with the step timings)."""
+
+    def __init__(self, pipeline: RagPipeline, question: str, prepared: Explained) -> None:
+        self._pipeline, self._question, self._prepared = pipeline, question, prepared
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        pipeline, context = self._pipeline, list(self._prepared.context)
+        warnings = list(self._prepared.trace.warnings)
+        answer: Answer | None = None
+        if pipeline.llm is not None and context:
+            stream = pipeline.llm.stream(self._question, context)
+            try:
+                yield from stream
+                answer = stream.answer
+            except ModelUnreachableError as exc:
+                message = f"the model could not be reached ({exc}); extractive answer instead"
+                logger.warning(message)
+                warnings.append(message)
+        if answer is None:
+            answer = pipeline.extractive.generate(self._question, context)
+            if pipeline.llm is not None:
+                answer = replace(answer, fallback=bool(pipeline.llm and context))
+            yield answer.text
+        timings = {**self._prepared.answer.timings_ms, **answer.timings_ms}
+        self._answer = replace(answer, timings_ms=timings, warnings=tuple(warnings))
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None
+        return self._answer
+
+
+def _budget(config: RagConfig) -> int:
+    """Context tokens: the compression budget, within what the model's window leaves."""
+    if config.generator.backend == "none":
+        return config.compression.budget_tokens
+    reply = config.generator.params.max_tokens or 512
+    room = config.generator.context_window - reply - _PROMPT_TOKENS
+    if room <= 0:
+        raise ConfigError(
+            f"generator.context_window ({config.generator.context_window}) leaves no room for "
+            f"context after max_tokens ({reply}) and the prompt; raise the window or lower "
+            "generator.params.max_tokens"
+        )
+    return min(config.compression.budget_tokens, room)
+
+
+_PROMPT_TOKENS = 300  # instructions, question, numbering: a safe allowance

@@ -93,10 +93,17 @@ class Answer:
     """An answer with its numbered sources.
 
     `no_context` is True when the index held nothing relevant; `text` then explains that
-    instead of pretending to answer.
+    instead of pretending to answer. `cited` are the source numbers the text cites;
+    `invalid_citations` counts markers removed because they pointed to no source;
+    `fallback` is True when the model could not be reached and the extractive answer was
+    given instead (`warnings` says why).
     """
 
     text: str
     citations: tuple[Citation, ...] = ()
     no_context: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    cited: tuple[int, ...] = ()
+    invalid_citations: int = 0
+    fallback: bool = False
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,169 @@
+"""Answers written by a served model from the numbered context, streamed, with citations
+checked as they stream.
+
+`stream()` returns an `AnswerStream`: iterate it for the text as it arrives (markers that
+point to no source are already taken out), then read `.answer` for the `Answer` with the
+sources it cites. Synthesis is `stuff`: every context block in one prompt.
+
+Example:
+    >>> generator = LLMGenerator(backend, PromptSet.default(), GenerationParams())  # doctest: +SKIP
+    >>> stream = generator.stream("how many leave days?", hits)  # doctest: +SKIP
+    >>> for piece in stream: print(piece, end="")  # doctest: +SKIP
+    >>> stream.answer.cited  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from rag.config import GenerationParams
+from rag.generate.citations import check_citations
+from rag.generate.prompts import PromptSet, context_block
+from rag.types import Answer, Citation, Hit
+
+__all__ = ["AnswerStream", "ChatBackend", "CitationFilter", "LLMGenerator"]
+
+_PARTIAL = re.compile(r"\[[\d\s,，、]*\Z")
+
+
+class ChatBackend(Protocol):
+    """A served chat model."""
+
+    name: str
+
+    def stream(self, messages: Sequence[dict[str, str]], params: GenerationParams) -> Iterator[str]:
+        """The reply, piece by piece."""
+        ...
+
+    def models(self) -> list[str]:
+        """Model names the server lists."""
+        ...
+
+    def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
+        """One user message in, the whole reply out (query rewriting)."""
+        ...
+
+
+class CitationFilter:
+    """Takes streamed pieces; gives back text with markers to missing sources removed.
+
+    A `[` is held back until it is clear whether it starts a marker."""
+
+    def __init__(self, sources: int) -> None:
+        self._sources = sources
+        self._held = ""
+        self.removed = 0
+        self.cited: list[int] = []
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        start = text.rfind("[")
+        if start != -1 and _PARTIAL.match(text, start):
+            self._held, text = text[start:], text[:start]
+        else:
+            self._held = ""
+        return self._check(text)
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return self._check(text)
+
+    def _check(self, text: str) -> str:
+        checked = check_citations(text, self._sources)
+        self.removed += checked.removed
+        self.cited += [n for n in checked.cited if n not in self.cited]
+        return checked.text
+
+
+class AnswerStream:
+    """Iterate for the answer text; `.answer` once the iteration is done."""
+
+    def __init__(self, pieces: Iterator[str], hits: Sequence[Hit], started: float) -> None:
+        self._pieces, self._hits, self._started = pieces, hits, started
+        self._filter = CitationFilter(len(hits))
+        self._text: list[str] = []
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            out = self._filter.feed(piece)
+            if out:
+                self._text.append(out)
+                yield out
+        tail = self._filter.flush()
+        if tail:
+            self._text.append(tail)
+            yield tail
+        self._finish()
+
+    def _finish(self) -> None:
+        text = "".join(self._text).strip()
+        elapsed = (time.perf_counter() - self._started) * 1000
+        self._answer = Answer(
+            text,
+            tuple(Citation(n, hit) for n, hit in enumerate(self._hits, 1)),
+            timings_ms={"generate": elapsed},
+            cited=tuple(self._filter.cited),
+            invalid_citations=self._filter.removed,
+        )
+
+    @property
+    def answer(self) -> Answer:
+        """The finished answer (iterates the rest of the stream first if needed)."""
+        if self._answer is None:
+            for _ in self:
+                pass
+        assert self._answer is not None
+        return self._answer
+
+
+class LLMGenerator:
+    """`stuff` synthesis: all context blocks, numbered, in one prompt."""
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        prompts: PromptSet,
+        params: GenerationParams,
+        language: str = "auto",
+    ) -> None:
+        self.backend, self._prompts, self._params, self._language = (
+            backend,
+            prompts,
+            params,
+            language,
+        )
+
+    def messages(self, question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+        """The prompt for `question` over `hits`."""
+        blocks = [context_block(n, _where(hit), hit.chunk.text) for n, hit in enumerate(hits, 1)]
+        return self._prompts.messages(question, blocks, self._language)
+
+    def stream(
+        self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
+    ) -> AnswerStream:
+        """The answer as it is written. The request is sent when iteration starts.
+
+        Raises (while iterating):
+            ModelUnreachableError: The server did not answer (after retries).
+            GenerationError: The server refused the request or broke off.
+        """
+        started = time.perf_counter()
+        pieces = self.backend.stream(self.messages(question, hits), params or self._params)
+        return AnswerStream(pieces, hits, started)
+
+    def generate(self, question: str, hits: Sequence[Hit]) -> Answer:
+        return self.stream(question, hits).answer
+
+
+def _where(hit: Hit) -> str:
+    chunk = hit.chunk
+    parts = [chunk.source]
+    if chunk.page:
+        parts.append(f"p. {chunk.page}")
+    if chunk.section:
+        parts.append(chunk.section)
+    return ", ".join(parts)

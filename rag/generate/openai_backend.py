@@ -1,0 +1,161 @@
+"""Chat completions against vLLM or any OpenAI-compatible server (llama.cpp, SGLang,
+LLaMA-Factory's API, FastChat), through the official `openai` client.
+
+- Timeouts are ours, in seconds (`connect_timeout_s`, `read_timeout_s`), and the client's
+  own retries are off (its default waits up to 600 s and retries twice): we retry connection
+  errors, timeouts, 429 and 503 with back-off, behind a circuit breaker.
+- `model` may name a LoRA adapter served by vLLM (`--lora-modules security=/path`).
+- top_k and repetition_penalty are not OpenAI parameters: they go in the request body's
+  extra fields, where vLLM, llama.cpp and SGLang read them.
+
+Example:
+    >>> backend = OpenAIBackend(GeneratorConfig(backend="openai",
+    ...     base_url="http://127.0.0.1:8000/v1", model="security"))  # doctest: +SKIP
+    >>> messages = [{"role": "user", "content": "hi"}]
+    >>> "".join(backend.stream(messages, GenerationParams()))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rag.config import GenerationParams, GeneratorConfig
+from rag.errors import ConfigError, GenerationError
+from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
+
+__all__ = ["Message", "OpenAIBackend", "openai_params"]
+
+Message = dict[str, str]
+
+_RETRY_STATUS = {429, 502, 503, 504}
+
+
+def openai_params(params: GenerationParams) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(standard chat-completion arguments, extra body fields) for these parameters."""
+    standard: dict[str, Any] = {}
+    for name in ("temperature", "top_p", "max_tokens", "seed", "presence_penalty"):
+        if getattr(params, name) is not None:
+            standard[name] = getattr(params, name)
+    if params.frequency_penalty is not None:
+        standard["frequency_penalty"] = params.frequency_penalty
+    if params.stop:
+        standard["stop"] = list(params.stop)
+    extra: dict[str, Any] = {}
+    if params.top_k is not None:
+        extra["top_k"] = params.top_k
+    if params.repetition_penalty is not None:
+        extra["repetition_penalty"] = params.repetition_penalty
+    return standard, extra
+
+
+class OpenAIBackend:
+    """One server, one model; cheap to construct, connects on first use."""
+
+    def __init__(self, config: GeneratorConfig, breaker: CircuitBreaker | None = None) -> None:
+        if not config.base_url or not config.model:
+            raise ConfigError(
+                "generator.backend = openai needs generator.base_url (e.g. "
+                "http://127.0.0.1:8000/v1) and generator.model (the served model name); set "
+                "RAG_GENERATOR__BASE_URL and RAG_GENERATOR__MODEL"
+            )
+        self._config = config
+        self._breaker = breaker or CircuitBreaker(config.breaker_failures, config.breaker_reset_s)
+        self._client: Any = None
+        self.name = f"{config.model} at {config.base_url}"
+
+    def _openai(self, read_timeout_s: float | None = None) -> Any:
+        import openai
+
+        if self._client is None:
+            self._client = openai.OpenAI(
+                base_url=self._config.base_url,
+                api_key=self._config.api_key or "not-needed",
+                timeout=openai.Timeout(
+                    self._config.read_timeout_s, connect=self._config.connect_timeout_s
+                ),
+                max_retries=0,
+            )
+        if read_timeout_s is None:
+            return self._client
+        timeout = openai.Timeout(read_timeout_s, connect=self._config.connect_timeout_s)
+        return self._client.with_options(timeout=timeout)
+
+    def _call(self, action: Any) -> Any:
+        import openai
+
+        def attempt() -> Any:
+            try:
+                return action()
+            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                raise Retryable(exc) from exc
+            except openai.APIStatusError as exc:
+                if exc.status_code in _RETRY_STATUS:
+                    raise Retryable(exc) from exc
+                raise self._status_error(exc) from exc
+
+        return call_with_retries(
+            attempt,
+            retries=self._config.retries,
+            backoff_s=self._config.backoff_s,
+            breaker=self._breaker,
+            what=f"the model server at {self._config.base_url}",
+        )
+
+    def _status_error(self, exc: Any) -> GenerationError:
+        if exc.status_code == 404:
+            return GenerationError(
+                f"the server at {self._config.base_url} does not serve model "
+                f"{self._config.model!r} ({exc.status_code}); run `rag models check` to list "
+                "the served models and LoRA adapters"
+            )
+        if exc.status_code in (401, 403):
+            return GenerationError(
+                f"the server at {self._config.base_url} refused the API key "
+                f"({exc.status_code}); set RAG_GENERATOR__API_KEY"
+            )
+        return GenerationError(f"the model server answered {exc.status_code}: {exc.message}")
+
+    def models(self) -> list[str]:
+        """The model names the server lists (base models and LoRA adapters)."""
+        page = self._call(lambda: self._openai().models.list())
+        return [m.id for m in page.data]
+
+    def chat(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        """The whole reply."""
+        return "".join(self.stream(messages, params))
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        params: GenerationParams,
+        read_timeout_s: float | None = None,
+    ) -> Iterator[str]:
+        """The reply, piece by piece as the server sends it. Retries happen before the
+        first piece; a failure after it raises `GenerationError`."""
+        import openai
+
+        standard, extra = openai_params(params)
+        response = self._call(
+            lambda: self._openai(read_timeout_s).chat.completions.create(
+                model=self._config.model,
+                messages=list(messages),
+                stream=True,
+                extra_body=extra or None,
+                **standard,
+            )
+        )
+        try:
+            for event in response:
+                if event.choices and event.choices[0].delta.content:
+                    yield event.choices[0].delta.content
+        except (openai.APIError, OSError) as exc:
+            raise GenerationError(f"the model server stopped mid-answer: {exc}") from exc
+        finally:
+            response.close()
+
+    def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
+        """One user message in, the reply out (query rewriting, summaries)."""
+        params = self._config.params.model_copy(update={"max_tokens": max_tokens})
+        messages = [{"role": "user", "content": prompt}]
+        return "".join(self.stream(messages, params, read_timeout_s=timeout_s)).strip()
