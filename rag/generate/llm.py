@@ -61,10 +61,12 @@ class CitationFilter:
     def feed(self, piece: str) -> str:
         text = self._held + piece
         start = text.rfind("[")
-        if start != -1 and _PARTIAL.match(text, start):
-            self._held, text = text[start:], text[:start]
-        else:
-            self._held = ""
+        if start == -1 or not _PARTIAL.match(text, start):
+            start = len(text)
+        # Trailing spaces wait too: a marker removed next may take the space before it.
+        while start > 0 and text[start - 1] in " \t":
+            start -= 1
+        self._held, text = text[start:], text[:start]
         return self._check(text)
 
     def flush(self) -> str:

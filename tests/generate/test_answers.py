@@ -1,0 +1,124 @@
+"""Answers from the model: citation filtering while streaming, the pipeline streaming from
+the real llama.cpp server, and the fallback to the extractive answer when it is down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.run import ingest_paths
+from rag.cli import main
+from rag.config import GenerationParams, GeneratorConfig, RagConfig
+from rag.generate.citations import check_citations
+from rag.generate.llm import AnswerStream, CitationFilter
+from rag.pipeline import RagPipeline
+from rag.types import Chunk, Hit
+from tests.generate.conftest import MODEL, free_port
+
+GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
+QUESTION = "How do I remove a document from the index?"
+
+
+def _filtered(pieces: list[str], sources: int) -> tuple[str, CitationFilter]:
+    f = CitationFilter(sources)
+    return "".join(f.feed(p) for p in pieces) + f.flush(), f
+
+
+@pytest.mark.parametrize(
+    ("pieces", "text", "cited", "removed"),
+    [
+        (["Twenty days [1]."], "Twenty days [1].", [1], 0),
+        (["Twenty [", "1", "] days [7", "]."], "Twenty [1] days.", [1], 1),
+        (["See [2, ", "9] and [3][", "1]"], "See [2] and [3][1]", [2, 3, 1], 1),
+        (["年假二十天[", "5]。可以结转[2]。"], "年假二十天。可以结转[2]。", [2], 1),
+        (["an array [x] and [", "12"], "an array [x] and [12", [], 0),
+        (["unfinished [", "a"], "unfinished [a", [], 0),
+    ],
+)
+def test_citation_filter_across_piece_boundaries(
+    pieces: list[str], text: str, cited: list[int], removed: int
+) -> None:
+    out, f = _filtered(pieces, sources=3)
+    assert out == text and f.cited == cited and f.removed == removed
+
+
+def test_answer_stream_counts_invalid_markers() -> None:
+    hits = [Hit(Chunk(f"c{i}", "d", "v", "t", 0, "s.md"), 1.0) for i in range(2)]
+    stream = AnswerStream(iter(["Leave is 20 days [1][4", "]. Carry over [2]."]), hits, 0.0)
+    assert "".join(stream) == "Leave is 20 days [1]. Carry over [2]."
+    answer = stream.answer
+    assert answer.cited == (1, 2) and answer.invalid_citations == 1
+    assert [c.n for c in answer.citations] == [1, 2]
+    assert check_citations("x [1][4]", 2).text == "x [1]"
+
+
+@pytest.fixture
+def guide_index(tmp_path: Path) -> RagConfig:
+    config = RagConfig(data_dir=tmp_path / "index")
+    assert ingest_paths(config, [GUIDE]).exit_code == 0
+    return config
+
+
+def _with_model(config: RagConfig, base_url: str, **generator: object) -> RagConfig:
+    params = GenerationParams(temperature=0.0, max_tokens=16, seed=1)
+    model = GeneratorConfig(
+        backend="openai",
+        base_url=base_url,
+        model=MODEL,
+        params=params,
+        **generator,  # type: ignore[arg-type]
+    )
+    return config.model_copy(update={"generator": model})
+
+
+def test_pipeline_streams_the_model_answer(guide_index: RagConfig, llama_server: str) -> None:
+    config = _with_model(guide_index, llama_server)
+    with RagPipeline.open(config) as pipeline:
+        prepared = pipeline.prepare(QUESTION)
+        stream = pipeline.stream(QUESTION, prepared)
+        pieces = list(stream)
+        answer = stream.answer
+    assert len(pieces) > 1 and answer.text == "".join(pieces).strip()
+    assert not answer.fallback and answer.warnings == ()
+    assert {"search", "compress", "generate"} <= answer.timings_ms.keys()
+    # The context is in lost-in-the-middle order for the model: best first, second best last.
+    scores = [c.hit.score for c in answer.citations]
+    assert scores[0] == max(scores) and scores[-1] == sorted(scores)[-2]
+
+
+def test_unreachable_model_falls_back_to_the_extractive_answer(
+    guide_index: RagConfig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    config = _with_model(guide_index, dead, retries=1, backoff_s=0.05)
+    with RagPipeline.open(config) as pipeline:
+        answer = pipeline.ask(QUESTION)
+    assert answer.fallback and "rag delete" in answer.text and "[1]" in answer.text
+    assert "could not be reached" in answer.warnings[0]
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(guide_index.data_dir))
+    code = main(["ask", QUESTION, "--backend", "openai", "--model", MODEL, "--base-url", dead])
+    out = capsys.readouterr()
+    assert code == 3
+    assert "rag delete" in out.out and "Sources:" in out.out
+    assert "could not be reached" in out.err and "Traceback" not in out.err
+
+
+def test_cli_streams_from_the_tiny_model(
+    guide_index: RagConfig,
+    llama_server: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(guide_index.data_dir))
+    monkeypatch.setenv("RAG_GENERATOR__BACKEND", "openai")
+    monkeypatch.setenv("RAG_GENERATOR__BASE_URL", llama_server)
+    monkeypatch.setenv("RAG_GENERATOR__MODEL", MODEL)
+    assert main(["ask", QUESTION, "--max-tokens", "8", "--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Sources:" in out and "[1] examples/guide/" in out.replace(
+        str(GUIDE.parent.parent) + "/", ""
+    )
+    assert main(["ask", QUESTION, "--no-llm"]) == 0
+    assert "rag delete" in capsys.readouterr().out
