@@ -1,6 +1,6 @@
 """A real OpenAI-compatible server for the generation tests: llama.cpp (llama-cpp-python's
 server) serving the tiny random LLaMA the tests write as GGUF. Skips when llama-cpp-python
-is not installed (`make llama-server` installs it)."""
+is not installed (the dev extra installs it)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def llama_server(tiny_gguf: Path) -> Iterator[str]:
     """Base URL (`.../v1`) of a running llama.cpp server with the tiny model as `tiny`."""
     if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python[server] is not installed; run `make llama-server`")
+        pytest.skip("llama-cpp-python[server] is not installed; run `pip install -e '.[dev]'`")
     port = free_port()
     server = start_server(tiny_gguf, port)
     try:
