@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rag.config import RagConfig, load_config
-from rag.errors import EmptyIndexError, RagError
+from rag.errors import ConfigError, EmptyIndexError, RagError
 from rag.types import Answer
 
 __all__ = ["main"]
@@ -77,8 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--base-url", help="model server URL, e.g. http://127.0.0.1:8000/v1")
     ask.add_argument("--temperature", type=float)
     ask.add_argument("--top-p", type=float)
-    ask.add_argument("--max-tokens", type=int)
+    ask.add_argument("--sampling-top-k", type=int, help="the model's top_k (not --top-k)")
+    ask.add_argument("--repetition-penalty", type=float, help="Ollama: repeat_penalty")
+    ask.add_argument("--max-tokens", type=int, help="answer length limit (Ollama: num_predict)")
+    ask.add_argument("--stop", action="append", help="stop sequence (repeatable)")
     ask.add_argument("--seed", type=int)
+    ask.add_argument("--synthesis", choices=["stuff", "refine", "map_reduce"])
+
+    _models_parser(sub, command)
 
     delete = command(sub, "delete", "remove one file's documents (or one document id)")
     delete.add_argument("source")
@@ -106,6 +112,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _models_parser(sub: Any, command: Any) -> None:
+    """`rag models check` and `rag models ollama-create`."""
+    models = sub.add_parser("models", help="check the served model; register a GGUF with Ollama")
+    model_kinds = models.add_subparsers(dest="action", required=True)
+    check = command(model_kinds, "check", "list the served models; is the configured one there?")
+    create = command(
+        model_kinds, "ollama-create", "write a Modelfile for a GGUF and register it with Ollama"
+    )
+    create.add_argument("--gguf", type=Path, required=True, help="the model file")
+    create.add_argument("--name", required=True, help="the name to serve it under")
+    create.add_argument("--system", help="system prompt (text, or @FILE)")
+    create.add_argument("--template", help="Go chat template (text, or @FILE)")
+    create.add_argument(
+        "--param", action="append", default=[], help="PARAMETER as name=value (repeatable)"
+    )
+    check.add_argument("--backend", help="openai or ollama (default: the configured one)")
+    check.add_argument("--model", help="model name to look for (default: the configured one)")
+    for one in (check, create):
+        one.add_argument("--base-url", help="server URL (default: the configured one)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -123,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ask(config, args)
         if args.command == "eval":
             return _eval(config, args)
+        if args.command == "models":
+            return _models(config, args)
         return _delete(config, args.source)
     except EmptyIndexError as exc:
         _err.print(f"[bold]nothing to answer from:[/] {exc}")
@@ -300,19 +329,22 @@ def _generator_overrides(config: RagConfig, args: argparse.Namespace) -> RagConf
     """`--no-llm`, `--backend`, `--model`, `--base-url` and sampling flags over the config."""
     generator = config.generator
     update = {
-        k: v
-        for k, v in (("backend", args.backend), ("model", args.model), ("base_url", args.base_url))
-        if v is not None
+        k: v for k in ("backend", "model", "base_url") if (v := getattr(args, k, None)) is not None
     }
-    if args.no_llm:
+    if getattr(args, "no_llm", False):
         update["backend"] = "none"
+    if getattr(args, "synthesis", None):
+        update["synthesis"] = args.synthesis
     params = {
         k: v
         for k, v in (
-            ("temperature", args.temperature),
-            ("top_p", args.top_p),
-            ("max_tokens", args.max_tokens),
-            ("seed", args.seed),
+            ("temperature", getattr(args, "temperature", None)),
+            ("top_p", getattr(args, "top_p", None)),
+            ("top_k", getattr(args, "sampling_top_k", None)),
+            ("repetition_penalty", getattr(args, "repetition_penalty", None)),
+            ("max_tokens", getattr(args, "max_tokens", None)),
+            ("stop", getattr(args, "stop", None)),
+            ("seed", getattr(args, "seed", None)),
         )
         if v is not None
     }
@@ -320,6 +352,86 @@ def _generator_overrides(config: RagConfig, args: argparse.Namespace) -> RagConf
         update={**update, "params": generator.params.model_copy(update=params)}
     )
     return config.model_copy(update={"generator": new})
+
+
+def _models(config: RagConfig, args: argparse.Namespace) -> int:
+    config = _generator_overrides(config, args)
+    if args.action == "check":
+        return _check(config)
+    from rag.generate.ollama_backend import DEFAULT_HOST, OllamaBackend
+    from rag.generate.serving import modelfile, parse_parameters
+    from rag.generate.tokens import EstimatedCounter
+
+    gguf = args.gguf.expanduser().resolve()
+    if not gguf.is_file():
+        _err.print(f"[bold red]error:[/] {gguf} does not exist; give the .gguf file")
+        return 2
+    system, template = _text_or_file(args.system), _text_or_file(args.template)
+    parameters = parse_parameters(args.param)
+    file = gguf.with_name(f"{gguf.stem}.Modelfile")
+    file.write_text(
+        modelfile(gguf, system=system, template=template, parameters=parameters), "utf-8"
+    )
+    _out.print(f"wrote {file} (for `ollama create {args.name} -f {file}`)", markup=False)
+    base_url = args.base_url or (
+        config.generator.base_url if config.generator.backend == "ollama" else DEFAULT_HOST
+    )
+    generator = config.generator.model_copy(
+        update={"backend": "ollama", "base_url": base_url, "model": args.name}
+    )
+    backend = OllamaBackend(generator, EstimatedCounter())
+    backend.create(
+        args.name,
+        gguf,
+        system=system,
+        template=template,
+        parameters=parameters,
+        progress=lambda status: _err.print(status, markup=False),
+    )
+    _out.print(
+        f"registered {args.name} with Ollama at {base_url}; use it with "
+        f"RAG_GENERATOR__BACKEND=ollama RAG_GENERATOR__MODEL={args.name}",
+        markup=False,
+    )
+    return 0
+
+
+def _check(config: RagConfig) -> int:
+    from rag.generate.serving import check_model
+
+    check = check_model(config)
+    _out.print(f"{check.backend} server: {check.where}", markup=False)
+    for model in check.served:
+        mark = "*" if model is check.found else " "
+        _out.print(f" {mark} {model.name}" + (f"  ({model.detail})" if model.detail else ""))
+    if check.found is None:
+        hint = f"; close: {', '.join(check.close)}" if check.close else ""
+        _err.print(
+            f"[bold red]not served:[/] {check.model!r} is not among them{hint}. Fix "
+            "generator.model (a LoRA adapter is served under the name given to vLLM's "
+            "--lora-modules NAME=PATH)"
+        )
+        return 1
+    _out.print(f"ok: {check.model} is served as {check.found.name}", markup=False)
+    window = config.generator.context_window
+    if check.context_length:
+        _out.print(f"model context: {check.context_length} tokens", markup=False)
+        if window > check.context_length:
+            _err.print(
+                f"[yellow]warning:[/] generator.context_window ({window}) is larger than "
+                f"the model's context ({check.context_length}); lower it"
+            )
+    return 0
+
+
+def _text_or_file(value: str | None) -> str | None:
+    """The text, or the content of the file named after an `@`."""
+    if value and value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist (named by {value!r})")
+        return path.read_text(encoding="utf-8")
+    return value
 
 
 def _explain(explained: Any) -> None:

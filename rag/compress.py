@@ -4,7 +4,8 @@
    (cosine with the embedder; the share of the question's BM25 terms when the embedder
    cannot read the question's language), plus `neighbours` sentences on each side so a kept
    sentence keeps its sense. A chunk with no such sentence is dropped, except the best one.
-2. Packing: chunks in rank order until `budget_tokens` (the embedder's tokenizer counts);
+2. Packing: chunks in rank order until `budget_tokens` (counted by the answering model's
+   tokenizer, or a safe estimate of it, when a model answers; else by the embedder's);
    the chunk that crosses the budget keeps the sentences that fit.
 3. Lost-in-the-middle order (Liu et al., 2023): models read the start and the end of a long
    context best, so the best chunk goes first, the second best last, the weakest in the middle.
@@ -29,6 +30,7 @@ import numpy as np
 from rag.config import CompressionConfig
 from rag.embed.base import Embedder
 from rag.embed.languages import reads
+from rag.generate.tokens import TokenCounter
 from rag.lexical.analyzer import Analyzer
 from rag.registry import build
 from rag.text import is_cjk, sentence_spans
@@ -63,9 +65,11 @@ class SentenceCompressor:
         embedder: Embedder,
         analyzer: Analyzer,
         languages: Collection[str],
+        counter: TokenCounter | None = None,
     ) -> None:
         self._config, self._embedder, self._analyzer = config, embedder, analyzer
         self._languages = set(languages)
+        self._counter: TokenCounter = counter or embedder.tokenizer
 
     def compress(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
         if not hits:
@@ -120,7 +124,7 @@ class SentenceCompressor:
         self, text: str, spans: list[tuple[int, int]], chosen: list[int], room: int
     ) -> tuple[list[int], int]:
         """The leading chosen sentences that fit in `room` tokens, and their token count."""
-        counts = self._embedder.tokenizer.count([text[spans[i][0] : spans[i][1]] for i in chosen])
+        counts = self._counter.count([text[spans[i][0] : spans[i][1]] for i in chosen])
         fitted, used = [], 0
         for i, count in zip(chosen, counts, strict=True):
             if used + count > room:
@@ -146,18 +150,32 @@ def _lost_in_the_middle(hits: list[Hit]) -> list[Hit]:
     return hits[0::2] + hits[1::2][::-1]
 
 
-CompressorFactory = Callable[[CompressionConfig, Embedder, Analyzer, Collection[str]], Compressor]
+CompressorFactory = Callable[
+    [CompressionConfig, Embedder, Analyzer, Collection[str], TokenCounter | None], Compressor
+]
 
 REGISTRY: dict[str, CompressorFactory] = {
     "sentences": SentenceCompressor,
-    "none": lambda config, embedder, analyzer, languages: NoCompressor(),
+    "none": lambda config, embedder, analyzer, languages, counter: NoCompressor(),
 }
 
 
 def create_compressor(
-    config: CompressionConfig, embedder: Embedder, analyzer: Analyzer, languages: Collection[str]
+    config: CompressionConfig,
+    embedder: Embedder,
+    analyzer: Analyzer,
+    languages: Collection[str],
+    counter: TokenCounter | None = None,
 ) -> Compressor:
-    """The compressor named by `config.method`."""
+    """The compressor named by `config.method`; `counter` counts the budget's tokens (the
+    embedder's tokenizer when None)."""
     return build(
-        REGISTRY, "compression.method", config.method, config, embedder, analyzer, languages
+        REGISTRY,
+        "compression.method",
+        config.method,
+        config,
+        embedder,
+        analyzer,
+        languages,
+        counter,
     )

@@ -257,6 +257,17 @@ class GeneratorConfig(BaseModel):
         4096, gt=0, description="Model context in tokens (prompt + answer)."
     )
     keep_alive: str = Field("5m", description="ollama: how long the model stays loaded.")
+    tokenizer: str | None = Field(
+        None,
+        description="Folder of the served model's tokenizer (tokenizer.json or "
+        "tokenizer.model, e.g. the fine-tuned model's folder) for exact token counts; unset: "
+        "a safe estimate.",
+    )
+    synthesis: str = Field(
+        "stuff",
+        description="stuff (all context in one prompt), refine (block by block, improving "
+        "the answer) or map_reduce (an answer per block, then one combining them).",
+    )
     prompt_dir: str | None = Field(
         None, description="Folder with system.en.txt, user.zh.txt... to replace the prompts."
     )

@@ -21,6 +21,7 @@ from rag.generate import create_backend
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator
 from rag.generate.prompts import PromptSet
+from rag.generate.tokens import create_counter
 from rag.index import Index
 from rag.retrieve import SearchPipeline, SearchTrace, create_search, embedder_languages
 from rag.types import Answer, Hit
@@ -60,7 +61,12 @@ class RagPipeline:
             IndexMismatchError: The index was built with another embedding model.
             ConfigError: The generator configuration is incomplete.
         """
-        backend = create_backend(config.generator)
+        counter = (
+            create_counter(config.generator.tokenizer)
+            if config.generator.backend != "none"
+            else None
+        )
+        backend = create_backend(config.generator, counter)
         embedder = create_embedder(config.embedder)
         embedder.warm_up()
         index = Index.open(config, embedder, write=False)
@@ -77,7 +83,9 @@ class RagPipeline:
             )
             # Compression and the extractive answer embed the same sentences: once is enough.
             sentences = CachedEmbedder(embedder)
-            compressor = create_compressor(compression, sentences, index.analyzer, languages)
+            compressor = create_compressor(
+                compression, sentences, index.analyzer, languages, counter
+            )
             prompts = PromptSet.load(config.generator.prompt_dir)
         except BaseException:
             index.close()
@@ -85,7 +93,13 @@ class RagPipeline:
         extractive = ExtractiveGenerator(config.answer, sentences)
         llm = None
         if backend is not None:
-            llm = LLMGenerator(backend, prompts, config.generator.params, config.language)
+            llm = LLMGenerator(
+                backend,
+                prompts,
+                config.generator.params,
+                config.language,
+                config.generator.synthesis,
+            )
         return cls(embedder, index, search, compressor, extractive, llm, config.retrieval.top_k)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
@@ -162,6 +176,7 @@ class Streamed:
                 answer = replace(answer, fallback=bool(pipeline.llm and context))
             yield answer.text
         timings = {**self._prepared.answer.timings_ms, **answer.timings_ms}
+        warnings += [w for w in answer.warnings if w not in warnings]
         self._answer = replace(answer, timings_ms=timings, warnings=tuple(warnings))
 
     @property

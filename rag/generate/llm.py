@@ -3,7 +3,8 @@ checked as they stream.
 
 `stream()` returns an `AnswerStream`: iterate it for the text as it arrives (markers that
 point to no source are already taken out), then read `.answer` for the `Answer` with the
-sources it cites. Synthesis is `stuff`: every context block in one prompt.
+sources it cites and any warnings. Synthesis is `stuff` (every block in one prompt),
+`refine` or `map_reduce` (`rag.generate.synthesis`).
 
 Example:
     >>> generator = LLMGenerator(backend, PromptSet.default(), GenerationParams())  # doctest: +SKIP
@@ -16,17 +17,28 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from rag.config import GenerationParams
 from rag.generate.citations import check_citations
 from rag.generate.prompts import PromptSet, context_block
+from rag.generate.synthesis import SYNTHESES, Synthesis, Task
+from rag.registry import build
 from rag.types import Answer, Citation, Hit
 
-__all__ = ["AnswerStream", "ChatBackend", "CitationFilter", "LLMGenerator"]
+__all__ = ["AnswerStream", "ChatBackend", "CitationFilter", "LLMGenerator", "ServedModel"]
 
 _PARTIAL = re.compile(r"\[[\d\s,，、]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """A model a server lists; `detail` says what it is (e.g. a LoRA adapter's base)."""
+
+    name: str
+    detail: str = ""
 
 
 class ChatBackend(Protocol):
@@ -34,12 +46,22 @@ class ChatBackend(Protocol):
 
     name: str
 
-    def stream(self, messages: Sequence[dict[str, str]], params: GenerationParams) -> Iterator[str]:
-        """The reply, piece by piece."""
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        params: GenerationParams,
+        warn: Callable[[str], None] | None = None,
+    ) -> Iterator[str]:
+        """The reply, piece by piece; `warn` hears what the user should know (a prompt
+        that does not fit, an answer cut at max_tokens)."""
         ...
 
-    def models(self) -> list[str]:
-        """Model names the server lists."""
+    def models(self) -> list[ServedModel]:
+        """The models the server lists."""
+        ...
+
+    def context_length(self, model: str) -> int | None:
+        """The model's context window in tokens, when the server tells."""
         ...
 
     def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
@@ -83,8 +105,15 @@ class CitationFilter:
 class AnswerStream:
     """Iterate for the answer text; `.answer` once the iteration is done."""
 
-    def __init__(self, pieces: Iterator[str], hits: Sequence[Hit], started: float) -> None:
+    def __init__(
+        self,
+        pieces: Iterator[str],
+        hits: Sequence[Hit],
+        started: float,
+        warnings: list[str] | None = None,
+    ) -> None:
         self._pieces, self._hits, self._started = pieces, hits, started
+        self._warnings = warnings if warnings is not None else []
         self._filter = CitationFilter(len(hits))
         self._text: list[str] = []
         self._answer: Answer | None = None
@@ -110,6 +139,7 @@ class AnswerStream:
             timings_ms={"generate": elapsed},
             cited=tuple(self._filter.cited),
             invalid_citations=self._filter.removed,
+            warnings=tuple(self._warnings),
         )
 
     @property
@@ -123,7 +153,8 @@ class AnswerStream:
 
 
 class LLMGenerator:
-    """`stuff` synthesis: all context blocks, numbered, in one prompt."""
+    """Answers from numbered context blocks with a synthesis strategy (`stuff`, `refine`,
+    `map_reduce`; see `rag.generate.synthesis`)."""
 
     def __init__(
         self,
@@ -131,6 +162,7 @@ class LLMGenerator:
         prompts: PromptSet,
         params: GenerationParams,
         language: str = "auto",
+        synthesis: str = "stuff",
     ) -> None:
         self.backend, self._prompts, self._params, self._language = (
             backend,
@@ -138,11 +170,11 @@ class LLMGenerator:
             params,
             language,
         )
+        self._synthesis: Synthesis = build(SYNTHESES, "generator.synthesis", synthesis)
 
     def messages(self, question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
-        """The prompt for `question` over `hits`."""
-        blocks = [context_block(n, _where(hit), hit.chunk.text) for n, hit in enumerate(hits, 1)]
-        return self._prompts.messages(question, blocks, self._language)
+        """The `stuff` prompt for `question` over `hits`."""
+        return self._prompts.messages(question, _blocks(hits), self._language)
 
     def stream(
         self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
@@ -154,11 +186,24 @@ class LLMGenerator:
             GenerationError: The server refused the request or broke off.
         """
         started = time.perf_counter()
-        pieces = self.backend.stream(self.messages(question, hits), params or self._params)
-        return AnswerStream(pieces, hits, started)
+        warnings: list[str] = []
+        task = Task(
+            self.backend,
+            self._prompts,
+            question,
+            _blocks(hits),
+            params or self._params,
+            self._language,
+            warnings.append,
+        )
+        return AnswerStream(self._synthesis.write(task), hits, started, warnings)
 
     def generate(self, question: str, hits: Sequence[Hit]) -> Answer:
         return self.stream(question, hits).answer
+
+
+def _blocks(hits: Sequence[Hit]) -> list[str]:
+    return [context_block(n, _where(hit), hit.chunk.text) for n, hit in enumerate(hits, 1)]
 
 
 def _where(hit: Hit) -> str:

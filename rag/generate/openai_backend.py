@@ -17,16 +17,20 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rag.config import GenerationParams, GeneratorConfig
 from rag.errors import ConfigError, GenerationError
+from rag.generate.llm import ServedModel
 from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
 
 __all__ = ["Message", "OpenAIBackend", "openai_params"]
 
 Message = dict[str, str]
+
+logger = logging.getLogger(__name__)
 
 _RETRY_STATUS = {429, 502, 503, 504}
 
@@ -116,10 +120,25 @@ class OpenAIBackend:
             )
         return GenerationError(f"the model server answered {exc.status_code}: {exc.message}")
 
-    def models(self) -> list[str]:
-        """The model names the server lists (base models and LoRA adapters)."""
+    def models(self) -> list[ServedModel]:
+        """The models the server lists: base models, and LoRA adapters (vLLM lists each
+        `--lora-modules` adapter with its base as `parent`)."""
         page = self._call(lambda: self._openai().models.list())
-        return [m.id for m in page.data]
+        served = []
+        for m in page.data:
+            parent = (m.model_extra or {}).get("parent")
+            detail = f"LoRA adapter on {parent}" if parent else ""
+            served.append(ServedModel(m.id, detail))
+        return served
+
+    def context_length(self, model: str) -> int | None:
+        """vLLM lists `max_model_len` with each model; other servers may not say."""
+        page = self._call(lambda: self._openai().models.list())
+        for m in page.data:
+            if m.id == model:
+                length = (m.model_extra or {}).get("max_model_len")
+                return int(length) if length else None
+        return None
 
     def chat(self, messages: Sequence[Message], params: GenerationParams) -> str:
         """The whole reply."""
@@ -129,10 +148,12 @@ class OpenAIBackend:
         self,
         messages: Sequence[Message],
         params: GenerationParams,
+        warn: Callable[[str], None] | None = None,
         read_timeout_s: float | None = None,
     ) -> Iterator[str]:
         """The reply, piece by piece as the server sends it. Retries happen before the
-        first piece; a failure after it raises `GenerationError`."""
+        first piece; a failure after it raises `GenerationError`. `warn` hears of an answer
+        cut at max_tokens."""
         import openai
 
         standard, extra = openai_params(params)
@@ -147,8 +168,15 @@ class OpenAIBackend:
         )
         try:
             for event in response:
-                if event.choices and event.choices[0].delta.content:
+                if not event.choices:
+                    continue
+                if event.choices[0].delta.content:
                     yield event.choices[0].delta.content
+                if event.choices[0].finish_reason == "length":
+                    (warn or logger.warning)(
+                        f"the answer was cut at max_tokens ({params.max_tokens}); raise "
+                        "generator.params.max_tokens for longer answers"
+                    )
         except (openai.APIError, OSError) as exc:
             raise GenerationError(f"the model server stopped mid-answer: {exc}") from exc
         finally:

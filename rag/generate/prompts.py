@@ -14,14 +14,17 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import ConfigError
 from rag.text import is_cjk
 
-__all__ = ["PromptSet", "context_block"]
+__all__ = ["NOTHING", "PromptSet", "context_block"]
+
+_FIELD = re.compile(r"\{(context|question|answer|answers)\}")
 
 _SYSTEM = {
     "en": (
@@ -40,6 +43,50 @@ _USER = {
     "en": "Context:\n\n{context}\n\nQuestion: {question}",
     "zh": "上下文：\n\n{context}\n\n问题：{question}",
 }
+# `refine`: the answer so far, improved with one more passage.
+_REFINE = {
+    "en": (
+        "Question: {question}\n\nThe answer so far, from earlier passages:\n{answer}\n\n"
+        "One more passage:\n\n{context}\n\nRewrite the answer so that it also uses this "
+        "passage where it helps. Keep the citations that still hold and cite this passage by "
+        "its number. If the passage adds nothing, repeat the answer unchanged."
+    ),
+    "zh": (
+        "问题：{question}\n\n根据前面段落写出的答案：\n{answer}\n\n新的段落：\n\n{context}\n\n"
+        "如果新段落有帮助，请改写答案并用其编号标注引用；保留仍然成立的引用。"
+        "如果新段落没有补充，请原样重复答案。"
+    ),
+}
+# `map_reduce`: one answer per passage ("map"), then one answer from those ("reduce").
+NOTHING = "NONE"
+_MAP = {
+    "en": (
+        "Context:\n\n{context}\n\nQuestion: {question}\n\nAnswer from this passage only "
+        f"and cite it. If it does not hold the answer, reply with the single word {NOTHING}."
+    ),
+    "zh": (
+        "上下文：\n\n{context}\n\n问题：{question}\n\n只根据这一段回答并标注引用。"
+        f"如果这一段没有答案，只回复 {NOTHING}。"
+    ),
+}
+_REDUCE = {
+    "en": (
+        "Partial answers to the question, each written from the passages it cites:\n\n"
+        "{answers}\n\nQuestion: {question}\n\nCombine them into one answer. Keep their "
+        "[n] citations; where they disagree, say so."
+    ),
+    "zh": (
+        "以下是根据不同段落得到的部分答案，每个都标注了引用：\n\n{answers}\n\n问题：{question}\n\n"
+        "请把它们合并成一个答案，保留 [n] 引用；如有矛盾请指出。"
+    ),
+}
+# The fields each template must contain.
+_FIELDS = {
+    "user": ("{context}", "{question}"),
+    "refine": ("{context}", "{question}", "{answer}"),
+    "map": ("{context}", "{question}"),
+    "reduce": ("{answers}", "{question}"),
+}
 
 
 def context_block(n: int, source: str, text: str) -> str:
@@ -49,10 +96,14 @@ def context_block(n: int, source: str, text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PromptSet:
-    """System and user templates per language; the user template has {context}, {question}."""
+    """Templates per kind and language. Kinds: `system`; `user` ({context}, {question});
+    `refine` (+ {answer}); `map` ({context}, {question}); `reduce` ({answers}, {question})."""
 
     system: dict[str, str]
     user: dict[str, str]
+    refine: dict[str, str] = field(default_factory=lambda: dict(_REFINE))
+    map: dict[str, str] = field(default_factory=lambda: dict(_MAP))
+    reduce: dict[str, str] = field(default_factory=lambda: dict(_REDUCE))
 
     @classmethod
     def default(cls) -> PromptSet:
@@ -60,11 +111,11 @@ class PromptSet:
 
     @classmethod
     def load(cls, folder: str | Path | None) -> PromptSet:
-        """The defaults, with any of `system.en.txt`, `system.zh.txt`, `user.en.txt`,
-        `user.zh.txt` found in `folder` taking their place.
+        """The defaults, with any `KIND.LANG.txt` found in `folder` taking their place
+        (`system.en.txt`, `user.zh.txt`, `refine.en.txt`, `map.zh.txt`, `reduce.en.txt`...).
 
         Raises:
-            ConfigError: The folder does not exist, or a user template lacks a field.
+            ConfigError: The folder does not exist, or a template lacks a field.
         """
         prompts = cls.default()
         if folder is None:
@@ -72,16 +123,16 @@ class PromptSet:
         path = Path(folder).expanduser()
         if not path.is_dir():
             raise ConfigError(f"prompt folder {path} does not exist; fix generator.prompt_dir")
-        for kind, table in (("system", prompts.system), ("user", prompts.user)):
+        for kind in ("system", *_FIELDS):
+            table = getattr(prompts, kind)
             for lang in ("en", "zh"):
                 file = path / f"{kind}.{lang}.txt"
-                if file.is_file():
-                    table[lang] = file.read_text(encoding="utf-8").strip()
-        for lang, template in prompts.user.items():
-            if "{context}" not in template or "{question}" not in template:
-                raise ConfigError(
-                    f"{path / f'user.{lang}.txt'} must contain {{context}} and {{question}}"
-                )
+                if not file.is_file():
+                    continue
+                table[lang] = file.read_text(encoding="utf-8").strip()
+                missing = [f for f in _FIELDS.get(kind, ()) if f not in table[lang]]
+                if missing:
+                    raise ConfigError(f"{file} must contain {' and '.join(missing)}")
         return prompts
 
     def language(self, question: str, setting: str) -> str:
@@ -94,9 +145,18 @@ class PromptSet:
         self, question: str, blocks: Sequence[str], setting: str = "auto"
     ) -> list[dict[str, str]]:
         """The chat messages for a question and its numbered context blocks."""
+        return self.render("user", question, setting, context="\n\n".join(blocks))
+
+    def render(
+        self, kind: str, question: str, setting: str = "auto", **fields: str
+    ) -> list[dict[str, str]]:
+        """System message plus template `kind` with {question} and `fields` filled in."""
         lang = self.language(question, setting)
-        user = self.user[lang].replace("{context}", "\n\n".join(blocks))
+        user = getattr(self, kind)[lang]
+        # One pass, so text inside a field that looks like a field name stays as it is.
+        values = {"question": question, **fields}
+        user = _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), user)
         return [
             {"role": "system", "content": self.system[lang]},
-            {"role": "user", "content": user.replace("{question}", question)},
+            {"role": "user", "content": user},
         ]

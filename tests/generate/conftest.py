@@ -62,8 +62,21 @@ def wait_ready(port: int, timeout_s: float = 60.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_llama(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny.gguf and its tokenizer (tokenizer/), as a converted fine-tune's folder holds."""
+    folder = tmp_path_factory.mktemp("gguf")
+    write_tiny_llama(folder / "tiny.gguf", tokenizer_dir=folder / "tokenizer")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir / "tiny.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir / "tokenizer"
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ Usage:
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -34,8 +35,8 @@ The quick brown fox jumps over the lazy dog. Numbers 0 1 2 3 4 5 6 7 8 9 and [1]
 """
 
 
-def _vocabulary(size: int) -> list[tuple[str, float, int]]:
-    """(piece, score, token type) for a SentencePiece model trained on a few sentences."""
+def _train(size: int) -> bytes:
+    """A SentencePiece model trained on a few sentences, serialised."""
     import sentencepiece as spm
 
     model = io.BytesIO()
@@ -49,7 +50,14 @@ def _vocabulary(size: int) -> list[tuple[str, float, int]]:
         hard_vocab_limit=False,
         minloglevel=2,
     )
-    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    return model.getvalue()
+
+
+def _vocabulary(proto: bytes) -> list[tuple[str, float, int]]:
+    """(piece, score, token type) of each piece of a SentencePiece model."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_proto=proto)
     pieces = []
     for i in range(sp.get_piece_size()):
         kind = 1
@@ -63,11 +71,17 @@ def _vocabulary(size: int) -> list[tuple[str, float, int]]:
     return pieces
 
 
-def write_tiny_llama(path: Path, *, seed: int = 0, context: int = 2048) -> Path:
-    """Write the model to `path` and return it."""
+def write_tiny_llama(
+    path: Path, *, seed: int = 0, context: int = 2048, tokenizer_dir: Path | None = None
+) -> Path:
+    """Write the model to `path` and return it; with `tokenizer_dir`, also its tokenizer as a
+    Hugging Face folder (what a fine-tuned model's folder holds), for exact token counts."""
     import gguf
 
-    vocab = _vocabulary(400)
+    proto = _train(400)
+    vocab = _vocabulary(proto)
+    if tokenizer_dir is not None:
+        _write_tokenizer(proto, tokenizer_dir)
     n_vocab, n_embd, n_head, n_ff, n_layer = len(vocab), 64, 4, 128, 2
     rng = np.random.default_rng(seed)
 
@@ -112,6 +126,19 @@ def write_tiny_llama(path: Path, *, seed: int = 0, context: int = 2048) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def _write_tokenizer(proto: bytes, folder: Path) -> None:
+    """tokenizer.model and tokenizer_config.json, as in a LLaMA model's folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.model").write_bytes(proto)
+    config = {
+        "tokenizer_class": "LlamaTokenizer",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""How the answer is written from the context blocks: the three final-prompt strategies.
+
+- `stuff` (default): every block in one prompt; one call, streamed.
+- `refine`: an answer from the first block, then one call per further block that rewrites
+  the answer with it; the last call is streamed. For contexts longer than one prompt, and
+  for answers that gather facts spread over many passages. Calls: one per block.
+- `map_reduce`: an answer from each block alone (the calls run side by side; a block
+  without the answer replies NONE and is left out), then one streamed call combining them.
+  Calls: one per block, plus one.
+
+Blocks keep their numbers in every strategy, so `[n]` always means the same source.
+
+Example:
+    >>> synthesis = SYNTHESES["refine"]()
+    >>> pieces = synthesis.write(Task(backend, prompts, "how many days?", blocks,
+    ...     GenerationParams(), "auto", warn=print))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from rag.config import GenerationParams
+from rag.generate.prompts import NOTHING, PromptSet
+
+if TYPE_CHECKING:
+    from rag.generate.llm import ChatBackend
+
+__all__ = ["SYNTHESES", "MapReduce", "Refine", "Stuff", "Synthesis", "Task"]
+
+_MAP_WORKERS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One question to answer from numbered context blocks."""
+
+    backend: ChatBackend
+    prompts: PromptSet
+    question: str
+    blocks: Sequence[str]
+    params: GenerationParams
+    language: str
+    warn: Callable[[str], None]
+
+    def stream(self, kind: str, **fields: str) -> Iterator[str]:
+        messages = self.prompts.render(kind, self.question, self.language, **fields)
+        return self.backend.stream(messages, self.params, self.warn)
+
+    def whole(self, kind: str, **fields: str) -> str:
+        return "".join(self.stream(kind, **fields)).strip()
+
+
+class Synthesis(Protocol):
+    """Writes the answer's text, streaming the final call."""
+
+    def write(self, task: Task) -> Iterator[str]:
+        """The answer, piece by piece."""
+        ...
+
+
+class Stuff:
+    """All blocks in one prompt."""
+
+    def write(self, task: Task) -> Iterator[str]:
+        return task.stream("user", context="\n\n".join(task.blocks))
+
+
+class Refine:
+    """Block by block, improving the answer."""
+
+    def write(self, task: Task) -> Iterator[str]:
+        first, *rest = task.blocks
+        if not rest:
+            yield from task.stream("user", context=first)
+            return
+        answer = task.whole("user", context=first)
+        for block in rest[:-1]:
+            answer = task.whole("refine", context=block, answer=answer)
+        yield from task.stream("refine", context=rest[-1], answer=answer)
+
+
+class MapReduce:
+    """An answer per block, then one combining them."""
+
+    def write(self, task: Task) -> Iterator[str]:
+        if len(task.blocks) == 1:
+            yield from task.stream("user", context=task.blocks[0])
+            return
+        with ThreadPoolExecutor(min(_MAP_WORKERS, len(task.blocks))) as pool:
+            partial = list(pool.map(lambda block: task.whole("map", context=block), task.blocks))
+        useful = [p for p in partial if p and p.strip(" .。").upper() != NOTHING]
+        answers = "\n\n".join(f"- {p}" for p in useful) or f"({NOTHING})"
+        yield from task.stream("reduce", answers=answers)
+
+
+SYNTHESES: dict[str, Callable[[], Synthesis]] = {
+    "stuff": Stuff,
+    "refine": Refine,
+    "map_reduce": MapReduce,
+}
