@@ -44,15 +44,20 @@ _GAP = " … "
 class Compressor(Protocol):
     """Turns the retrieved hits into the context hits, in the order they are shown."""
 
-    def compress(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
-        """The hits to show, their text cut to what matters, within the budget."""
+    def compress(
+        self, query: str, hits: Sequence[Hit], budget_tokens: int | None = None
+    ) -> list[Hit]:
+        """The hits to show, their text cut to what matters, within the budget (the lower
+        of `compression.budget_tokens` and `budget_tokens`)."""
         ...
 
 
 class NoCompressor:
     """Passes the hits through."""
 
-    def compress(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+    def compress(
+        self, query: str, hits: Sequence[Hit], budget_tokens: int | None = None
+    ) -> list[Hit]:
         return list(hits)
 
 
@@ -71,9 +76,12 @@ class SentenceCompressor:
         self._languages = set(languages)
         self._counter: TokenCounter = counter or embedder.tokenizer
 
-    def compress(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+    def compress(
+        self, query: str, hits: Sequence[Hit], budget_tokens: int | None = None
+    ) -> list[Hit]:
         if not hits:
             return []
+        budget = min(self._config.budget_tokens, budget_tokens or self._config.budget_tokens)
         spans = [sentence_spans(h.chunk.text) for h in hits]
         texts = [h.chunk.text[a:b] for h, own in zip(hits, spans, strict=True) for a, b in own]
         scores, threshold = self._scores(query, texts)
@@ -86,16 +94,14 @@ class SentenceCompressor:
             chosen = self._choose(mine, threshold, keep_best=rank == 0)
             if not chosen:
                 continue
-            chosen, tokens = self._fit(
-                hit.chunk.text, own, chosen, self._config.budget_tokens - used
-            )
+            chosen, tokens = self._fit(hit.chunk.text, own, chosen, budget - used)
             if not chosen:
                 break
             used += tokens
             kept.append(
                 replace(hit, chunk=replace(hit.chunk, text=_join(hit.chunk.text, own, chosen)))
             )
-            if used >= self._config.budget_tokens:
+            if used >= budget:
                 break
         return _lost_in_the_middle(kept) if self._config.reorder else kept
 

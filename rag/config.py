@@ -263,6 +263,12 @@ class GeneratorConfig(BaseModel):
         "tokenizer.model, e.g. the fine-tuned model's folder) for exact token counts; unset: "
         "a safe estimate.",
     )
+    parallel_requests: int = Field(
+        4,
+        gt=0,
+        description="map_reduce: calls sent at once. 1 for servers that serve one request at "
+        "a time (llama-cpp-python's server cuts a running answer off for a new request).",
+    )
     synthesis: str = Field(
         "stuff",
         description="stuff (all context in one prompt), refine (block by block, improving "

@@ -16,7 +16,7 @@ from rag.compress import Compressor, create_compressor
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
 from rag.embed.cache import CachedEmbedder
-from rag.errors import ConfigError, EmptyIndexError, ModelUnreachableError
+from rag.errors import EmptyIndexError, ModelUnreachableError
 from rag.generate import create_backend
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator
@@ -76,10 +76,7 @@ class RagPipeline:
             # Lost-in-the-middle order matters to a model reading the context, not to the
             # extractive answer; the budget leaves room for the prompt and the answer.
             compression = config.compression.model_copy(
-                update={
-                    "reorder": config.compression.reorder and backend is not None,
-                    "budget_tokens": _budget(config),
-                }
+                update={"reorder": config.compression.reorder and backend is not None}
             )
             # Compression and the extractive answer embed the same sentences: once is enough.
             sentences = CachedEmbedder(embedder)
@@ -99,6 +96,9 @@ class RagPipeline:
                 config.generator.params,
                 config.language,
                 config.generator.synthesis,
+                counter,
+                config.generator.context_window,
+                config.generator.parallel_requests,
             )
         return cls(embedder, index, search, compressor, extractive, llm, config.retrieval.top_k)
 
@@ -127,12 +127,21 @@ class RagPipeline:
         started = time.perf_counter()
         trace = self.search.trace(question, top_k or self.top_k)
         searched = time.perf_counter()
-        context = self.compressor.compress(question, trace.hits)
+        warnings: list[str] = []
+        if self.llm is None:
+            context = self.compressor.compress(question, trace.hits)
+        else:
+            # Packed for the model's window, counted with its tokenizer (or an estimate).
+            budget = self.llm.context_budget(question, trace.hits)
+            context, warnings = self.llm.fit(
+                question, self.compressor.compress(question, trace.hits, budget)
+            )
         timings = {
             "search": (searched - started) * 1000,
             "compress": (time.perf_counter() - searched) * 1000,
         }
-        return Explained(trace, tuple(context), Answer("", timings_ms=timings))
+        answer = Answer("", timings_ms=timings, warnings=tuple(warnings))
+        return Explained(trace, tuple(context), answer)
 
     def stream(self, question: str, prepared: Explained) -> Streamed:
         """The answer as it is written; the extractive one when no model is configured or
@@ -159,7 +168,7 @@ class Streamed:
 
     def __iter__(self) -> Iterator[str]:
         pipeline, context = self._pipeline, list(self._prepared.context)
-        warnings = list(self._prepared.trace.warnings)
+        warnings = [*self._prepared.trace.warnings, *self._prepared.answer.warnings]
         answer: Answer | None = None
         if pipeline.llm is not None and context:
             stream = pipeline.llm.stream(self._question, context)
@@ -186,21 +195,3 @@ class Streamed:
                 pass
         assert self._answer is not None
         return self._answer
-
-
-def _budget(config: RagConfig) -> int:
-    """Context tokens: the compression budget, within what the model's window leaves."""
-    if config.generator.backend == "none":
-        return config.compression.budget_tokens
-    reply = config.generator.params.max_tokens or 512
-    room = config.generator.context_window - reply - _PROMPT_TOKENS
-    if room <= 0:
-        raise ConfigError(
-            f"generator.context_window ({config.generator.context_window}) leaves no room for "
-            f"context after max_tokens ({reply}) and the prompt; raise the window or lower "
-            "generator.params.max_tokens"
-        )
-    return min(config.compression.budget_tokens, room)
-
-
-_PROMPT_TOKENS = 300  # instructions, question, numbering: a safe allowance

@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rag.config import GenerationParams
+from rag.errors import ConfigError
 from rag.generate.citations import check_citations
 from rag.generate.prompts import PromptSet, context_block
 from rag.generate.synthesis import SYNTHESES, Synthesis, Task
+from rag.generate.tokens import EstimatedCounter, TokenCounter, prompt_tokens
 from rag.registry import build
 from rag.types import Answer, Citation, Hit
 
 __all__ = ["AnswerStream", "ChatBackend", "CitationFilter", "LLMGenerator", "ServedModel"]
 
+_REPLY_ALLOWANCE = 512  # answer tokens assumed when max_tokens is unset
 _PARTIAL = re.compile(r"\[[\d\s,，、]*\Z")
 
 
@@ -163,6 +166,9 @@ class LLMGenerator:
         params: GenerationParams,
         language: str = "auto",
         synthesis: str = "stuff",
+        counter: TokenCounter | None = None,
+        context_window: int = 4096,
+        parallel: int = 4,
     ) -> None:
         self.backend, self._prompts, self._params, self._language = (
             backend,
@@ -170,7 +176,48 @@ class LLMGenerator:
             params,
             language,
         )
-        self._synthesis: Synthesis = build(SYNTHESES, "generator.synthesis", synthesis)
+        self._synthesis: Synthesis = build(SYNTHESES, "generator.synthesis", synthesis, parallel)
+        self._counter: TokenCounter = counter or EstimatedCounter()
+        self._window = context_window
+
+    def _room(self, question: str) -> int:
+        """Tokens left for context blocks in the window, after the prompt and the answer."""
+        reply = self._params.max_tokens or _REPLY_ALLOWANCE
+        bare = prompt_tokens(self._counter, self.messages(question, []))
+        return self._window - reply - bare
+
+    def context_budget(self, question: str, hits: Sequence[Hit]) -> int:
+        """Tokens the context text may take so that the prompt for `question` with these
+        hits' headers, and the answer, fit the model's window.
+
+        Raises:
+            ConfigError: The window leaves no room for any context.
+        """
+        headers = self._counter.count(
+            [context_block(n, _where(h), "") for n, h in enumerate(hits, 1)]
+        )
+        room = self._room(question) - sum(headers)
+        if room <= 0:
+            raise ConfigError(
+                f"generator.context_window ({self._window}) leaves no room for context after "
+                f"the prompt and max_tokens ({self._params.max_tokens}); raise the window (up "
+                "to the model's) or lower generator.params.max_tokens"
+            )
+        return room
+
+    def fit(self, question: str, hits: Sequence[Hit]) -> tuple[list[Hit], list[str]]:
+        """The hits whose prompt fits the window: the weakest are left out until it does,
+        with a warning saying so."""
+        kept = list(hits)
+        limit = self._window - (self._params.max_tokens or _REPLY_ALLOWANCE)
+        while kept and prompt_tokens(self._counter, self.messages(question, kept)) > limit:
+            kept.remove(min(kept, key=lambda h: h.score))
+        if len(kept) == len(hits):
+            return kept, []
+        return kept, [
+            f"{len(hits) - len(kept)} of {len(hits)} context passages left out to fit the "
+            f"model's window ({self._window} tokens)"
+        ]
 
     def messages(self, question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
         """The `stuff` prompt for `question` over `hits`."""

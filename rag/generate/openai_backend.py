@@ -166,13 +166,16 @@ class OpenAIBackend:
                 **standard,
             )
         )
+        finished = False
         try:
             for event in response:
                 if not event.choices:
                     continue
                 if event.choices[0].delta.content:
                     yield event.choices[0].delta.content
-                if event.choices[0].finish_reason == "length":
+                reason = event.choices[0].finish_reason
+                finished = finished or reason is not None
+                if reason == "length":
                     (warn or logger.warning)(
                         f"the answer was cut at max_tokens ({params.max_tokens}); raise "
                         "generator.params.max_tokens for longer answers"
@@ -181,6 +184,15 @@ class OpenAIBackend:
             raise GenerationError(f"the model server stopped mid-answer: {exc}") from exc
         finally:
             response.close()
+        if not finished:
+            # llama.cpp's server, for one, answers a prompt longer than its context with an
+            # empty 200 stream: an error, not an empty answer.
+            raise GenerationError(
+                f"the model server at {self._config.base_url} ended the answer without "
+                "finishing it; the prompt may exceed the model's context. Check "
+                "generator.context_window against the server's (vLLM --max-model-len, "
+                "llama.cpp --n_ctx) and set generator.tokenizer for exact token counts"
+            )
 
     def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
         """One user message in, the reply out (query rewriting, summaries)."""

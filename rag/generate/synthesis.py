@@ -4,14 +4,15 @@
 - `refine`: an answer from the first block, then one call per further block that rewrites
   the answer with it; the last call is streamed. For contexts longer than one prompt, and
   for answers that gather facts spread over many passages. Calls: one per block.
-- `map_reduce`: an answer from each block alone (the calls run side by side; a block
+- `map_reduce`: an answer from each block alone (`parallel` calls at a time; a block
   without the answer replies NONE and is left out), then one streamed call combining them.
-  Calls: one per block, plus one.
+  Calls: one per block, plus one. The combining prompt holds up to one answer's
+  max_tokens per block.
 
 Blocks keep their numbers in every strategy, so `[n]` always means the same source.
 
 Example:
-    >>> synthesis = SYNTHESES["refine"]()
+    >>> synthesis = SYNTHESES["refine"](parallel=1)
     >>> pieces = synthesis.write(Task(backend, prompts, "how many days?", blocks,
     ...     GenerationParams(), "auto", warn=print))  # doctest: +SKIP
 """
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from rag.generate.llm import ChatBackend
 
 __all__ = ["SYNTHESES", "MapReduce", "Refine", "Stuff", "Synthesis", "Task"]
-
-_MAP_WORKERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +64,18 @@ class Synthesis(Protocol):
 class Stuff:
     """All blocks in one prompt."""
 
+    def __init__(self, parallel: int = 1) -> None:
+        pass
+
     def write(self, task: Task) -> Iterator[str]:
         return task.stream("user", context="\n\n".join(task.blocks))
 
 
 class Refine:
     """Block by block, improving the answer."""
+
+    def __init__(self, parallel: int = 1) -> None:
+        pass
 
     def write(self, task: Task) -> Iterator[str]:
         first, *rest = task.blocks
@@ -86,18 +91,21 @@ class Refine:
 class MapReduce:
     """An answer per block, then one combining them."""
 
+    def __init__(self, parallel: int = 4) -> None:
+        self._parallel = parallel
+
     def write(self, task: Task) -> Iterator[str]:
         if len(task.blocks) == 1:
             yield from task.stream("user", context=task.blocks[0])
             return
-        with ThreadPoolExecutor(min(_MAP_WORKERS, len(task.blocks))) as pool:
+        with ThreadPoolExecutor(min(self._parallel, len(task.blocks))) as pool:
             partial = list(pool.map(lambda block: task.whole("map", context=block), task.blocks))
         useful = [p for p in partial if p and p.strip(" .。").upper() != NOTHING]
         answers = "\n\n".join(f"- {p}" for p in useful) or f"({NOTHING})"
         yield from task.stream("reduce", answers=answers)
 
 
-SYNTHESES: dict[str, Callable[[], Synthesis]] = {
+SYNTHESES: dict[str, Callable[[int], Synthesis]] = {
     "stuff": Stuff,
     "refine": Refine,
     "map_reduce": MapReduce,

@@ -10,8 +10,10 @@ import pytest
 from ingest.run import ingest_paths
 from rag.cli import main
 from rag.config import GenerationParams, GeneratorConfig, RagConfig
+from rag.errors import GenerationError
 from rag.generate.citations import check_citations
 from rag.generate.llm import AnswerStream, CitationFilter
+from rag.generate.tokens import ModelTokenCounter, prompt_tokens
 from rag.pipeline import RagPipeline
 from rag.types import Chunk, Hit
 from tests.generate.conftest import MODEL, free_port
@@ -80,7 +82,8 @@ def test_pipeline_streams_the_model_answer(guide_index: RagConfig, llama_server:
         pieces = list(stream)
         answer = stream.answer
     assert len(pieces) > 1 and answer.text == "".join(pieces).strip()
-    assert not answer.fallback and answer.warnings == ()
+    assert not answer.fallback
+    assert all("cut at max_tokens (16)" in w for w in answer.warnings)
     assert {"search", "compress", "generate"} <= answer.timings_ms.keys()
     # The context is in lost-in-the-middle order for the model: best first, second best last.
     scores = [c.hit.score for c in answer.citations]
@@ -122,3 +125,63 @@ def test_cli_streams_from_the_tiny_model(
     )
     assert main(["ask", QUESTION, "--no-llm"]) == 0
     assert "rag delete" in capsys.readouterr().out
+
+
+WIDE = "How do I remove a document from the index, and what does ingest do with each file?"
+
+
+def test_the_models_tokenizer_packs_the_context_into_the_window(
+    guide_index: RagConfig, llama_server: str, tiny_tokenizer: Path
+) -> None:
+    """The server's window is 2048 tokens; ten chunks in the tiny vocabulary need more."""
+    config = _with_model(
+        guide_index, llama_server, tokenizer=str(tiny_tokenizer), context_window=2048
+    )
+    config = config.model_copy(
+        update={"retrieval": config.retrieval.model_copy(update={"top_k": 10})}
+    )
+    counter = ModelTokenCounter.load(str(tiny_tokenizer))
+    with RagPipeline.open(config) as pipeline:
+        assert pipeline.llm is not None
+        prepared = pipeline.prepare(WIDE)
+        messages = pipeline.llm.messages(WIDE, list(prepared.context))
+        everything = pipeline.llm.messages(WIDE, list(prepared.trace.hits))
+        answer = pipeline.stream(WIDE, prepared).answer
+    assert prompt_tokens(counter, everything) > 2048  # what would not have fitted
+    assert prompt_tokens(counter, messages) <= 2048 - 16
+    assert answer.text and not answer.fallback
+
+
+def test_a_prompt_beyond_the_servers_window_is_a_clear_error(
+    guide_index: RagConfig, llama_server: str
+) -> None:
+    """Without the tokenizer, the estimate undercounts the tiny 400-piece vocabulary; the
+    llama.cpp server then answers with an empty stream, which must not pass for an answer."""
+    config = _with_model(guide_index, llama_server, context_window=8192)
+    config = config.model_copy(
+        update={"retrieval": config.retrieval.model_copy(update={"top_k": 10})}
+    )
+    with (
+        RagPipeline.open(config) as pipeline,
+        pytest.raises(GenerationError, match="without finishing it.*generator.tokenizer"),
+    ):
+        pipeline.ask(WIDE)
+
+
+def test_query_rewriting_runs_through_the_real_server(
+    guide_index: RagConfig, llama_server: str
+) -> None:
+    config = _with_model(guide_index, llama_server)
+    rewrite = config.rewrite.model_copy(
+        update={"strategies": ["multi_query", "hyde"], "max_tokens": 12}
+    )
+    with RagPipeline.open(config.model_copy(update={"rewrite": rewrite})) as pipeline:
+        trace = pipeline.prepare(QUESTION).trace
+    assert trace.queries[0] == QUESTION and len(trace.queries) >= 2
+    assert trace.warnings == () and trace.hits
+
+    hurried = rewrite.model_copy(update={"timeout_s": 0.001})
+    with RagPipeline.open(config.model_copy(update={"rewrite": hurried})) as pipeline:
+        trace = pipeline.prepare(QUESTION).trace
+    assert list(trace.queries) == [QUESTION] and trace.hits
+    assert len(trace.warnings) == 2 and "searching the question as asked" in trace.warnings[0]

@@ -27,7 +27,7 @@ def _backend(base_url: str, **config: object) -> OpenAIBackend:
 
 
 def test_lists_the_served_model(llama_server: str) -> None:
-    assert _backend(llama_server).models() == [MODEL]
+    assert [m.name for m in _backend(llama_server).models()] == [MODEL]
 
 
 def test_streams_pieces_within_max_tokens(llama_server: str) -> None:
@@ -107,7 +107,7 @@ def test_retries_reach_a_server_that_comes_back(tiny_gguf: Path) -> None:
     starter = threading.Thread(target=start_later)
     starter.start()
     try:
-        assert backend.models() == [MODEL]  # refused at first, then served
+        assert [m.name for m in backend.models()] == [MODEL]  # refused at first, then served
     finally:
         starter.join()
         if server is not None:

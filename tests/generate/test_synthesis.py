@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rag.config import GenerationParams, GeneratorConfig
+from rag.errors import GenerationError
 from rag.generate.llm import LLMGenerator
 from rag.generate.ollama_backend import OllamaBackend
 from rag.generate.openai_backend import OpenAIBackend
@@ -132,9 +133,24 @@ def test_strategies_against_the_real_server(llama_server: str, synthesis: str, c
     config = GeneratorConfig(backend="openai", base_url=llama_server, model=MODEL)
     spy = _Spy(OpenAIBackend(config))
     params = GenerationParams(temperature=0.0, max_tokens=8, seed=1)
-    generator = LLMGenerator(spy, PromptSet.default(), params, "auto", synthesis)
+    # One call at a time: llama-cpp-python's server cuts a running answer off for a new one.
+    generator = LLMGenerator(spy, PromptSet.default(), params, "auto", synthesis, parallel=1)
     stream = generator.stream(QUESTION, _hits())
     pieces = list(stream)
     assert len(spy.prompts) == calls
     assert pieces and stream.answer.text == "".join(pieces).strip()
     assert [c.n for c in stream.answer.citations] == [1, 2, 3]
+
+
+def test_an_answer_cut_off_by_the_server_is_an_error_not_a_short_answer(
+    llama_server: str,
+) -> None:
+    """llama-cpp-python's server ends a running stream when another request arrives; the
+    cut stream has no finish_reason, and must not pass for a finished answer."""
+    config = GeneratorConfig(backend="openai", base_url=llama_server, model=MODEL)
+    params = GenerationParams(temperature=0.0, max_tokens=200, seed=1)
+    generator = LLMGenerator(
+        OpenAIBackend(config), PromptSet.default(), params, "auto", "map_reduce", parallel=3
+    )
+    with pytest.raises(GenerationError, match="without finishing it"):
+        _ = generator.stream(QUESTION, _hits()).answer
