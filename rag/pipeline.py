@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from rag.compress import Compressor, create_compressor
-from rag.config import RagConfig
+from rag.config import GenerationParams, RagConfig
 from rag.embed import Embedder, create_embedder
 from rag.embed.cache import CachedEmbedder
 from rag.errors import EmptyIndexError, ModelUnreachableError
@@ -102,18 +102,22 @@ class RagPipeline:
             )
         return cls(embedder, index, search, compressor, extractive, llm, config.retrieval.top_k)
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, top_k: int | None = None, params: GenerationParams | None = None
+    ) -> Answer:
         """Search, compress and answer, with the numbered sources the answer cites.
 
         Raises:
             EmptyIndexError: The index holds no documents.
         """
-        return self.explain(question, top_k).answer
+        return self.explain(question, top_k, params).answer
 
-    def explain(self, question: str, top_k: int | None = None) -> Explained:
+    def explain(
+        self, question: str, top_k: int | None = None, params: GenerationParams | None = None
+    ) -> Explained:
         """`ask`, keeping what every step produced."""
         prepared = self.prepare(question, top_k)
-        stream = self.stream(question, prepared)
+        stream = self.stream(question, prepared, params)
         for _ in stream:
             pass
         return replace(prepared, answer=stream.answer)
@@ -143,10 +147,12 @@ class RagPipeline:
         answer = Answer("", timings_ms=timings, warnings=tuple(warnings))
         return Explained(trace, tuple(context), answer)
 
-    def stream(self, question: str, prepared: Explained) -> Streamed:
+    def stream(
+        self, question: str, prepared: Explained, params: GenerationParams | None = None
+    ) -> Streamed:
         """The answer as it is written; the extractive one when no model is configured or
         the model cannot be reached (then `answer.fallback` is True, with a warning)."""
-        return Streamed(self, question, prepared)
+        return Streamed(self, question, prepared, params)
 
     def close(self) -> None:
         """Close the index."""
@@ -162,8 +168,15 @@ class RagPipeline:
 class Streamed:
     """Iterate for answer text as it arrives; then `.answer` (with the step timings)."""
 
-    def __init__(self, pipeline: RagPipeline, question: str, prepared: Explained) -> None:
+    def __init__(
+        self,
+        pipeline: RagPipeline,
+        question: str,
+        prepared: Explained,
+        params: GenerationParams | None = None,
+    ) -> None:
         self._pipeline, self._question, self._prepared = pipeline, question, prepared
+        self._params = params
         self._answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
@@ -171,7 +184,7 @@ class Streamed:
         warnings = [*self._prepared.trace.warnings, *self._prepared.answer.warnings]
         answer: Answer | None = None
         if pipeline.llm is not None and context:
-            stream = pipeline.llm.stream(self._question, context)
+            stream = pipeline.llm.stream(self._question, context, self._params)
             try:
                 yield from stream
                 answer = stream.answer

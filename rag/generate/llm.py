@@ -142,7 +142,7 @@ class AnswerStream:
             timings_ms={"generate": elapsed},
             cited=tuple(self._filter.cited),
             invalid_citations=self._filter.removed,
-            warnings=tuple(self._warnings),
+            warnings=tuple(dict.fromkeys(self._warnings)),
         )
 
     @property

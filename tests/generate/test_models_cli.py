@@ -11,7 +11,8 @@ import pytest
 
 from ingest.run import ingest_paths
 from rag.cli import main
-from rag.config import RagConfig
+from rag.config import GenerationParams, GeneratorConfig, RagConfig
+from rag.pipeline import RagPipeline
 from tests.generate.conftest import MODEL, free_port
 from tests.support.ollama_standin import OllamaStandIn
 
@@ -158,3 +159,22 @@ def test_ask_streams_from_ollama_with_every_flag_mapped(
     out, err = capsys.readouterr()
     assert "Unused days carry over.\n" in out and "[9]" not in out
     assert "removed 1 citation(s)" in err
+
+
+def test_parameters_can_be_overridden_per_request(
+    guide_index: RagConfig, ollama: OllamaStandIn
+) -> None:
+    generator = GeneratorConfig(backend="ollama", base_url=ollama.url, model="security")
+    config = guide_index.model_copy(update={"generator": generator})
+    with RagPipeline.open(config) as pipeline:
+        configured = pipeline.ask("How do I remove a document?")
+        hot = pipeline.ask(
+            "How do I remove a document?",
+            params=GenerationParams(temperature=0.9, max_tokens=4, repetition_penalty=1.3),
+        )
+    first, second = (c["options"] for c in ollama.chats)
+    assert first["temperature"] == 0.1 and first["num_predict"] == 512
+    assert second["temperature"] == 0.9 and second["num_predict"] == 4
+    assert second["repeat_penalty"] == 1.3
+    assert hot.text == "Employees get twenty days" and len(configured.text) > len(hot.text)
+    assert any("cut at max_tokens (4)" in w for w in hot.warnings)
