@@ -129,7 +129,15 @@ class SummaryConfig(BaseModel):
     """Document summaries of the two-level index."""
 
     model_config = _FROZEN
+    method: str = Field(
+        "extractive", description="extractive, or llm (written by the [generator] model)."
+    )
     max_chars: int = Field(800, gt=0, description="Length of the extractive summary text.")
+    llm_input_chars: int = Field(
+        6000, gt=0, description="llm: leading characters of the document the model reads."
+    )
+    llm_max_tokens: int = Field(200, gt=0, description="llm: summary length in tokens.")
+    timeout_s: float = Field(60.0, gt=0, description="llm: per summary; then extractive.")
 
 
 class RetrievalConfig(BaseModel):

@@ -18,14 +18,14 @@ from typing import IO
 import numpy as np
 
 from rag.catalog import Catalog, DocRecord, DocWrite
-from rag.config import RagConfig
+from rag.config import RagConfig, SummaryConfig
 from rag.embed.base import Embedder
 from rag.errors import EmptyIndexError, IndexLockedError
 from rag.lexical.analyzer import Analyzer
 from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
 from rag.stores import Filter, VectorStore, open_store
-from rag.summary import extractive_summary, summary_id
+from rag.summary import ExtractiveSummarizer, Summarizer, create_summarizer, summary_id
 from rag.types import Chunk, Hit
 
 __all__ = ["Index", "contextual_text"]
@@ -85,11 +85,11 @@ class Index:
         catalog: Catalog,
         analyzer: Analyzer,
         lock: _WriteLock | None,
-        summary_chars: int = 800,
+        summarizer: Summarizer | None = None,
     ) -> None:
         self.data_dir = data_dir
         self._store, self._summaries = stores
-        self._summary_chars = summary_chars
+        self._summarizer = summarizer or ExtractiveSummarizer(SummaryConfig())
         self._catalog = catalog
         self._lock = lock
         self.analyzer = analyzer
@@ -132,7 +132,8 @@ class Index:
             lexical = config.lexical.model_copy(update=manifest.lexical)
             catalog = Catalog(data_dir / "catalog.sqlite", lexical)
             analyzer = Analyzer(lexical)
-            index = cls(data_dir, stores, catalog, analyzer, lock, config.summary.max_chars)
+            summarizer = create_summarizer(config, embedder) if write else None
+            index = cls(data_dir, stores, catalog, analyzer, lock, summarizer)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -192,7 +193,7 @@ class Index:
             if not chunks:
                 writes.append(DocWrite(record, [], lexical))
                 continue
-            summary = extractive_summary(record.title, chunks, own, self._summary_chars)
+            summary = self._summarizer.summarize(record.title, chunks, own)
             sid = summary_id(record.doc_id, record.version)
             first = chunks[0]
             summaries.append(

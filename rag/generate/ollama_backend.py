@@ -263,7 +263,9 @@ class OllamaBackend:
         """One user message in, the reply out (query rewriting, summaries)."""
         params = self._config.params.model_copy(update={"max_tokens": max_tokens})
         messages = [{"role": "user", "content": prompt}]
-        return "".join(self.stream(messages, params, read_timeout_s=timeout_s)).strip()
+        # A rewrite or a summary cut at max_tokens is expected: no warning.
+        pieces = self.stream(messages, params, logger.debug, read_timeout_s=timeout_s)
+        return "".join(pieces).strip()
 
     def create(
         self,
