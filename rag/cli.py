@@ -458,6 +458,11 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "answer": answer.text,
         "no_context": answer.no_context,
+        "cited": list(answer.cited),
+        "invalid_citations": answer.invalid_citations,
+        "fallback": answer.fallback,
+        "warnings": list(answer.warnings),
+        "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
         "sources": [
             {
                 "n": c.n,

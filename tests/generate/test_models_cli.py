@@ -4,6 +4,7 @@ the openai side against the real llama.cpp server, the ollama side against Ollam
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,25 @@ def test_parameters_can_be_overridden_per_request(
     assert second["repeat_penalty"] == 1.3
     assert hot.text == "Employees get twenty days" and len(configured.text) > len(hot.text)
     assert any("cut at max_tokens (4)" in w for w in hot.warnings)
+
+
+def test_ask_json_reports_citations_and_warnings(
+    guide_index: RagConfig,
+    ollama: OllamaStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(guide_index.data_dir))
+    _use(monkeypatch, "ollama", ollama.url, "security")
+    question = "How do I remove a document from the index?"
+    assert main(["ask", question, "--json", "--max-tokens", "64"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["answer"].endswith("Unused days carry over.")
+    assert payload["cited"] == [1] and payload["invalid_citations"] == 1
+    assert payload["fallback"] is False and payload["warnings"] == []
+    assert {"search", "compress", "generate"} <= set(payload["timings_ms"])
+    assert main(["ask", question, "--json", "--max-tokens", "3"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["warnings"] == [
+        "the answer was cut at max_tokens (3); raise generator.params.max_tokens for longer answers"
+    ]
