@@ -96,8 +96,16 @@ class StoreConfig(BaseModel):
     """Which vector store holds the index."""
 
     model_config = _FROZEN
-    backend: str = "chroma"
+    backend: str = Field("chroma", description="chroma or milvus.")
     collection: str = "chunks"
+    uri: str = Field(
+        "",
+        description="chroma: empty (embedded, in data_dir) or http://host:port of `chroma run`; "
+        "milvus: empty (Milvus Lite at data_dir/milvus.db), a .db path (Milvus Lite), or "
+        "http://host:19530 (Milvus standalone or distributed).",
+    )
+    token: str = Field("", description="Server auth: Milvus `user:password` or API token.")
+    timeout_s: float = Field(30.0, gt=0, description="Server calls: longest wait.")
 
 
 class LexicalConfig(BaseModel):

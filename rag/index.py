@@ -125,8 +125,8 @@ class Index:
                 update={"collection": f"{config.store.collection}_summaries"}
             )
             stores = (
-                open_store(config.store, data_dir, dimension),
-                open_store(summaries, data_dir, dimension),
+                open_store(config.store, data_dir, dimension, config.lexical),
+                open_store(summaries, data_dir, dimension, config.lexical),
             )
             # Terms come from the settings the index was built with; scoring from the config.
             lexical = config.lexical.model_copy(update=manifest.lexical)

@@ -5,24 +5,54 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.config import StoreConfig
+from rag.config import LexicalConfig, StoreConfig
+from rag.errors import ConfigError
 from rag.registry import build
 from rag.stores.base import And, Filter, FilterExpr, VectorStore
 
 __all__ = ["REGISTRY", "And", "Filter", "FilterExpr", "StoreFactory", "VectorStore", "open_store"]
 
-StoreFactory = Callable[[StoreConfig, Path, int], VectorStore]
+StoreFactory = Callable[[StoreConfig, Path, int, LexicalConfig], VectorStore]
 
 
-def _chroma(config: StoreConfig, data_dir: Path, dimension: int) -> VectorStore:
+def _chroma(
+    config: StoreConfig, data_dir: Path, dimension: int, lexical: LexicalConfig
+) -> VectorStore:
     from rag.stores.chroma import ChromaStore
 
-    return ChromaStore(data_dir / "chroma", config.collection, dimension)
+    return ChromaStore(data_dir / "chroma", config.collection, dimension, config)
 
 
-REGISTRY: dict[str, StoreFactory] = {"chroma": _chroma}
+def _milvus(
+    config: StoreConfig, data_dir: Path, dimension: int, lexical: LexicalConfig
+) -> VectorStore:
+    from rag.lexical.stopwords import STOPWORDS
+    from rag.stores.milvus import MilvusStore
+
+    try:
+        import pymilvus  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "store.backend = milvus needs pymilvus and Milvus Lite: pip install 'rag[milvus]'"
+        ) from None
+
+    stopwords = sorted(set().union(*(STOPWORDS.get(s, ()) for s in lexical.stopwords)))
+    return MilvusStore(config, data_dir, dimension, stopwords=stopwords)
 
 
-def open_store(config: StoreConfig, data_dir: Path, dimension: int) -> VectorStore:
-    """Open the store named by `config.backend` under `data_dir`."""
-    return build(REGISTRY, "store.backend", config.backend, config, data_dir, dimension)
+REGISTRY: dict[str, StoreFactory] = {"chroma": _chroma, "milvus": _milvus}
+
+
+def open_store(
+    config: StoreConfig, data_dir: Path, dimension: int, lexical: LexicalConfig | None = None
+) -> VectorStore:
+    """Open the store named by `config.backend` (under `data_dir` when embedded)."""
+    return build(
+        REGISTRY,
+        "store.backend",
+        config.backend,
+        config,
+        data_dir,
+        dimension,
+        lexical or LexicalConfig(),
+    )

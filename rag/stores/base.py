@@ -49,6 +49,10 @@ class VectorStore(Protocol):
         """Remove chunks by id; unknown ids are ignored."""
         ...
 
+    def delete_where(self, where: FilterExpr) -> None:
+        """Remove every chunk matching `where`."""
+        ...
+
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         """The chunks with these ids that exist, in no particular order."""
         ...

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from rag.config import StoreConfig
 from rag.errors import StoreError
 from rag.stores.base import And, FilterExpr
 from rag.types import Chunk, Hit
@@ -68,19 +70,41 @@ def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 
 
 class ChromaStore:
-    """A Chroma collection with cosine space; scores are `1 - cosine distance`."""
+    """A Chroma collection with cosine space; scores are `1 - cosine distance`. Embedded in
+    `path`, or on a Chroma server when `config.uri` is `http://host:port`."""
 
-    def __init__(self, path: Path, collection: str, dimension: int) -> None:
+    def __init__(
+        self, path: Path, collection: str, dimension: int, config: StoreConfig | None = None
+    ) -> None:
         import chromadb
         from chromadb.config import Settings
 
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=Settings(anonymized_telemetry=False)
-        )
-        self._collection = self._client.get_or_create_collection(
-            collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-        )
+        settings = Settings(anonymized_telemetry=False)
+        uri = config.uri if config else ""
+        try:
+            if uri:
+                parts = urlsplit(uri)
+                headers = (
+                    {"Authorization": f"Bearer {config.token}"} if config and config.token else None
+                )
+                self._client = chromadb.HttpClient(
+                    host=parts.hostname or "127.0.0.1",
+                    port=parts.port or (443 if parts.scheme == "https" else 8000),
+                    ssl=parts.scheme == "https",
+                    headers=headers,
+                    settings=settings,
+                )
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(path), settings=settings)
+            self._collection = self._client.get_or_create_collection(
+                collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+            )
+        except Exception as exc:  # chromadb raises plain ValueError/ConnectionError here
+            where = uri or str(path)
+            raise StoreError(
+                f"cannot open Chroma collection {collection!r} at {where}: {exc}"
+            ) from exc
         self._batch = int(self._client.get_max_batch_size())
         self._dimension = dimension
 
@@ -99,6 +123,9 @@ class ChromaStore:
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), self._batch):
             self._collection.delete(ids=list(ids[start : start + self._batch]))
+
+    def delete_where(self, where: FilterExpr) -> None:
+        self._collection.delete(where=to_where(where))  # type: ignore[arg-type]
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         out: list[Chunk] = []

@@ -1,0 +1,242 @@
+"""Milvus through `pymilvus.MilvusClient`: Milvus Lite (a local `.db` file, embedded) or a
+Milvus server (standalone or distributed; `http://host:19530`, token auth).
+
+- `upsert`, never `insert`: Milvus does not de-duplicate primary keys on insert.
+- Collections are created with Strong consistency, so a search right after an ingest sees
+  it (the server default, Bounded, can miss writes for a few hundred milliseconds).
+- Cosine metric: Milvus returns the similarity itself, higher is better, as our contract.
+- The chunk text is an analysed field feeding a BM25 function (jieba tokenizer, our stop
+  words), so lexical search can run server-side.
+
+Example:
+    >>> store = MilvusStore(StoreConfig(backend="milvus"), Path(".rag"), 384)  # doctest: +SKIP
+    >>> store.search_dense(vector, k=5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import StoreConfig
+from rag.errors import StoreError
+from rag.stores.base import And, FilterExpr
+from rag.types import Chunk, Hit
+
+__all__ = ["MilvusStore", "to_expr"]
+
+_OPS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_FIELDS = {"doc_id", "version", "source", "section", "index", "page", "n_tokens"}
+_OUTPUT = ["text", *sorted(_FIELDS)]
+_BATCH = 1000
+
+
+def _literal(value: str | int | float) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_expr(expr: FilterExpr) -> str:
+    """Translate our filter model to a Milvus boolean expression (the one place that does).
+
+    Raises:
+        StoreError: The filter names a field chunks do not have.
+    """
+    if isinstance(expr, And):
+        return " and ".join(f"({to_expr(f)})" for f in expr.filters)
+    if expr.field not in _FIELDS:
+        raise StoreError(f"cannot filter on {expr.field!r}; fields: {', '.join(sorted(_FIELDS))}")
+    if expr.op == "in":
+        values = expr.value if isinstance(expr.value, tuple) else (expr.value,)
+        return f"{expr.field} in [{', '.join(_literal(v) for v in values)}]"
+    if isinstance(expr.value, tuple):
+        raise StoreError(f"{expr.op} takes one value, not {expr.value!r}")
+    return f"{expr.field} {_OPS[expr.op]} {_literal(expr.value)}"
+
+
+def _row(chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
+    return {
+        "id": chunk.chunk_id,
+        "vector": vector.astype(np.float32).tolist(),
+        "text": chunk.text,
+        "doc_id": chunk.doc_id,
+        "version": chunk.version,
+        "source": chunk.source,
+        "section": chunk.section,
+        "index": chunk.index,
+        "page": chunk.page,
+        "n_tokens": chunk.n_tokens,
+    }
+
+
+def _chunk(chunk_id: str, entity: dict[str, Any]) -> Chunk:
+    page = entity.get("page")
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=str(entity["doc_id"]),
+        version=str(entity["version"]),
+        text=str(entity.get("text", "")),
+        index=int(entity["index"]),
+        source=str(entity["source"]),
+        page=int(page) if page is not None else None,
+        section=str(entity.get("section") or ""),
+        n_tokens=int(entity.get("n_tokens") or 0),
+    )
+
+
+class _UnimplementedRpc(logging.Filter):
+    """Milvus Lite's embedded gRPC server logs a traceback for each RPC it does not implement
+    (pymilvus asks for AllocTimestamp while waiting for an index it already built); the
+    client carries on, so the trace is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, NotImplementedError)
+
+
+def _quiet_lite_server() -> None:
+    import jieba  # Milvus Lite's jieba analyzer loads it; its dictionary log is noise
+
+    jieba.setLogLevel(logging.WARNING)
+    server_log = logging.getLogger("grpc._server")
+    if not any(isinstance(f, _UnimplementedRpc) for f in server_log.filters):
+        server_log.addFilter(_UnimplementedRpc())
+
+
+def analyzer_params(stopwords: Sequence[str]) -> dict[str, Any]:
+    """jieba in search mode (it splits Latin words too), lower-cased, with stop words."""
+    params: dict[str, Any] = {"tokenizer": {"type": "jieba", "mode": "search"}}
+    if stopwords:
+        params["filter"] = [{"type": "stop", "stop_words": sorted(stopwords)}]
+    return params
+
+
+class MilvusStore:
+    """One Milvus collection of chunks."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        data_dir: Path,
+        dimension: int,
+        collection: str | None = None,
+        stopwords: Sequence[str] = (),
+    ) -> None:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+
+        uri = config.uri or str(data_dir / "milvus.db")
+        if not uri.startswith(("http://", "https://", "tcp://", "unix:")):
+            Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _quiet_lite_server()
+        self._uri = uri
+        self._name = collection or config.collection
+        self._dimension = dimension
+        try:
+            self._client = MilvusClient(uri=uri, token=config.token or "", timeout=config.timeout_s)
+            if not self._client.has_collection(self._name):
+                self._create(stopwords)
+            self._client.load_collection(self._name)
+        except MilvusException as exc:
+            raise StoreError(
+                f"cannot open Milvus collection {self._name!r} at {uri}: {exc}"
+            ) from exc
+
+    def _create(self, stopwords: Sequence[str]) -> None:
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dimension)
+        schema.add_field(
+            "text",
+            DataType.VARCHAR,
+            max_length=65535,
+            enable_analyzer=True,
+            analyzer_params=analyzer_params(stopwords),
+        )
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        for name in ("doc_id", "version"):
+            schema.add_field(name, DataType.VARCHAR, max_length=128)
+        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("section", DataType.VARCHAR, max_length=4096)
+        schema.add_field("index", DataType.INT64)
+        schema.add_field("page", DataType.INT64, nullable=True)
+        schema.add_field("n_tokens", DataType.INT64)
+        schema.add_function(
+            Function(
+                name="bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["text"],
+                output_field_names=["sparse"],
+            )
+        )
+        index = self._client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        index.add_index(field_name="doc_id", index_type="INVERTED")
+        self._client.create_collection(
+            self._name, schema=schema, index_params=index, consistency_level="Strong"
+        )
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise StoreError(f"{len(chunks)} chunks but {len(vectors)} vectors; nothing written")
+        if len(vectors) and vectors.shape[1] != self._dimension:
+            raise StoreError(
+                f"vectors have {vectors.shape[1]} dimensions, the collection {self._dimension}"
+            )
+        for start in range(0, len(chunks), _BATCH):
+            rows = [
+                _row(c, v)
+                for c, v in zip(
+                    chunks[start : start + _BATCH], vectors[start : start + _BATCH], strict=True
+                )
+            ]
+            self._client.upsert(self._name, rows)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), _BATCH):
+            self._client.delete(self._name, ids=list(ids[start : start + _BATCH]))
+
+    def delete_where(self, where: FilterExpr) -> None:
+        self._client.delete(self._name, filter=to_expr(where))
+
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for start in range(0, len(ids), _BATCH):
+            rows = self._client.get(
+                self._name, ids=list(ids[start : start + _BATCH]), output_fields=_OUTPUT
+            )
+            out += [_chunk(str(r["id"]), r) for r in rows]
+        return out
+
+    def count(self) -> int:
+        rows = self._client.query(self._name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def search_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[Hit]:
+        if k <= 0:
+            return []
+        result = self._client.search(
+            self._name,
+            data=[np.asarray(vector, dtype=np.float32).tolist()],
+            anns_field="vector",
+            limit=k,
+            filter=to_expr(where) if where is not None else "",
+            output_fields=_OUTPUT,
+            search_params={"metric_type": "COSINE"},
+        )
+        # COSINE: Milvus's "distance" is the cosine similarity itself.
+        return [
+            Hit(_chunk(str(h["id"]), h["entity"]), float(h["distance"]), "dense") for h in result[0]
+        ]
+
+    def close(self) -> None:
+        self._client.close()

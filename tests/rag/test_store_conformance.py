@@ -1,0 +1,224 @@
+"""One conformance suite for every vector store backend: Chroma embedded, a Chroma server
+(`chroma run`, started here on a free loopback port), Milvus Lite (a local .db file) and a
+Milvus server URI (Milvus Lite's own gRPC server, `milvus-lite server`: the code path a
+Milvus standalone or cluster takes; a real Milvus server cannot run here)."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from rag.config import StoreConfig
+from rag.errors import StoreError
+from rag.stores import And, Filter, VectorStore, open_store
+from rag.types import Chunk
+
+DIM = 8
+_names = itertools.count()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start in {timeout_s} s")
+
+
+def _serve(args: list[str], check: Callable[[], bool], what: str) -> Iterator[None]:
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(check, what)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    if chroma is None:
+        pytest.skip("the `chroma` command is not installed")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    folder = tmp_path_factory.mktemp("chroma-server")
+    args = [chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
+    check = lambda: httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200  # noqa: E731
+    yield from (url for _ in _serve(args, check, "chroma run"))
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
+    if server is None:
+        pytest.skip("milvus-lite is not installed; run `pip install -e '.[dev]'`")
+    port = _free_port()
+    folder = tmp_path_factory.mktemp("milvus-server")
+    args = [server, "server", "--data-dir", str(folder), "--port", str(port)]
+
+    def check() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    yield from (f"http://127.0.0.1:{port}" for _ in _serve(args, check, "milvus-lite server"))
+
+
+BACKENDS = ["chroma", "chroma_server", "milvus_lite", "milvus_server"]
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], VectorStore]]:
+    """Opens a fresh collection (a new one per call) on the backend under test."""
+    kind: str = request.param
+    if kind == "chroma":
+        config = StoreConfig(backend="chroma")
+    elif kind == "chroma_server":
+        config = StoreConfig(backend="chroma", uri=request.getfixturevalue("chroma_server"))
+    elif kind == "milvus_lite":
+        config = StoreConfig(backend="milvus", uri=str(tmp_path / "lite.db"))
+    else:
+        config = StoreConfig(backend="milvus", uri=request.getfixturevalue("milvus_server"))
+    opened: list[VectorStore] = []
+
+    def make() -> VectorStore:
+        name = f"conformance_{next(_names)}_{kind}"
+        store = open_store(config.model_copy(update={"collection": name}), tmp_path, DIM)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def _vector(i: int) -> np.ndarray:
+    """Unit vectors: i along one axis, tilted a little towards the next."""
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i % DIM] = 1.0
+    v[(i + 1) % DIM] = 0.1 * (i // DIM + 1)
+    return v / np.linalg.norm(v)
+
+
+def _chunks(n: int, doc: str = "d1") -> list[Chunk]:
+    return [
+        Chunk(
+            f"{doc}-c{i}",
+            doc,
+            "v1",
+            f"chunk {i} of {doc}",
+            i,
+            f"docs/{doc}.md",
+            page=i + 1 if i % 2 else None,
+            section=f"Section {i}",
+            n_tokens=10 + i,
+        )
+        for i in range(n)
+    ]
+
+
+def test_upsert_is_idempotent_and_replaces(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    chunks = _chunks(5)
+    vectors = np.stack([_vector(i) for i in range(5)])
+    store.upsert(chunks, vectors)
+    store.upsert(chunks, vectors)
+    assert store.count() == 5
+    changed = Chunk("d1-c0", "d1", "v2", "new text", 0, "docs/d1.md", None, "S", 3)
+    store.upsert([changed], vectors[:1])
+    assert store.count() == 5
+    assert store.get(["d1-c0", "missing"]) == [changed]
+
+
+def test_get_round_trips_every_field(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    chunks = _chunks(4)
+    store.upsert(chunks, np.stack([_vector(i) for i in range(4)]))
+    got = sorted(store.get([c.chunk_id for c in chunks]), key=lambda c: c.chunk_id)
+    assert got == chunks
+
+
+def test_scores_are_cosine_higher_first(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    store.upsert(_chunks(6), np.stack([_vector(i) for i in range(6)]))
+    hits = store.search_dense(_vector(2), 6)
+    assert hits[0].chunk.chunk_id == "d1-c2"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    expected = {f"d1-c{i}": float(_vector(i) @ _vector(2)) for i in range(6)}
+    for hit in hits:
+        assert hit.score == pytest.approx(expected[hit.chunk.chunk_id], abs=1e-4)
+        assert hit.stage == "dense"
+    assert store.search_dense(_vector(2), 0) == []
+    assert len(store.search_dense(_vector(2), 50)) == 6
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (Filter("doc_id", "eq", "d2"), {"d2-c0", "d2-c1"}),
+        (Filter("doc_id", "ne", "d1"), {"d2-c0", "d2-c1"}),
+        (Filter("doc_id", "in", ("d2", "d3")), {"d2-c0", "d2-c1"}),
+        (Filter("index", "gt", 2), {"d1-c3"}),
+        (Filter("index", "gte", 2), {"d1-c2", "d1-c3"}),
+        (Filter("index", "lt", 1), {"d1-c0", "d2-c0"}),
+        (Filter("index", "lte", 1), {"d1-c0", "d1-c1", "d2-c0", "d2-c1"}),
+        (Filter("page", "eq", 2), {"d1-c1", "d2-c1"}),
+        (Filter("source", "eq", "docs/d1.md"), {"d1-c0", "d1-c1", "d1-c2", "d1-c3"}),
+        (And((Filter("doc_id", "eq", "d1"), Filter("index", "lte", 1))), {"d1-c0", "d1-c1"}),
+    ],
+)
+def test_every_filter_operator(
+    make_store: Callable[[], VectorStore], where: Filter | And, expected: set[str]
+) -> None:
+    store = make_store()
+    chunks = _chunks(4) + _chunks(2, "d2")
+    store.upsert(chunks, np.stack([_vector(i) for i in range(6)]))
+    hits = store.search_dense(_vector(0), 10, where)
+    assert {h.chunk.chunk_id for h in hits} == expected
+
+
+def test_delete_by_id_and_by_filter_leaves_no_ghosts(
+    make_store: Callable[[], VectorStore],
+) -> None:
+    store = make_store()
+    chunks = _chunks(4) + _chunks(3, "d2")
+    vectors = np.stack([_vector(i) for i in range(7)])
+    store.upsert(chunks, vectors)
+    store.delete(["d1-c0", "nothing-here"])
+    assert store.count() == 6 and store.get(["d1-c0"]) == []
+    assert "d1-c0" not in {h.chunk.chunk_id for h in store.search_dense(vectors[0], 10)}
+    store.delete_where(Filter("doc_id", "eq", "d2"))
+    assert store.count() == 3
+    left = {h.chunk.chunk_id for h in store.search_dense(vectors[4], 10)}
+    assert left == {"d1-c1", "d1-c2", "d1-c3"}
+
+
+def test_bad_input_is_refused(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    with pytest.raises(StoreError, match="2 chunks but 1 vectors"):
+        store.upsert(_chunks(2), np.stack([_vector(0)]))
+    assert store.count() == 0
