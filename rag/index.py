@@ -108,6 +108,7 @@ class Index:
         """
         data_dir = config.data_dir
         lock = _WriteLock(data_dir / "write.lock", wait_s=3.0) if write else None
+        chunks: VectorStore | None = None
         try:
             fingerprint = embedder.fingerprint
             manifest = read_manifest(data_dir)
@@ -121,13 +122,8 @@ class Index:
             build = (config.chunker, config.lexical) if write else None
             check_manifest(data_dir, manifest, fingerprint, build)
             dimension = fingerprint.dimension
-            summaries = config.store.model_copy(
-                update={"collection": f"{config.store.collection}_summaries"}
-            )
-            stores = (
-                open_store(config.store, data_dir, dimension, config.lexical),
-                open_store(summaries, data_dir, dimension, config.lexical),
-            )
+            chunks = open_store(config.store, data_dir, dimension, config.lexical)
+            stores = (chunks, chunks.sibling(f"{config.store.collection}_summaries"))
             # Terms come from the settings the index was built with; scoring from the config.
             lexical = config.lexical.model_copy(update=manifest.lexical)
             catalog = Catalog(data_dir / "catalog.sqlite", lexical)
@@ -135,6 +131,8 @@ class Index:
             summarizer = create_summarizer(config, embedder) if write else None
             index = cls(data_dir, stores, catalog, analyzer, lock, summarizer)
         except BaseException:
+            if chunks is not None:
+                chunks.close()  # and its sibling: they share the connection
             if lock is not None:
                 lock.release()
             raise

@@ -67,6 +67,11 @@ class VectorStore(Protocol):
         """The `k` chunks most similar to `vector`, best first."""
         ...
 
+    def sibling(self, collection: str) -> VectorStore:
+        """Another collection on the same connection (the summaries of the two-level index);
+        closing this store closes the connection they share."""
+        ...
+
     def close(self) -> None:
-        """Release files and connections."""
+        """Release files and connections (of siblings too)."""
         ...

@@ -69,42 +69,49 @@ def _chunk(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     )
 
 
+def _connect(path: Path, config: StoreConfig | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    uri = config.uri if config else ""
+    if not uri:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    parts = urlsplit(uri)
+    token = config.token if config else ""
+    return chromadb.HttpClient(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (443 if parts.scheme == "https" else 8000),
+        ssl=parts.scheme == "https",
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+        settings=settings,
+    )
+
+
 class ChromaStore:
     """A Chroma collection with cosine space; scores are `1 - cosine distance`. Embedded in
     `path`, or on a Chroma server when `config.uri` is `http://host:port`."""
 
     def __init__(
-        self, path: Path, collection: str, dimension: int, config: StoreConfig | None = None
+        self,
+        path: Path,
+        collection: str,
+        dimension: int,
+        config: StoreConfig | None = None,
+        client: Any = None,
     ) -> None:
-        import chromadb
-        from chromadb.config import Settings
-
-        settings = Settings(anonymized_telemetry=False)
-        uri = config.uri if config else ""
+        where = (config.uri if config else "") or str(path)
         try:
-            if uri:
-                parts = urlsplit(uri)
-                headers = (
-                    {"Authorization": f"Bearer {config.token}"} if config and config.token else None
-                )
-                self._client = chromadb.HttpClient(
-                    host=parts.hostname or "127.0.0.1",
-                    port=parts.port or (443 if parts.scheme == "https" else 8000),
-                    ssl=parts.scheme == "https",
-                    headers=headers,
-                    settings=settings,
-                )
-            else:
-                path.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(path), settings=settings)
+            self._client = client or _connect(path, config)
             self._collection = self._client.get_or_create_collection(
                 collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
             )
         except Exception as exc:  # chromadb raises plain ValueError/ConnectionError here
-            where = uri or str(path)
             raise StoreError(
                 f"cannot open Chroma collection {collection!r} at {where}: {exc}"
             ) from exc
+        self._path, self._config = path, config
         self._batch = int(self._client.get_max_batch_size())
         self._dimension = dimension
 
@@ -166,6 +173,9 @@ class ChromaStore:
             Hit(_chunk(i, d or "", dict(m or {})), 1.0 - float(dist), "dense")
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
         ]
+
+    def sibling(self, collection: str) -> ChromaStore:
+        return ChromaStore(self._path, collection, self._dimension, self._config, self._client)
 
     def close(self) -> None:
         # Chroma's embedded client has no close; dropping references releases the files.

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import StoreConfig
-from rag.errors import StoreError
+from rag.errors import IndexLockedError, StoreError
 from rag.stores.base import And, FilterExpr
 from rag.types import Chunk, Hit
 
@@ -88,23 +88,53 @@ def _chunk(chunk_id: str, entity: dict[str, Any]) -> Chunk:
     )
 
 
-class _UnimplementedRpc(logging.Filter):
-    """Milvus Lite's embedded gRPC server logs a traceback for each RPC it does not implement
-    (pymilvus asks for AllocTimestamp while waiting for an index it already built); the
-    client carries on, so the trace is noise."""
+class _LiteNoise(logging.Filter):
+    """Milvus Lite logs tracebacks that are not errors for us: its embedded gRPC server, for
+    each RPC it does not implement (pymilvus asks for AllocTimestamp while waiting for an
+    index it already built; the client carries on); its server manager, when the file is
+    locked by another process (we raise IndexLockedError saying so)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, NotImplementedError)
+        if isinstance(error, NotImplementedError):
+            return False
+        return type(error).__name__ != "DataDirLockedError"
 
 
 def _quiet_lite_server() -> None:
     import jieba  # Milvus Lite's jieba analyzer loads it; its dictionary log is noise
 
     jieba.setLogLevel(logging.WARNING)
-    server_log = logging.getLogger("grpc._server")
-    if not any(isinstance(f, _UnimplementedRpc) for f in server_log.filters):
-        server_log.addFilter(_UnimplementedRpc())
+    for name in ("grpc._server", "milvus_lite.server_manager"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _LiteNoise) for f in log.filters):
+            log.addFilter(_LiteNoise())
+
+
+def lock_holder(lock: Path) -> int | None:
+    """The process holding a `flock` on `lock`, from /proc/locks (Linux); None if unknown."""
+    try:
+        inode = lock.stat().st_ino
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].split(":")[-1] == str(inode):
+            return int(parts[4])
+    return None
+
+
+def _held(path: Path) -> IndexLockedError:
+    pid = lock_holder(path / "LOCK")
+    holder = f"process {pid}" if pid else "another process"
+    return IndexLockedError(
+        f"the Milvus Lite database {path} is open in {holder}; Milvus Lite serves one process "
+        "per file. Wait for it to finish, or share the index through a server: run "
+        f"`milvus-lite server --data-dir {path}` (or a Milvus standalone) and set "
+        "store.uri = http://127.0.0.1:19530"
+    )
 
 
 def analyzer_params(stopwords: Sequence[str]) -> dict[str, Any]:
@@ -125,26 +155,42 @@ class MilvusStore:
         dimension: int,
         collection: str | None = None,
         stopwords: Sequence[str] = (),
+        client: Any = None,
     ) -> None:
-        from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
         uri = config.uri or str(data_dir / "milvus.db")
-        if not uri.startswith(("http://", "https://", "tcp://", "unix:")):
-            Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            _quiet_lite_server()
-        self._uri = uri
+        self._config, self._data_dir, self._stopwords = config, data_dir, tuple(stopwords)
+        self._local = not uri.startswith(("http://", "https://", "tcp://", "unix:"))
+        self._uri = str(Path(uri).expanduser()) if self._local else uri
         self._name = collection or config.collection
         self._dimension = dimension
+        self._owner = client is None  # the owner closes the shared connection
         try:
-            self._client = MilvusClient(uri=uri, token=config.token or "", timeout=config.timeout_s)
+            self._client = client or self._connect()
             if not self._client.has_collection(self._name):
                 self._create(stopwords)
             self._client.load_collection(self._name)
         except MilvusException as exc:
             raise StoreError(
-                f"cannot open Milvus collection {self._name!r} at {uri}: {exc}"
+                f"cannot open Milvus collection {self._name!r} at {self._uri}: {exc}"
             ) from exc
+
+    def _connect(self) -> Any:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import ConnectionConfigException
+
+        if self._local:
+            Path(self._uri).parent.mkdir(parents=True, exist_ok=True)
+            _quiet_lite_server()
+        try:
+            return MilvusClient(
+                uri=self._uri, token=self._config.token or "", timeout=self._config.timeout_s
+            )
+        except ConnectionConfigException as exc:
+            if self._local:
+                raise _held(Path(self._uri)) from exc
+            raise
 
     def _create(self, stopwords: Sequence[str]) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
@@ -238,5 +284,24 @@ class MilvusStore:
             Hit(_chunk(str(h["id"]), h["entity"]), float(h["distance"]), "dense") for h in result[0]
         ]
 
+    def sibling(self, collection: str) -> MilvusStore:
+        return MilvusStore(
+            self._config,
+            self._data_dir,
+            self._dimension,
+            collection,
+            self._stopwords,
+            client=self._client,
+        )
+
     def close(self) -> None:
+        if not self._owner or self._client is None:
+            return
         self._client.close()
+        self._client = None
+        if self._local:
+            # Milvus Lite keeps its embedded server (and the file's lock) until the process
+            # exits unless told to stop: another process could not open the index.
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self._uri)

@@ -1,5 +1,6 @@
 """Retrievers over a real Chroma index of SciFact documents: the two-level search, hybrid
-stage scores, and the lexical and summary indexes after delete, change and prune."""
+stage scores, and the lexical and summary indexes after delete, change and prune (on
+Chroma and on Milvus Lite)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ingest.run import delete_source, ingest_jsonl
-from rag.config import RagConfig, RetrievalConfig
+from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.index import Index
 from rag.retrieve import create_retriever
 from rag.retrieve.two_level import TwoLevelRetriever
@@ -130,8 +131,9 @@ def _postings(config: RagConfig) -> tuple[int, int]:
     return sum(counts.values()) - summary, summary
 
 
-def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    config = RagConfig(data_dir=tmp_path / "index")
+@pytest.mark.parametrize("backend", ["chroma", "milvus"])
+def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder, backend: str) -> None:  # type: ignore[no-untyped-def]
+    config = RagConfig(data_dir=tmp_path / "index", store=StoreConfig(backend=backend))
     ingest_jsonl(config, corpus)
     doc_id, word = _unique_term(corpus)
     assert _found(config, embedder, doc_id, word) == dict.fromkeys(
@@ -146,10 +148,11 @@ def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder) -> 
     assert _postings(config) == (chunks_before - own, summaries_before - 1)
 
 
+@pytest.mark.parametrize("backend", ["chroma", "milvus"])
 def test_changed_and_pruned_documents_leave_no_ghost_hits(
-    corpus: Path, tmp_path: Path, embedder
+    corpus: Path, tmp_path: Path, embedder, backend: str
 ) -> None:  # type: ignore[no-untyped-def]
-    config = RagConfig(data_dir=tmp_path / "index")
+    config = RagConfig(data_dir=tmp_path / "index", store=StoreConfig(backend=backend))
     rows = [json.loads(line) for line in corpus.read_text().splitlines()]
     file = tmp_path / "corpus.jsonl"
     file.write_text(corpus.read_text(), encoding="utf-8")

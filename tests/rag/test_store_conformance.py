@@ -222,3 +222,16 @@ def test_bad_input_is_refused(make_store: Callable[[], VectorStore]) -> None:
     with pytest.raises(StoreError, match="2 chunks but 1 vectors"):
         store.upsert(_chunks(2), np.stack([_vector(0)]))
     assert store.count() == 0
+
+
+def test_a_sibling_collection_shares_the_connection_not_the_data(
+    make_store: Callable[[], VectorStore],
+) -> None:
+    store = make_store()
+    sibling = store.sibling(f"sibling_{next(_names)}")
+    store.upsert(_chunks(3), np.stack([_vector(i) for i in range(3)]))
+    sibling.upsert(_chunks(2, "s"), np.stack([_vector(i) for i in range(2)]))
+    assert (store.count(), sibling.count()) == (3, 2)
+    assert {h.chunk.doc_id for h in sibling.search_dense(_vector(0), 10)} == {"s"}
+    sibling.delete_where(Filter("doc_id", "eq", "s"))
+    assert (store.count(), sibling.count()) == (3, 0)

@@ -1,0 +1,90 @@
+"""One writer per embedded index: a second process is refused within seconds, with the
+holder's process id and how to share; and an index whose writer was SIGKILLed reopens.
+Run on Chroma embedded and on Milvus Lite (which also refuses a second reader: one process
+per database file)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.run import ingest_paths
+from rag.config import RagConfig, StoreConfig
+from rag.embed import create_embedder
+from rag.errors import IndexLockedError
+from rag.index import Index
+
+GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
+
+_HOLDER = """
+import sys, time
+from rag.config import RagConfig, StoreConfig
+from rag.embed import create_embedder
+from rag.index import Index
+config = RagConfig(data_dir=sys.argv[1], store=StoreConfig(backend=sys.argv[2]))
+index = Index.open(config, create_embedder(config.embedder), write=True)
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def _config(tmp_path: Path, backend: str) -> RagConfig:
+    return RagConfig(data_dir=tmp_path / "index", store=StoreConfig(backend=backend))
+
+
+def _hold(config: RagConfig) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(config.data_dir), config.store.backend],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+@pytest.mark.parametrize("backend", ["chroma", "milvus"])
+def test_a_second_writer_is_refused_fast_with_the_holder(tmp_path: Path, backend: str) -> None:
+    config = _config(tmp_path, backend)
+    assert ingest_paths(config, [GUIDE / "user-guide.md"]).exit_code == 0
+    embedder = create_embedder(config.embedder)
+    holder = _hold(config)
+    try:
+        started = time.monotonic()
+        with pytest.raises(IndexLockedError, match=f"process {holder.pid}"):
+            Index.open(config, embedder, write=True)
+        assert time.monotonic() - started < 10
+        if backend == "milvus":
+            # Milvus Lite: one process per file, readers included; the error says how to share.
+            with pytest.raises(IndexLockedError, match=f"process {holder.pid}.*milvus-lite server"):
+                Index.open(config, embedder, write=False)
+        else:
+            reader = Index.open(config, embedder, write=False)
+            try:
+                assert reader.count_chunks() > 0
+            finally:
+                reader.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("backend", ["chroma", "milvus"])
+def test_the_index_reopens_after_its_writer_is_killed(tmp_path: Path, backend: str) -> None:
+    config = _config(tmp_path, backend)
+    assert ingest_paths(config, [GUIDE / "user-guide.md"]).exit_code == 0
+    holder = _hold(config)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    report = ingest_paths(config, [GUIDE / "user-guide.md", GUIDE / "用户指南.md"])
+    assert report.exit_code == 0 and report.count("parsed") == 1
+    index = Index.open(config, create_embedder(config.embedder), write=False)
+    try:
+        assert index.catalog.count_documents() == 2
+    finally:
+        index.close()
