@@ -20,7 +20,7 @@ import numpy as np
 from rag.catalog import Catalog, DocRecord, DocWrite
 from rag.config import RagConfig, SummaryConfig
 from rag.embed.base import Embedder
-from rag.errors import EmptyIndexError, IndexLockedError
+from rag.errors import EmptyIndexError, IndexLockedError, IndexMismatchError
 from rag.lexical.analyzer import Analyzer
 from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
@@ -28,12 +28,14 @@ from rag.stores import Filter, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, create_summarizer, summary_id
 from rag.types import Chunk, Hit
 
-__all__ = ["Index", "contextual_text"]
+__all__ = ["Index", "WriteLock", "contextual_text"]
 
 logger = logging.getLogger(__name__)
 
 
-class _WriteLock:
+class WriteLock:
+    """An exclusive `flock` on `path` holding this process's id; fails after `wait_s`."""
+
     def __init__(self, path: Path, wait_s: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = path.open("a+")
@@ -84,7 +86,7 @@ class Index:
         stores: tuple[VectorStore, VectorStore],
         catalog: Catalog,
         analyzer: Analyzer,
-        lock: _WriteLock | None,
+        lock: WriteLock | None,
         summarizer: Summarizer | None = None,
     ) -> None:
         self.data_dir = data_dir
@@ -107,7 +109,7 @@ class Index:
             EmptyIndexError: Read mode and no index exists yet.
         """
         data_dir = config.data_dir
-        lock = _WriteLock(data_dir / "write.lock", wait_s=3.0) if write else None
+        lock = WriteLock(data_dir / "write.lock", wait_s=3.0) if write else None
         chunks: VectorStore | None = None
         try:
             fingerprint = embedder.fingerprint
@@ -121,6 +123,12 @@ class Index:
                 write_manifest(data_dir, manifest)
             build = (config.chunker, config.lexical) if write else None
             check_manifest(data_dir, manifest, fingerprint, build)
+            if manifest.store != config.store.backend:
+                raise IndexMismatchError(
+                    f"the index in {data_dir} is stored in {manifest.store}, but store.backend "
+                    f"is {config.store.backend}; set it back, or copy the index with "
+                    "`rag reindex --to CONFIG`"
+                )
             dimension = fingerprint.dimension
             chunks = open_store(config.store, data_dir, dimension, config.lexical)
             stores = (chunks, chunks.sibling(f"{config.store.collection}_summaries"))
@@ -154,6 +162,11 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def stores(self) -> tuple[VectorStore, VectorStore]:
+        """(chunks, summaries)."""
+        return self._store, self._summaries
 
     @property
     def catalog(self) -> Catalog:

@@ -6,7 +6,7 @@ one place. Ids are chunk content hashes, so an upsert of the same chunk is a no-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -59,6 +59,10 @@ class VectorStore(Protocol):
 
     def count(self) -> int:
         """Number of chunks stored."""
+        ...
+
+    def scan(self, batch: int = 1000) -> Iterator[tuple[list[Chunk], np.ndarray]]:
+        """Every chunk with its vector, `batch` at a time (for copying an index)."""
         ...
 
     def search_dense(

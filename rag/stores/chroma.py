@@ -7,7 +7,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,6 +150,23 @@ class ChromaStore:
 
     def count(self) -> int:
         return int(self._collection.count())
+
+    def scan(self, batch: int = 1000) -> Iterator[tuple[list[Chunk], np.ndarray]]:
+        offset = 0
+        while True:
+            got = self._collection.get(
+                include=["documents", "metadatas", "embeddings"], limit=batch, offset=offset
+            )
+            if not got["ids"]:
+                return
+            chunks = [
+                _chunk(i, d or "", dict(m or {}))
+                for i, d, m in zip(
+                    got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+                )
+            ]
+            yield chunks, np.asarray(got["embeddings"], dtype=np.float32)
+            offset += len(chunks)
 
     def search_dense(
         self, vector: np.ndarray, k: int, where: FilterExpr | None = None

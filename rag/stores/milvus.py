@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,17 @@ class MilvusStore:
     def count(self) -> int:
         rows = self._client.query(self._name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
+
+    def scan(self, batch: int = 1000) -> Iterator[tuple[list[Chunk], np.ndarray]]:
+        iterator = self._client.query_iterator(
+            self._name, batch_size=batch, filter="", output_fields=[*_OUTPUT, "vector"]
+        )
+        try:
+            while rows := iterator.next():
+                chunks = [_chunk(str(r["id"]), r) for r in rows]
+                yield chunks, np.asarray([r["vector"] for r in rows], dtype=np.float32)
+        finally:
+            iterator.close()
 
     def search_dense(
         self, vector: np.ndarray, k: int, where: FilterExpr | None = None

@@ -235,3 +235,18 @@ def test_a_sibling_collection_shares_the_connection_not_the_data(
     assert {h.chunk.doc_id for h in sibling.search_dense(_vector(0), 10)} == {"s"}
     sibling.delete_where(Filter("doc_id", "eq", "s"))
     assert (store.count(), sibling.count()) == (3, 0)
+
+
+def test_scan_returns_every_chunk_with_its_vector(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    chunks = _chunks(7)
+    vectors = np.stack([_vector(i) for i in range(7)])
+    store.upsert(chunks, vectors)
+    seen: dict[str, tuple[Chunk, np.ndarray]] = {}
+    for part, part_vectors in store.scan(batch=3):
+        assert len(part) == len(part_vectors) <= 3
+        seen.update({c.chunk_id: (c, v) for c, v in zip(part, part_vectors, strict=True)})
+    assert sorted(seen) == sorted(c.chunk_id for c in chunks)
+    for i, chunk in enumerate(chunks):
+        assert seen[chunk.chunk_id][0] == chunk
+        np.testing.assert_allclose(seen[chunk.chunk_id][1], vectors[i], atol=1e-6)

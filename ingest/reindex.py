@@ -1,0 +1,175 @@
+"""Copying an index to another store backend without embedding anything again, and the
+figures `rag stats` prints.
+
+`reindex(source, target)` copies the visible chunks and summaries with their vectors from
+the source's stores to the target's, copies the catalog (document versions, BM25 tables)
+and the manifest (with the new backend), then checks that the counts match. The target may
+be another data_dir, or the same one with another store (Chroma to Milvus in place: the
+catalog stays). The target collections must be empty.
+
+Example:
+    >>> report = reindex(load_config("rag.toml"), load_config("milvus.toml"))  # doctest: +SKIP
+    >>> report.chunks, report.summaries  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ingest.progress import NoProgress, Progress
+from rag.config import RagConfig
+from rag.embed import create_embedder
+from rag.errors import ConfigError, StoreError
+from rag.index import Index, WriteLock
+from rag.manifest import read_manifest, write_manifest
+from rag.stores import VectorStore, open_store
+
+__all__ = ["ReindexReport", "Stats", "reindex", "stats"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexReport:
+    """What was copied, and how long it took."""
+
+    chunks: int
+    summaries: int
+    seconds: float
+
+
+def _copy(
+    source: VectorStore,
+    target: VectorStore,
+    visible: Callable[[Iterable[str]], set[str]],
+    progress: Progress,
+    total: int,
+    label: str,
+) -> int:
+    """Copy the chunks `visible` keeps, a batch at a time; the number copied."""
+    progress.start(total, label)
+    copied = 0
+    for chunks, vectors in source.scan():
+        keep = visible(c.chunk_id for c in chunks)
+        rows = [i for i, c in enumerate(chunks) if c.chunk_id in keep]
+        if rows:
+            target.upsert([chunks[i] for i in rows], vectors[rows])
+            copied += len(rows)
+            progress.advance(len(rows))
+    return copied
+
+
+def reindex(
+    source: RagConfig, target: RagConfig, progress: Progress | None = None
+) -> ReindexReport:
+    """Copy the index of `source` into the stores of `target`.
+
+    Raises:
+        ConfigError: The target is the source, or its collections are not empty.
+        EmptyIndexError: The source holds no index.
+        StoreError: The counts after copying do not match.
+    """
+    bar = progress or NoProgress()
+    same_dir = source.data_dir.resolve() == target.data_dir.resolve()
+    if same_dir and source.store == target.store:
+        raise ConfigError("the target's [store] is the source's: nothing to copy to")
+    if not same_dir and read_manifest(target.data_dir) is not None:
+        raise ConfigError(
+            f"{target.data_dir} already holds an index; give the target an empty data_dir"
+        )
+    started = time.perf_counter()
+    embedder = create_embedder(source.embedder)
+    with Index.open(source, embedder, write=False) as index:
+        manifest = read_manifest(source.data_dir)
+        assert manifest is not None  # Index.open checked it
+        lock = WriteLock(target.data_dir / "write.lock", wait_s=3.0)
+        dimension = manifest.embedder.dimension
+        chunks = open_store(target.store, target.data_dir, dimension, target.lexical)
+        try:
+            summaries = chunks.sibling(f"{target.store.collection}_summaries")
+            if chunks.count() or summaries.count():
+                raise ConfigError(
+                    f"the target collections already hold {chunks.count()} chunks and "
+                    f"{summaries.count()} summaries; use an empty collection"
+                )
+            catalog = index.catalog
+            expected = (catalog.count_chunks(), catalog.count_documents())
+            copied = _copy(
+                index.stores[0], chunks, catalog.visible, bar, expected[0], "copying chunks"
+            )
+            copied_summaries = _copy(
+                index.stores[1],
+                summaries,
+                catalog.visible_summaries,
+                bar,
+                expected[1],
+                "copying summaries",
+            )
+            if (chunks.count(), copied) != (expected[0], expected[0]) or (
+                summaries.count() != copied_summaries
+            ):
+                raise StoreError(
+                    f"copy incomplete: the target holds {chunks.count()} chunks and "
+                    f"{summaries.count()} summaries; the source has {expected[0]} visible "
+                    f"chunks, of which {copied} were copied"
+                )
+            if not same_dir:
+                _backup(source.data_dir / "catalog.sqlite", target.data_dir / "catalog.sqlite")
+            write_manifest(target.data_dir, replace(manifest, store=target.store.backend))
+        finally:
+            chunks.close()
+            lock.release()
+    return ReindexReport(copied, copied_summaries, time.perf_counter() - started)
+
+
+def _backup(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (the backup API, not a file copy)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What `rag stats` prints."""
+
+    data_dir: Path
+    backend: str
+    uri: str
+    collections: dict[str, int]
+    documents: int
+    model: str
+    dimension: int
+    disk_bytes: int
+
+
+def stats(config: RagConfig) -> Stats:
+    """Counts per collection, documents, model, dimension, backend and disk size.
+
+    Raises:
+        EmptyIndexError: No index in `config.data_dir`.
+    """
+    with Index.open(config, create_embedder(config.embedder), write=False) as index:
+        manifest = read_manifest(config.data_dir)
+        assert manifest is not None
+        name = config.store.collection
+        counts = {name: index.stores[0].count(), f"{name}_summaries": index.stores[1].count()}
+        documents = index.catalog.count_documents()
+    size = sum(f.stat().st_size for f in config.data_dir.rglob("*") if f.is_file())
+    if config.store.uri and not config.store.uri.startswith(("http://", "https://")):
+        lite = Path(config.store.uri).expanduser()
+        if lite.exists() and not lite.is_relative_to(config.data_dir):
+            size += sum(f.stat().st_size for f in lite.rglob("*") if f.is_file())
+    return Stats(
+        config.data_dir,
+        config.store.backend,
+        config.store.uri or "(embedded, in data_dir)",
+        counts,
+        documents,
+        manifest.embedder.name,
+        manifest.embedder.dimension,
+        size,
+    )

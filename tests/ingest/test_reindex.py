@@ -1,0 +1,90 @@
+"""`rag reindex --to` between Chroma and Milvus Lite (no re-embedding, counts verified, the
+same search results), `rag stats`, and the refusal to open an index with another backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.reindex import reindex, stats
+from ingest.run import ingest_paths
+from rag.cli import main
+from rag.config import RagConfig, StoreConfig
+from rag.errors import ConfigError, IndexMismatchError
+from rag.index import Index
+
+GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
+QUESTIONS = ["How do I remove a document?", "如何删除文档？", "What does ingest do?"]
+
+
+def _config(data_dir: Path, backend: str) -> RagConfig:
+    return RagConfig(data_dir=data_dir, store=StoreConfig(backend=backend))
+
+
+def _top(config: RagConfig, embedder) -> list[list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
+    with Index.open(config, embedder, write=False) as index:
+        return [
+            [
+                (h.chunk.chunk_id, round(h.score, 4))
+                for h in index.search(embedder.embed_query(q), 5)
+            ]
+            for q in QUESTIONS
+        ]
+
+
+def test_chroma_to_milvus_copies_everything_and_searches_the_same(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    source = _config(tmp_path / "chroma", "chroma")
+    assert ingest_paths(source, [GUIDE]).exit_code == 0
+    target = _config(tmp_path / "milvus", "milvus")
+    report = reindex(source, target)
+    assert (report.chunks, report.summaries) == (13, 4)
+    assert _top(target, embedder) == _top(source, embedder)
+    figures = stats(target)
+    assert figures.backend == "milvus" and figures.documents == 4
+    assert figures.collections == {"chunks": 13, "chunks_summaries": 4}
+    assert figures.model == "all-MiniLM-L6-v2" and figures.dimension == 384
+    assert figures.disk_bytes > 0
+    # The target is a whole index: ingesting the same files again writes nothing.
+    assert ingest_paths(target, [GUIDE]).count("skipped") == 4
+
+
+def test_milvus_to_chroma_in_place_switches_the_backend(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    source = _config(tmp_path / "index", "milvus")
+    assert ingest_paths(source, [GUIDE / "user-guide.md"]).exit_code == 0
+    before = _top(source, embedder)
+    target = _config(tmp_path / "index", "chroma")
+    with pytest.raises(IndexMismatchError, match="stored in milvus, but store.backend is chroma"):
+        Index.open(target, embedder, write=False)
+    report = reindex(source, target)
+    assert report.chunks == 4
+    assert _top(target, embedder) == before
+    with pytest.raises(IndexMismatchError, match="rag reindex --to"):
+        Index.open(source, embedder, write=False)
+
+
+def test_reindex_refuses_what_it_would_overwrite(tmp_path: Path) -> None:
+    source = _config(tmp_path / "a", "chroma")
+    assert ingest_paths(source, [GUIDE / "user-guide.md"]).exit_code == 0
+    with pytest.raises(ConfigError, match="nothing to copy"):
+        reindex(source, source)
+    other = _config(tmp_path / "b", "chroma")
+    assert ingest_paths(other, [GUIDE / "user-guide.md"]).exit_code == 0
+    with pytest.raises(ConfigError, match="already holds an index"):
+        reindex(source, other.model_copy(update={"store": StoreConfig(backend="milvus")}))
+
+
+def test_cli_reindex_and_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "chroma.toml"
+    source.write_text(f'data_dir = "{tmp_path / "chroma"}"\n', encoding="utf-8")
+    target = tmp_path / "milvus.toml"
+    target.write_text(
+        f'data_dir = "{tmp_path / "milvus"}"\n[store]\nbackend = "milvus"\n', encoding="utf-8"
+    )
+    assert main(["--config", str(source), "ingest", "-q", str(GUIDE / "user-guide.md")]) == 0
+    assert main(["--config", str(source), "reindex", "--to", str(target), "-q"]) == 0
+    assert "copied 4 chunks and 1 summaries" in capsys.readouterr().out
+    assert main(["--config", str(target), "stats"]) == 0
+    out = capsys.readouterr().out
+    assert "milvus" in out and "collection chunks" in out and "all-MiniLM-L6-v2" in out
+    assert main(["--config", str(source), "reindex", "--to", str(tmp_path / "none.toml")]) == 2
