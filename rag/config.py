@@ -153,7 +153,11 @@ class RetrievalConfig(BaseModel):
 
     model_config = _FROZEN
     top_k: int = Field(5, gt=0, description="Chunks returned to the answer step.")
-    mode: str = Field("hybrid", description="two_level, hybrid, dense or bm25.")
+    mode: str = Field(
+        "hybrid",
+        description="hybrid, two_level, dense, bm25, or native_hybrid (Milvus: dense + BM25 "
+        "fused by RRF in the store, one request).",
+    )
     candidates: int = Field(100, gt=0, description="Chunks each search returns for fusion.")
     fusion: Literal["minmax", "zscore", "rrf"] = Field(
         "minmax", description="Normalised weighted scores (minmax, zscore) or reciprocal ranks."

@@ -20,11 +20,11 @@ import numpy as np
 from rag.catalog import Catalog, DocRecord, DocWrite
 from rag.config import RagConfig, SummaryConfig
 from rag.embed.base import Embedder
-from rag.errors import EmptyIndexError, IndexLockedError, IndexMismatchError
+from rag.errors import ConfigError, EmptyIndexError, IndexLockedError, IndexMismatchError
 from rag.lexical.analyzer import Analyzer
 from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
-from rag.stores import Filter, VectorStore, open_store
+from rag.stores import Filter, NativeLexicalStore, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, create_summarizer, summary_id
 from rag.types import Chunk, Hit
 
@@ -265,6 +265,31 @@ class Index:
     def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """The stored chunks with these ids, by id."""
         return {c.chunk_id: c for c in self._store.get(ids)}
+
+    def search_native(
+        self, query: str, vector: np.ndarray | None, k: int, *, candidates: int, rrf_k: int
+    ) -> list[Hit]:
+        """The `k` visible chunks for `query` from the store's own search: dense + BM25 fused
+        by RRF in one request, or BM25 alone when `vector` is None.
+
+        Raises:
+            ConfigError: The store cannot search text itself (only Milvus can).
+        """
+        store = self._store
+        if not isinstance(store, NativeLexicalStore):
+            raise ConfigError(
+                "retrieval.mode = native_hybrid needs a store that searches text itself: "
+                "store.backend = milvus (or use retrieval.mode = hybrid)"
+            )
+        extra = len(self._catalog.invisible_ids())
+        if vector is None:
+            hits = store.search_lexical(query, k + extra)
+        else:
+            hits = store.search_hybrid(
+                query, vector, k + extra, candidates=max(candidates, k + extra), rrf_k=rrf_k
+            )
+        visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
+        return [h for h in hits if h.chunk.chunk_id in visible][:k]
 
     def search(
         self, vector: np.ndarray, k: int, doc_ids: Collection[str] | None = None

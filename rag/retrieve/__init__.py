@@ -13,6 +13,7 @@ from rag.registry import build
 from rag.rerank import create_reranker
 from rag.retrieve.base import Retriever
 from rag.retrieve.hybrid import HybridRetriever
+from rag.retrieve.native import NativeHybridRetriever
 from rag.retrieve.pipeline import SearchPipeline, SearchTrace
 from rag.retrieve.rewrite import ChatModel, LLMRewriter, NoRewriter, Rewriter
 from rag.retrieve.two_level import TwoLevelRetriever
@@ -48,8 +49,15 @@ def _two_level(
     return TwoLevelRetriever(chunks, index, config.retrieval)
 
 
+def _native(
+    config: RagConfig, index: Index, embedder: Embedder, languages: Collection[str]
+) -> Retriever:
+    return NativeHybridRetriever(index, embedder, config.retrieval, languages)
+
+
 REGISTRY: dict[str, RetrieverFactory] = {
     "two_level": _two_level,
+    "native_hybrid": _native,
     "hybrid": _searches("dense", "bm25"),
     "dense": _searches("dense"),
     "bm25": _searches("bm25"),
@@ -61,7 +69,7 @@ def embedder_languages(config: RagConfig, embedder: Embedder) -> list[str]:
     (only needed, and only run, when dense and BM25 results are fused)."""
     if config.embedder.languages is not None:
         return list(config.embedder.languages)
-    if config.retrieval.mode in ("hybrid", "two_level"):
+    if config.retrieval.mode in ("hybrid", "two_level", "native_hybrid"):
         return probe_languages(embedder)
     return ["*"]
 

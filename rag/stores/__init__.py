@@ -8,9 +8,18 @@ from pathlib import Path
 from rag.config import LexicalConfig, StoreConfig
 from rag.errors import ConfigError
 from rag.registry import build
-from rag.stores.base import And, Filter, FilterExpr, VectorStore
+from rag.stores.base import And, Filter, FilterExpr, NativeLexicalStore, VectorStore
 
-__all__ = ["REGISTRY", "And", "Filter", "FilterExpr", "StoreFactory", "VectorStore", "open_store"]
+__all__ = [
+    "REGISTRY",
+    "And",
+    "Filter",
+    "FilterExpr",
+    "NativeLexicalStore",
+    "StoreFactory",
+    "VectorStore",
+    "open_store",
+]
 
 StoreFactory = Callable[[StoreConfig, Path, int, LexicalConfig], VectorStore]
 

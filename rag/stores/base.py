@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from rag.types import Chunk, Hit
 
-__all__ = ["And", "Filter", "FilterExpr", "VectorStore"]
+__all__ = ["And", "Filter", "FilterExpr", "NativeLexicalStore", "VectorStore"]
 
 Op = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte"]
 
@@ -78,4 +78,27 @@ class VectorStore(Protocol):
 
     def close(self) -> None:
         """Release files and connections (of siblings too)."""
+        ...
+
+
+@runtime_checkable
+class NativeLexicalStore(Protocol):
+    """A store that runs BM25, and dense + BM25 fused by reciprocal rank, itself (Milvus):
+    a cluster then needs no local lexical index."""
+
+    def search_lexical(self, text: str, k: int, where: FilterExpr | None = None) -> list[Hit]:
+        """The `k` chunks whose text best matches `text` by BM25, best first."""
+        ...
+
+    def search_hybrid(
+        self,
+        text: str,
+        vector: np.ndarray,
+        k: int,
+        *,
+        candidates: int,
+        rrf_k: int,
+        where: FilterExpr | None = None,
+    ) -> list[Hit]:
+        """Dense and BM25 searches (`candidates` each) fused by RRF, in one request."""
         ...

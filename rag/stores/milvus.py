@@ -305,6 +305,64 @@ class MilvusStore:
             client=self._client,
         )
 
+    def search_lexical(self, text: str, k: int, where: FilterExpr | None = None) -> list[Hit]:
+        if k <= 0 or not text.strip():
+            return []
+        result = self._client.search(
+            self._name,
+            data=[text],
+            anns_field="sparse",
+            limit=k,
+            filter=to_expr(where) if where is not None else "",
+            output_fields=_OUTPUT,
+            search_params={"metric_type": "BM25"},
+        )
+        # BM25 scores are never negative; Milvus Lite reports them negated (best first
+        # either way), a Milvus server as they are: the magnitude is the score.
+        return [
+            Hit(_chunk(str(h["id"]), h["entity"]), abs(float(h["distance"])), "bm25")
+            for h in result[0]
+        ]
+
+    def search_hybrid(
+        self,
+        text: str,
+        vector: np.ndarray,
+        k: int,
+        *,
+        candidates: int,
+        rrf_k: int,
+        where: FilterExpr | None = None,
+    ) -> list[Hit]:
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        if k <= 0:
+            return []
+        expr = to_expr(where) if where is not None else ""
+        dense = AnnSearchRequest(
+            data=[np.asarray(vector, dtype=np.float32).tolist()],
+            anns_field="vector",
+            param={"metric_type": "COSINE"},
+            limit=candidates,
+            expr=expr or None,
+        )
+        if not text.strip():
+            return self.search_dense(vector, k, where)
+        lexical = AnnSearchRequest(
+            data=[text],
+            anns_field="sparse",
+            param={"metric_type": "BM25"},
+            limit=candidates,
+            expr=expr or None,
+        )
+        result = self._client.hybrid_search(
+            self._name, [dense, lexical], RRFRanker(rrf_k), limit=k, output_fields=_OUTPUT
+        )
+        return [
+            Hit(_chunk(str(h["id"]), h["entity"]), float(h["distance"]), "native_hybrid")
+            for h in result[0]
+        ]
+
     def close(self) -> None:
         if not self._owner or self._client is None:
             return

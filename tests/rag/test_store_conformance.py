@@ -20,7 +20,7 @@ import pytest
 
 from rag.config import StoreConfig
 from rag.errors import StoreError
-from rag.stores import And, Filter, VectorStore, open_store
+from rag.stores import And, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.types import Chunk
 
 DIM = 8
@@ -250,3 +250,33 @@ def test_scan_returns_every_chunk_with_its_vector(make_store: Callable[[], Vecto
     for i, chunk in enumerate(chunks):
         assert seen[chunk.chunk_id][0] == chunk
         np.testing.assert_allclose(seen[chunk.chunk_id][1], vectors[i], atol=1e-6)
+
+
+def test_native_text_search_where_the_store_has_it(
+    make_store: Callable[[], VectorStore],
+) -> None:
+    """Milvus runs BM25 and dense + BM25 RRF itself (Lite and server URI alike); Chroma
+    does not claim to."""
+    store = make_store()
+    chunks = [
+        Chunk(f"c{i}", f"d{i}", "v1", text, 0, f"{i}.md")
+        for i, text in enumerate(
+            [
+                "annual leave is twenty days",
+                "the cafeteria opens at eight",
+                "员工每年享有二十天年假",
+            ]
+        )
+    ]
+    store.upsert(chunks, np.stack([_vector(i) for i in range(3)]))
+    if not isinstance(store, NativeLexicalStore):
+        assert store.__class__.__name__ == "ChromaStore"
+        return
+    lexical = store.search_lexical("cafeteria", 3)
+    assert [h.chunk.chunk_id for h in lexical] == ["c1"] and lexical[0].score > 0
+    assert [h.chunk.chunk_id for h in store.search_lexical("年假", 3)] == ["c2"]
+    fused = store.search_hybrid("cafeteria", _vector(0), 3, candidates=3, rrf_k=60)
+    assert {h.chunk.chunk_id for h in fused[:2]} == {"c0", "c1"}  # dense's best, BM25's best
+    assert all(h.stage == "native_hybrid" for h in fused)
+    where = Filter("doc_id", "ne", "d1")
+    assert "c1" not in {h.chunk.chunk_id for h in store.search_lexical("cafeteria", 3, where)}

@@ -1,0 +1,46 @@
+"""`retrieval.mode = native_hybrid`: the store searches itself, dense and BM25 fused by
+reciprocal rank in one request (Milvus: a BM25 function over the analysed chunk text), so a
+cluster needs no local lexical index. A question in a language the embedder cannot read is
+searched by BM25 alone, as the local hybrid search does.
+
+Example:
+    >>> config = RetrievalConfig(mode="native_hybrid")
+    >>> retriever = NativeHybridRetriever(index, embedder, config, {"en"})  # doctest: +SKIP
+    >>> retriever.retrieve("vitamin D and bone density", 10)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from rag.config import RetrievalConfig
+from rag.embed.base import Embedder
+from rag.embed.languages import reads
+from rag.index import Index
+from rag.types import Hit
+
+__all__ = ["NativeHybridRetriever"]
+
+
+class NativeHybridRetriever:
+    """Dense + BM25 in the store, fused there by RRF (`rrf_k`, `candidates` per search)."""
+
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        config: RetrievalConfig,
+        languages: Collection[str],
+    ) -> None:
+        self._index, self._embedder, self._config = index, embedder, config
+        self._languages = set(languages)
+
+    def retrieve(self, query: str, k: int) -> list[Hit]:
+        vector = self._embedder.embed_query(query) if reads(self._languages, query) else None
+        return self._index.search_native(
+            query,
+            vector,
+            k,
+            candidates=self._config.candidates,
+            rrf_k=int(self._config.rrf_k),
+        )
