@@ -87,7 +87,8 @@ def reindex(
         assert manifest is not None  # Index.open checked it
         lock = WriteLock(target.data_dir / "write.lock", wait_s=3.0)
         dimension = manifest.embedder.dimension
-        chunks = open_store(target.store, target.data_dir, dimension, target.lexical)
+        lexical = target.lexical.model_copy(update=manifest.lexical)  # the terms it was built with
+        chunks = open_store(target.store, target.data_dir, dimension, lexical)
         try:
             summaries = chunks.sibling(f"{target.store.collection}_summaries")
             if chunks.count() or summaries.count():

@@ -21,7 +21,7 @@ from rag.catalog import Catalog, DocRecord, DocWrite
 from rag.config import RagConfig, SummaryConfig
 from rag.embed.base import Embedder
 from rag.errors import ConfigError, EmptyIndexError, IndexLockedError, IndexMismatchError
-from rag.lexical.analyzer import Analyzer
+from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
 from rag.stores import Filter, NativeLexicalStore, VectorStore, open_store
@@ -64,17 +64,6 @@ class WriteLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-
-
-def contextual_text(chunk: Chunk) -> str:
-    """The chunk's text headed by its section path, unless the text already starts with its
-    own title (the first chunk of a section): a later chunk keeps the title's words."""
-    if not chunk.section:
-        return chunk.text
-    titles = chunk.section.split(" > ")
-    if chunk.text.startswith(titles[-1]):
-        titles = titles[:-1]
-    return "\n".join([" > ".join(titles), chunk.text]) if titles else chunk.text
 
 
 class Index:
@@ -130,10 +119,10 @@ class Index:
                     "`rag reindex --to CONFIG`"
                 )
             dimension = fingerprint.dimension
-            chunks = open_store(config.store, data_dir, dimension, config.lexical)
-            stores = (chunks, chunks.sibling(f"{config.store.collection}_summaries"))
             # Terms come from the settings the index was built with; scoring from the config.
             lexical = config.lexical.model_copy(update=manifest.lexical)
+            chunks = open_store(config.store, data_dir, dimension, lexical)
+            stores = (chunks, chunks.sibling(f"{config.store.collection}_summaries"))
             catalog = Catalog(data_dir / "catalog.sqlite", lexical)
             analyzer = Analyzer(lexical)
             summarizer = create_summarizer(config, embedder) if write else None

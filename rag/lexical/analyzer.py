@@ -22,8 +22,9 @@ from rag.config import LexicalConfig
 from rag.errors import ConfigError
 from rag.lexical.stopwords import STOPWORDS
 from rag.text import CJK_CHARS
+from rag.types import Chunk
 
-__all__ = ["Analyzer"]
+__all__ = ["Analyzer", "contextual_text"]
 
 _RUNS = re.compile(rf"([{CJK_CHARS}]+)|([^\W_{CJK_CHARS}]+)")
 
@@ -92,3 +93,14 @@ def _jieba(*, search: bool) -> Callable[[str], Iterable[str]]:
     jieba.setLogLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer()
     return tokenizer.cut_for_search if search else tokenizer.cut
+
+
+def contextual_text(chunk: Chunk) -> str:
+    """The chunk's text headed by its section path, unless the text already starts with its
+    own title (the first chunk of a section): a later chunk keeps the title's words."""
+    if not chunk.section:
+        return chunk.text
+    titles = chunk.section.split(" > ")
+    if chunk.text.startswith(titles[-1]):
+        titles = titles[:-1]
+    return "\n".join([" > ".join(titles), chunk.text]) if titles else chunk.text

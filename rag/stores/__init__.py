@@ -35,18 +35,16 @@ def _chroma(
 def _milvus(
     config: StoreConfig, data_dir: Path, dimension: int, lexical: LexicalConfig
 ) -> VectorStore:
-    from rag.lexical.stopwords import STOPWORDS
-    from rag.stores.milvus import MilvusStore
-
     try:
         import pymilvus  # noqa: F401
     except ImportError:
         raise ConfigError(
             "store.backend = milvus needs pymilvus and Milvus Lite: pip install 'rag[milvus]'"
         ) from None
+    from rag.lexical.analyzer import Analyzer
+    from rag.stores.milvus import MilvusStore
 
-    stopwords = sorted(set().union(*(STOPWORDS.get(s, ()) for s in lexical.stopwords)))
-    return MilvusStore(config, data_dir, dimension, stopwords=stopwords)
+    return MilvusStore(config, data_dir, dimension, analyzer=Analyzer(lexical))
 
 
 REGISTRY: dict[str, StoreFactory] = {"chroma": _chroma, "milvus": _milvus}

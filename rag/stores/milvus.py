@@ -5,8 +5,11 @@ Milvus server (standalone or distributed; `http://host:19530`, token auth).
 - Collections are created with Strong consistency, so a search right after an ingest sees
   it (the server default, Bounded, can miss writes for a few hundred milliseconds).
 - Cosine metric: Milvus returns the similarity itself, higher is better, as our contract.
-- The chunk text is an analysed field feeding a BM25 function (jieba tokenizer, our stop
-  words), so lexical search can run server-side.
+- Lexical search runs server-side: a `terms` field holds the chunk's BM25 terms as our
+  analyzer makes them (jieba for Chinese, stemming and stop words for English: the same
+  terms as the local BM25 index), space-separated, and feeds Milvus's BM25 function through
+  its `standard` tokenizer, which only splits them again. Queries go through our analyzer
+  too. So Milvus scores exactly our terms, whatever analyzers the server has.
 
 Example:
     >>> store = MilvusStore(StoreConfig(backend="milvus"), Path(".rag"), 384)  # doctest: +SKIP
@@ -23,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.config import StoreConfig
+from rag.config import LexicalConfig, StoreConfig
 from rag.errors import IndexLockedError, StoreError
+from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.stores.base import And, FilterExpr
 from rag.types import Chunk, Hit
 
@@ -58,11 +62,12 @@ def to_expr(expr: FilterExpr) -> str:
     return f"{expr.field} {_OPS[expr.op]} {_literal(expr.value)}"
 
 
-def _row(chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
+def _row(chunk: Chunk, vector: np.ndarray, terms: str) -> dict[str, Any]:
     return {
         "id": chunk.chunk_id,
         "vector": vector.astype(np.float32).tolist(),
         "text": chunk.text,
+        "terms": terms,
         "doc_id": chunk.doc_id,
         "version": chunk.version,
         "source": chunk.source,
@@ -137,14 +142,6 @@ def _held(path: Path) -> IndexLockedError:
     )
 
 
-def analyzer_params(stopwords: Sequence[str]) -> dict[str, Any]:
-    """jieba in search mode (it splits Latin words too), lower-cased, with stop words."""
-    params: dict[str, Any] = {"tokenizer": {"type": "jieba", "mode": "search"}}
-    if stopwords:
-        params["filter"] = [{"type": "stop", "stop_words": sorted(stopwords)}]
-    return params
-
-
 class MilvusStore:
     """One Milvus collection of chunks."""
 
@@ -154,13 +151,14 @@ class MilvusStore:
         data_dir: Path,
         dimension: int,
         collection: str | None = None,
-        stopwords: Sequence[str] = (),
+        analyzer: Analyzer | None = None,
         client: Any = None,
     ) -> None:
         from pymilvus.exceptions import MilvusException
 
         uri = config.uri or str(data_dir / "milvus.db")
-        self._config, self._data_dir, self._stopwords = config, data_dir, tuple(stopwords)
+        self._config, self._data_dir = config, data_dir
+        self._analyzer = analyzer or Analyzer(LexicalConfig())
         self._local = not uri.startswith(("http://", "https://", "tcp://", "unix:"))
         self._uri = str(Path(uri).expanduser()) if self._local else uri
         self._name = collection or config.collection
@@ -169,7 +167,7 @@ class MilvusStore:
         try:
             self._client = client or self._connect()
             if not self._client.has_collection(self._name):
-                self._create(stopwords)
+                self._create()
             self._client.load_collection(self._name)
         except MilvusException as exc:
             raise StoreError(
@@ -192,18 +190,19 @@ class MilvusStore:
                 raise _held(Path(self._uri)) from exc
             raise
 
-    def _create(self, stopwords: Sequence[str]) -> None:
+    def _create(self) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dimension)
+        schema.add_field("text", DataType.VARCHAR, max_length=65535)
         schema.add_field(
-            "text",
+            "terms",
             DataType.VARCHAR,
             max_length=65535,
             enable_analyzer=True,
-            analyzer_params=analyzer_params(stopwords),
+            analyzer_params={"tokenizer": "standard"},
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         for name in ("doc_id", "version"):
@@ -217,7 +216,7 @@ class MilvusStore:
             Function(
                 name="bm25",
                 function_type=FunctionType.BM25,
-                input_field_names=["text"],
+                input_field_names=["terms"],
                 output_field_names=["sparse"],
             )
         )
@@ -238,7 +237,7 @@ class MilvusStore:
             )
         for start in range(0, len(chunks), _BATCH):
             rows = [
-                _row(c, v)
+                _row(c, v, self._terms(contextual_text(c)))
                 for c, v in zip(
                     chunks[start : start + _BATCH], vectors[start : start + _BATCH], strict=True
                 )
@@ -295,22 +294,27 @@ class MilvusStore:
             Hit(_chunk(str(h["id"]), h["entity"]), float(h["distance"]), "dense") for h in result[0]
         ]
 
+    def _terms(self, text: str) -> str:
+        """Our BM25 terms of `text`, space-separated, for the `terms` field or a query."""
+        return " ".join(self._analyzer.terms(text))
+
     def sibling(self, collection: str) -> MilvusStore:
         return MilvusStore(
             self._config,
             self._data_dir,
             self._dimension,
             collection,
-            self._stopwords,
+            self._analyzer,
             client=self._client,
         )
 
     def search_lexical(self, text: str, k: int, where: FilterExpr | None = None) -> list[Hit]:
-        if k <= 0 or not text.strip():
+        terms = self._terms(text)
+        if k <= 0 or not terms:
             return []
         result = self._client.search(
             self._name,
-            data=[text],
+            data=[terms],
             anns_field="sparse",
             limit=k,
             filter=to_expr(where) if where is not None else "",
@@ -346,10 +350,11 @@ class MilvusStore:
             limit=candidates,
             expr=expr or None,
         )
-        if not text.strip():
+        terms = self._terms(text)
+        if not terms:
             return self.search_dense(vector, k, where)
         lexical = AnnSearchRequest(
-            data=[text],
+            data=[terms],
             anns_field="sparse",
             param={"metric_type": "BM25"},
             limit=candidates,
