@@ -41,10 +41,9 @@ def _milvus(
         raise ConfigError(
             "store.backend = milvus needs pymilvus and Milvus Lite: pip install 'rag[milvus]'"
         ) from None
-    from rag.lexical.analyzer import Analyzer
     from rag.stores.milvus import MilvusStore
 
-    return MilvusStore(config, data_dir, dimension, analyzer=Analyzer(lexical))
+    return MilvusStore(config, data_dir, dimension, lexical=lexical)
 
 
 REGISTRY: dict[str, StoreFactory] = {"chroma": _chroma, "milvus": _milvus}

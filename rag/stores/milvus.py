@@ -5,6 +5,12 @@ Milvus server (standalone or distributed; `http://host:19530`, token auth).
 - Collections are created with Strong consistency, so a search right after an ingest sees
   it (the server default, Bounded, can miss writes for a few hundred milliseconds).
 - Cosine metric: Milvus returns the similarity itself, higher is better, as our contract.
+- HNSW (M 16, efConstruction 200) searched with ef = max(64, 2k): Milvus Lite otherwise
+  explores 64 candidates whatever k is, and a 300-deep candidate list for fusion found only
+  75% of the true nearest 300 on SciFact (99.8% with this ef).
+- Milvus Lite searches unflushed rows (its memtable) row by row in Python: 0.8 s a query
+  with 20 000 rows there. So a store that has written flushes once before its next search
+  (writes stay cheap; the first search after them pays). A Milvus server needs no flush.
 - Lexical search runs server-side: a `terms` field holds the chunk's BM25 terms as our
   analyzer makes them (jieba for Chinese, stemming and stop words for English: the same
   terms as the local BM25 index), space-separated, and feeds Milvus's BM25 function through
@@ -38,6 +44,11 @@ _OPS = {"eq": "==", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _FIELDS = {"doc_id", "version", "source", "section", "index", "page", "n_tokens"}
 _OUTPUT = ["text", *sorted(_FIELDS)]
 _BATCH = 1000
+_HNSW = {"M": 16, "efConstruction": 200}
+
+
+def _dense_params(k: int) -> dict[str, Any]:
+    return {"metric_type": "COSINE", "params": {"ef": max(64, 2 * k)}}
 
 
 def _literal(value: str | int | float) -> str:
@@ -151,19 +162,21 @@ class MilvusStore:
         data_dir: Path,
         dimension: int,
         collection: str | None = None,
-        analyzer: Analyzer | None = None,
+        lexical: LexicalConfig | None = None,
         client: Any = None,
     ) -> None:
         from pymilvus.exceptions import MilvusException
 
         uri = config.uri or str(data_dir / "milvus.db")
         self._config, self._data_dir = config, data_dir
-        self._analyzer = analyzer or Analyzer(LexicalConfig())
+        self._lexical = lexical or LexicalConfig()
+        self._analyzer = Analyzer(self._lexical)
         self._local = not uri.startswith(("http://", "https://", "tcp://", "unix:"))
         self._uri = str(Path(uri).expanduser()) if self._local else uri
         self._name = collection or config.collection
         self._dimension = dimension
         self._owner = client is None  # the owner closes the shared connection
+        self._unflushed = False
         try:
             self._client = client or self._connect()
             if not self._client.has_collection(self._name):
@@ -221,8 +234,19 @@ class MilvusStore:
             )
         )
         index = self._client.prepare_index_params()
-        index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
-        index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        # Build parameters go nested under "params", the wire form every Milvus reads;
+        # pymilvus 3 flattens them otherwise, and Milvus Lite 3.2 then drops them.
+        index.add_index(
+            field_name="vector", index_type="HNSW", metric_type="COSINE", params={"params": _HNSW}
+        )
+        # Our BM25 constants (a Milvus server's default k1 is 1.2, ours 1.5).
+        bm25 = {"bm25_k1": self._lexical.k1, "bm25_b": self._lexical.b}
+        index.add_index(
+            field_name="sparse",
+            index_type="SPARSE_INVERTED_INDEX",
+            metric_type="BM25",
+            params={"params": bm25},
+        )
         index.add_index(field_name="doc_id", index_type="INVERTED")
         self._client.create_collection(
             self._name, schema=schema, index_params=index, consistency_level="Strong"
@@ -243,6 +267,13 @@ class MilvusStore:
                 )
             ]
             self._client.upsert(self._name, rows)
+            self._unflushed = self._local
+
+    def _settle(self) -> None:
+        """Milvus Lite: flush what was written since the last search (see the module doc)."""
+        if self._unflushed:
+            self._unflushed = False
+            self._client.flush(self._name)
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), _BATCH):
@@ -280,6 +311,7 @@ class MilvusStore:
     ) -> list[Hit]:
         if k <= 0:
             return []
+        self._settle()
         result = self._client.search(
             self._name,
             data=[np.asarray(vector, dtype=np.float32).tolist()],
@@ -287,7 +319,7 @@ class MilvusStore:
             limit=k,
             filter=to_expr(where) if where is not None else "",
             output_fields=_OUTPUT,
-            search_params={"metric_type": "COSINE"},
+            search_params=_dense_params(k),
         )
         # COSINE: Milvus's "distance" is the cosine similarity itself.
         return [
@@ -304,7 +336,7 @@ class MilvusStore:
             self._data_dir,
             self._dimension,
             collection,
-            self._analyzer,
+            self._lexical,
             client=self._client,
         )
 
@@ -312,6 +344,7 @@ class MilvusStore:
         terms = self._terms(text)
         if k <= 0 or not terms:
             return []
+        self._settle()
         result = self._client.search(
             self._name,
             data=[terms],
@@ -342,11 +375,12 @@ class MilvusStore:
 
         if k <= 0:
             return []
+        self._settle()
         expr = to_expr(where) if where is not None else ""
         dense = AnnSearchRequest(
             data=[np.asarray(vector, dtype=np.float32).tolist()],
             anns_field="vector",
-            param={"metric_type": "COSINE"},
+            param=_dense_params(candidates),
             limit=candidates,
             expr=expr or None,
         )
