@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rag.errors import ConfigError
@@ -104,7 +104,9 @@ class StoreConfig(BaseModel):
         "milvus: empty (Milvus Lite at data_dir/milvus.db), a .db path (Milvus Lite), or "
         "http://host:19530 (Milvus standalone or distributed).",
     )
-    token: str = Field("", description="Server auth: Milvus `user:password` or API token.")
+    token: SecretStr = Field(
+        SecretStr(""), description="Server auth: Milvus `user:password` or API token."
+    )
     timeout_s: float = Field(30.0, gt=0, description="Server calls: longest wait.")
 
 
@@ -264,7 +266,7 @@ class GeneratorConfig(BaseModel):
         "", description="e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434 (Ollama)"
     )
     model: str = Field("", description="Served model name, or a LoRA adapter's name.")
-    api_key: str = Field("", description="Sent as a bearer token when set.")
+    api_key: SecretStr = Field(SecretStr(""), description="Sent as a bearer token when set.")
     connect_timeout_s: float = Field(3.0, gt=0)
     read_timeout_s: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
     retries: int = Field(2, ge=0, description="On connection errors, 429 and 503.")

@@ -62,6 +62,8 @@ def test_rag_toml_points_at_the_published_port(folder: str) -> None:
     uri = urlsplit(config.store.uri)
     assert uri.hostname == "127.0.0.1" and str(uri.port) in published
     assert config.store.backend == ("chroma" if folder == "chroma" else "milvus")
+    # On Milvus, BM25 runs in the server: no local lexical search at query time.
+    assert config.retrieval.mode == ("hybrid" if folder == "chroma" else "native_hybrid")
 
 
 def test_milvus_runs_the_same_version_in_every_role() -> None:

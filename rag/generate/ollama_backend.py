@@ -116,8 +116,8 @@ class OllamaBackend:
         read = read_timeout_s or self._config.read_timeout_s
         if read not in self._clients:
             headers = {}
-            if self._config.api_key:
-                headers["Authorization"] = f"Bearer {self._config.api_key}"
+            if key := self._config.api_key.get_secret_value():
+                headers["Authorization"] = f"Bearer {key}"
             self._clients[read] = ollama.Client(
                 host=self._host,
                 timeout=httpx.Timeout(read, connect=self._config.connect_timeout_s),

@@ -74,7 +74,7 @@ class OpenAIBackend:
         if self._client is None:
             self._client = openai.OpenAI(
                 base_url=self._config.base_url,
-                api_key=self._config.api_key or "not-needed",
+                api_key=self._config.api_key.get_secret_value() or "not-needed",
                 timeout=openai.Timeout(
                     self._config.read_timeout_s, connect=self._config.connect_timeout_s
                 ),

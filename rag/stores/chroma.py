@@ -79,7 +79,7 @@ def _connect(path: Path, config: StoreConfig | None) -> Any:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     parts = urlsplit(uri)
-    token = config.token if config else ""
+    token = config.token.get_secret_value() if config else ""
     return chromadb.HttpClient(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or (443 if parts.scheme == "https" else 8000),

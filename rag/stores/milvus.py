@@ -196,7 +196,9 @@ class MilvusStore:
             _quiet_lite_server()
         try:
             return MilvusClient(
-                uri=self._uri, token=self._config.token or "", timeout=self._config.timeout_s
+                uri=self._uri,
+                token=self._config.token.get_secret_value(),
+                timeout=self._config.timeout_s,
             )
         except ConnectionConfigException as exc:
             if self._local:

@@ -64,3 +64,13 @@ def test_config_is_frozen() -> None:
     config = load_config(None)
     with pytest.raises(Exception, match="frozen"):
         config.retrieval.top_k = 3  # type: ignore[misc]
+
+
+def test_secrets_are_redacted_in_repr_and_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_STORE__TOKEN", "root:Milvus")
+    monkeypatch.setenv("RAG_GENERATOR__API_KEY", "sk-secret")
+    config = load_config(None)
+    assert config.store.token.get_secret_value() == "root:Milvus"
+    assert config.generator.api_key.get_secret_value() == "sk-secret"
+    shown = repr(config) + config.model_dump_json()
+    assert "root:Milvus" not in shown and "sk-secret" not in shown
