@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from rag.config import LexicalConfig, StoreConfig
-from rag.errors import IndexLockedError, StoreError
+from rag.errors import StoreError
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.stores.base import And, FilterExpr
+from rag.stores.milvus_lite import held_error, quiet_lite_server
 from rag.types import Chunk, Hit
 
 __all__ = ["MilvusStore", "to_expr"]
@@ -104,55 +104,6 @@ def _chunk(chunk_id: str, entity: dict[str, Any]) -> Chunk:
     )
 
 
-class _LiteNoise(logging.Filter):
-    """Milvus Lite logs tracebacks that are not errors for us: its embedded gRPC server, for
-    each RPC it does not implement (pymilvus asks for AllocTimestamp while waiting for an
-    index it already built; the client carries on); its server manager, when the file is
-    locked by another process (we raise IndexLockedError saying so)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, NotImplementedError):
-            return False
-        return type(error).__name__ != "DataDirLockedError"
-
-
-def _quiet_lite_server() -> None:
-    import jieba  # Milvus Lite's jieba analyzer loads it; its dictionary log is noise
-
-    jieba.setLogLevel(logging.WARNING)
-    for name in ("grpc._server", "milvus_lite.server_manager"):
-        log = logging.getLogger(name)
-        if not any(isinstance(f, _LiteNoise) for f in log.filters):
-            log.addFilter(_LiteNoise())
-
-
-def lock_holder(lock: Path) -> int | None:
-    """The process holding a `flock` on `lock`, from /proc/locks (Linux); None if unknown."""
-    try:
-        inode = lock.stat().st_ino
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    for line in table.splitlines():
-        # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
-        parts = line.split()
-        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].split(":")[-1] == str(inode):
-            return int(parts[4])
-    return None
-
-
-def _held(path: Path) -> IndexLockedError:
-    pid = lock_holder(path / "LOCK")
-    holder = f"process {pid}" if pid else "another process"
-    return IndexLockedError(
-        f"the Milvus Lite database {path} is open in {holder}; Milvus Lite serves one process "
-        "per file. Wait for it to finish, or share the index through a server: run "
-        f"`milvus-lite server --data-dir {path}` (or a Milvus standalone) and set "
-        "store.uri = http://127.0.0.1:19530"
-    )
-
-
 class MilvusStore:
     """One Milvus collection of chunks."""
 
@@ -193,7 +144,7 @@ class MilvusStore:
 
         if self._local:
             Path(self._uri).parent.mkdir(parents=True, exist_ok=True)
-            _quiet_lite_server()
+            quiet_lite_server()
         try:
             return MilvusClient(
                 uri=self._uri,
@@ -202,7 +153,7 @@ class MilvusStore:
             )
         except ConnectionConfigException as exc:
             if self._local:
-                raise _held(Path(self._uri)) from exc
+                raise held_error(Path(self._uri)) from exc
             raise
 
     def _create(self) -> None:

@@ -1,0 +1,62 @@
+"""What only Milvus Lite (the embedded, one-process Milvus) needs: quieter logs from its
+in-process server, and who holds its file when a second process tries to open it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rag.errors import IndexLockedError
+
+__all__ = ["held_error", "quiet_lite_server"]
+
+
+class _LiteNoise(logging.Filter):
+    """Milvus Lite logs tracebacks that are not errors for us: its embedded gRPC server, for
+    each RPC it does not implement (pymilvus asks for AllocTimestamp while waiting for an
+    index it already built; the client carries on); its server manager, when the file is
+    locked by another process (we raise IndexLockedError saying so)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, NotImplementedError):
+            return False
+        return type(error).__name__ != "DataDirLockedError"
+
+
+def quiet_lite_server() -> None:
+    """Drop the log records of Milvus Lite's server that are not errors for us."""
+    import jieba  # Milvus Lite's jieba analyzer loads it; its dictionary log is noise
+
+    jieba.setLogLevel(logging.WARNING)
+    for name in ("grpc._server", "milvus_lite.server_manager"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _LiteNoise) for f in log.filters):
+            log.addFilter(_LiteNoise())
+
+
+def lock_holder(lock: Path) -> int | None:
+    """The process holding a `flock` on `lock`, from /proc/locks (Linux); None if unknown."""
+    try:
+        inode = lock.stat().st_ino
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].split(":")[-1] == str(inode):
+            return int(parts[4])
+    return None
+
+
+def held_error(path: Path) -> IndexLockedError:
+    """The error for a Milvus Lite file another process has open: who, and how to share."""
+    pid = lock_holder(path / "LOCK")
+    holder = f"process {pid}" if pid else "another process"
+    return IndexLockedError(
+        f"the Milvus Lite database {path} is open in {holder}; Milvus Lite serves one process "
+        "per file. Wait for it to finish, or share the index through a server: run "
+        f"`milvus-lite server --data-dir {path}` (or a Milvus standalone) and set "
+        "store.uri = http://127.0.0.1:19530"
+    )
