@@ -51,8 +51,9 @@ store = open_store(StoreConfig(backend=backend, collection="scale"), folder, 384
 # Without BM25 in the store, hybrid search is dense in the store + our BM25 tables (in
 # SQLite, as the catalog keeps them), written with the chunks and fused by min-max.
 local = not isinstance(store, NativeLexicalStore)
-analyzer, db = Analyzer(LexicalConfig()), sqlite3.connect(folder / "bm25.sqlite")
-bm25 = BM25Tables(db, "lex", LexicalConfig())
+if local:
+    analyzer, db = Analyzer(LexicalConfig()), sqlite3.connect(folder / "bm25.sqlite")
+    bm25 = BM25Tables(db, "lex", LexicalConfig())
 started = time.perf_counter()
 for start in range(0, n, 1000):
     ids = range(start, min(n, start + 1000))
