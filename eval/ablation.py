@@ -5,7 +5,8 @@ the global search), and two-level with compression. Each row runs the same index
 once, reused) with one setting changed from the given configuration.
 
 Example:
-    >>> rows = ablation(load_config(), Path("beir/scifact"), Path("docs/zh"))  # doctest: +SKIP
+    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
+    ...     rows = ablation(app, Path("beir/scifact"), Path("docs/zh"))
     >>> print(markdown(rows))  # doctest: +SKIP
 """
 
@@ -17,7 +18,8 @@ from pathlib import Path
 from eval.passages import QUESTIONS, evaluate_passages
 from eval.run import EvalReport, evaluate_beir
 from ingest.progress import Progress
-from rag.config import RagConfig
+from rag.app import Rag
+from rag.config import derive
 
 __all__ = ["ROWS", "AblationRow", "ablation", "markdown"]
 
@@ -42,7 +44,7 @@ class AblationRow:
 
 
 def ablation(
-    config: RagConfig,
+    app: Rag,
     beir: Path,
     passages: Path | None = None,
     questions: Path = QUESTIONS,
@@ -51,12 +53,11 @@ def ablation(
     """Every row of `ROWS` on the BEIR folder's test split and, if given, the passages."""
     rows = []
     for name, mode, compress in ROWS:
-        retrieval = config.retrieval.model_copy(update={"mode": mode})
-        row_config = config.model_copy(update={"retrieval": retrieval})
-        report = evaluate_beir(row_config, beir, "test", progress, compress)
-        zh = None
-        if passages is not None:
-            zh = evaluate_passages(row_config, passages, questions, progress, compress)
+        with app.derived(derive(app.config, retrieval={"mode": mode})) as row:
+            report = evaluate_beir(row, beir, "test", progress, compress)
+            zh = None
+            if passages is not None:
+                zh = evaluate_passages(row, passages, questions, progress, compress)
         rows.append(AblationRow(name, mode, compress, report, zh))
     return rows
 

@@ -10,7 +10,8 @@ stops and names it. Metrics are those of `eval.metrics`, at chunk level.
 check that fusion never ranks Chinese questions worse than jieba-BM25 alone.
 
 Example:
-    >>> report = evaluate_passages(load_config(), Path("docs/zh"), QUESTIONS)  # doctest: +SKIP
+    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
+    ...     report = evaluate_passages(app, Path("docs/zh"), QUESTIONS)
     >>> report.metrics["ndcg@10"]  # doctest: +SKIP
 """
 
@@ -24,8 +25,8 @@ from eval.metrics import evaluate
 from eval.run import EvalReport, eval_config, run_queries, time_queries
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_paths
-from rag.config import RagConfig
-from rag.embed import create_embedder
+from rag.app import Rag
+from rag.config import derive
 from rag.errors import ConfigError
 from rag.index import Index
 
@@ -60,7 +61,7 @@ def load_questions(file: Path) -> list[dict[str, object]]:
 
 
 def evaluate_passages(
-    config: RagConfig,
+    app: Rag,
     folder: Path,
     questions: Path = QUESTIONS,
     progress: Progress | None = None,
@@ -73,15 +74,14 @@ def evaluate_passages(
     """
     progress = progress or NoProgress()
     rows = load_questions(questions)
-    user, config = config, eval_config(config, f"passages-{folder.name}")
-    ingested = ingest_paths(config, [folder], prune=True, progress=progress)
-    embedder = create_embedder(config.embedder)
-    embedder.warm_up()
+    config = eval_config(app.config, f"passages-{folder.name}")
     queries = {str(r["id"]): str(r["question"]) for r in rows}
-    with Index.open(config, embedder, write=False) as index:
-        qrels = _qrels(index, rows)
-        ranked = run_queries(config, index, embedder, queries, compress, progress)
-        ranked.latencies = time_queries(user, index, embedder, queries, compress)
+    with app.derived(config, write=True) as deep:
+        ingested = ingest_paths(deep, [folder], prune=True, progress=progress)
+        qrels = _qrels(deep.index, rows)
+        ranked = run_queries(deep, queries, compress, progress)
+        with deep.derived(derive(config, retrieval=app.config.retrieval)) as asked:
+            ranked.latencies = time_queries(asked, queries, compress)
     run = {q: [c.chunk_id for c in chunks] for q, chunks in ranked.run.items()}
     return ranked.report(
         folder.name,
@@ -93,7 +93,7 @@ def evaluate_passages(
 
 
 def _qrels(index: Index, rows: list[dict[str, object]]) -> dict[str, dict[str, int]]:
-    ids = [i for doc in index.catalog.documents() for i in index.catalog.chunk_ids(doc.doc_id)]
+    ids = [i for doc in index.documents() for i in index.chunk_ids(doc.doc_id)]
     texts = {i: _SPACE.sub("", c.text) for i, c in index.chunks(ids).items()}
     qrels: dict[str, dict[str, int]] = {}
     for row in rows:

@@ -6,8 +6,13 @@ re-embedded, when run again). Each query runs through the configured retriever, 
 best chunk. Latency is per query, after models are loaded, measured twice: `p50`/`p95` as
 `rag ask` runs a query (`retrieval.top_k` chunks), `*_eval_depth` for the deep run.
 
+With a generation model configured, query rewriting runs as it does for `rag ask`; the
+queries each question was searched with are in the report (`rewritten`).
+
 Example:
-    >>> report = evaluate_beir(load_config(), Path("beir/scifact"))  # doctest: +SKIP
+    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
+    ...     report = evaluate_beir(app, Path("beir/scifact"))
+    >>> report.metrics["ndcg@10"]  # doctest: +SKIP
     >>> report.metrics["ndcg@10"]  # doctest: +SKIP
 """
 
@@ -24,13 +29,10 @@ from eval.beir import load_beir
 from eval.metrics import evaluate
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl
+from rag.app import Rag
 from rag.compress import create_compressor
-from rag.config import RagConfig
-from rag.embed import create_embedder
-from rag.embed.base import Embedder
-from rag.index import Index
+from rag.config import RagConfig, derive
 from rag.manifest import read_manifest
-from rag.retrieve import create_search, embedder_languages
 from rag.types import Chunk
 
 __all__ = ["DEPTH", "EvalReport", "RankedRun", "eval_config", "evaluate_beir", "run_queries"]
@@ -51,6 +53,7 @@ class EvalReport:
     config: dict[str, Any]
     manifest: dict[str, Any]
     ingest: dict[str, float] = field(default_factory=dict)
+    rewritten: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -63,21 +66,21 @@ class EvalReport:
             "config": self.config,
             "manifest": self.manifest,
             "ingest": self.ingest,
+            "rewritten": self.rewritten,
         }
 
 
 def eval_config(config: RagConfig, dataset: str) -> RagConfig:
     """The configuration an evaluation runs with: its own index, deep enough candidates."""
-    retrieval = config.retrieval.model_copy(
-        update={"candidates": max(config.retrieval.candidates, _CHUNKS)}
-    )
-    return config.model_copy(
-        update={"data_dir": config.data_dir / "eval" / dataset, "retrieval": retrieval}
+    return derive(
+        config,
+        data_dir=config.data_dir / "eval" / dataset,
+        retrieval={"candidates": max(config.retrieval.candidates, _CHUNKS)},
     )
 
 
 def evaluate_beir(
-    config: RagConfig,
+    app: Rag,
     folder: Path,
     split: str = "test",
     progress: Progress | None = None,
@@ -85,8 +88,10 @@ def evaluate_beir(
 ) -> EvalReport:
     """Ingest (or reuse) the corpus, run the split's queries, and compute the metrics.
 
-    With `compress`, the best `COMPRESSED` chunks go through the configured compressor
-    first: a document whose chunks it drops loses its rank there.
+    `app` gives the loaded model, the generation backend and the configuration under test;
+    the corpus goes into its own index. With `compress`, the best `COMPRESSED` chunks go
+    through the configured compressor first: a document whose chunks it drops loses its
+    rank there.
 
     Raises:
         ConfigError: The folder is not a BEIR dataset.
@@ -94,13 +99,13 @@ def evaluate_beir(
     """
     progress = progress or NoProgress()
     dataset = load_beir(folder, split)
-    user, config = config, eval_config(config, dataset.name)
-    ingested = ingest_jsonl(config, dataset.corpus, prune=True, progress=progress)
-    embedder = create_embedder(config.embedder)
-    embedder.warm_up()
-    with Index.open(config, embedder, write=False) as index:
-        ranked = run_queries(config, index, embedder, dataset.queries, compress, progress)
-        ranked.latencies = time_queries(user, index, embedder, dataset.queries, compress)
+    config = eval_config(app.config, dataset.name)
+    with app.derived(config, write=True) as deep:
+        ingested = ingest_jsonl(deep, dataset.corpus, prune=True, progress=progress)
+        ranked = run_queries(deep, dataset.queries, compress, progress)
+        # As `rag ask` runs a query: the user's own candidates, on the same index.
+        with deep.derived(derive(config, retrieval=app.config.retrieval)) as asked:
+            ranked.latencies = time_queries(asked, dataset.queries, compress)
     run = {
         q: list(dict.fromkeys(c.doc_id for c in chunks))[:DEPTH] for q, chunks in ranked.run.items()
     }
@@ -124,6 +129,7 @@ class RankedRun:
     latencies: list[float] = field(default_factory=list)
     deep_latencies: list[float] = field(default_factory=list)
     context_tokens: list[tuple[int, int]] = field(default_factory=list)
+    queries: dict[str, list[str]] = field(default_factory=dict)  # when rewritten
 
     def report(
         self,
@@ -153,31 +159,27 @@ class RankedRun:
             config=config.model_dump(mode="json"),
             manifest=manifest.to_dict() if manifest else {},
             ingest=ingest,
+            rewritten=self.queries,
         )
 
 
-def run_queries(
-    config: RagConfig,
-    index: Index,
-    embedder: Embedder,
-    queries: dict[str, str],
-    compress: bool,
-    progress: Progress,
-) -> RankedRun:
+def run_queries(app: Rag, queries: dict[str, str], compress: bool, progress: Progress) -> RankedRun:
     """Search every query as `rag ask` does (rewriting, retrieval, reranking), deep enough to
     rank `DEPTH` documents; with `compress`, the best chunks are compressed (not reordered:
     the order shown to a model is not a ranking)."""
-    languages = embedder_languages(config, embedder)
-    search = create_search(config, index, embedder, languages)
-    compression = config.compression.model_copy(update={"reorder": False})
-    compressor = create_compressor(compression, embedder, index.analyzer, languages)
-    tokens = embedder.tokenizer
+    search = app.pipeline.search
+    compression = derive(app.config.compression, reorder=False)
+    compressor = create_compressor(compression, app.embedder, app.index.analyzer, app.languages)
+    tokens = app.embedder.tokenizer
     search.retrieve("warm-up query", 1)
     out = RankedRun()
     progress.start(len(queries), "querying")
     for query_id, text in queries.items():
         started = time.perf_counter()
-        hits = search.retrieve(text, _CHUNKS)
+        trace = search.trace(text, _CHUNKS)
+        hits = list(trace.hits)
+        if len(trace.queries) > 1 or trace.queries[0] != text:
+            out.queries[query_id] = list(trace.queries)
         if compress:
             head = hits[:COMPRESSED]
             kept = compressor.compress(text, head)
@@ -194,21 +196,17 @@ def run_queries(
     return out
 
 
-def time_queries(
-    config: RagConfig, index: Index, embedder: Embedder, queries: dict[str, str], compress: bool
-) -> list[float]:
+def time_queries(app: Rag, queries: dict[str, str], compress: bool) -> list[float]:
     """Milliseconds per query as `rag ask` runs it: `retrieval.top_k` chunks from
     `retrieval.candidates` per search (and compression of those chunks, with `compress`)."""
-    languages = embedder_languages(config, embedder)
-    search = create_search(config, index, embedder, languages)
-    compressor = create_compressor(config.compression, embedder, index.analyzer, languages)
-    search.retrieve("warm-up query", 1)
+    pipeline = app.pipeline
+    pipeline.search.retrieve("warm-up query", 1)
     latencies = []
     for text in queries.values():
         started = time.perf_counter()
-        hits = search.retrieve(text, config.retrieval.top_k)
+        hits = pipeline.search.retrieve(text, app.config.retrieval.top_k)
         if compress:
-            compressor.compress(text, hits)
+            pipeline.compressor.compress(text, hits)
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 

@@ -8,7 +8,8 @@ be another data_dir, or the same one with another store (Chroma to Milvus in pla
 catalog stays). The target collections must be empty.
 
 Example:
-    >>> report = reindex(load_config("rag.toml"), load_config("milvus.toml"))  # doctest: +SKIP
+    >>> with Rag.open(load_config("rag.toml"), model=False) as app:  # doctest: +SKIP
+    ...     report = reindex(app, load_config("milvus.toml"))
     >>> report.chunks, report.summaries  # doctest: +SKIP
 """
 
@@ -22,10 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.progress import NoProgress, Progress
-from rag.config import RagConfig
-from rag.embed import create_embedder
-from rag.errors import ConfigError, StoreError
-from rag.index import Index, WriteLock
+from rag.app import Rag
+from rag.config import RagConfig, derive
+from rag.errors import ConfigError, EmptyIndexError, StoreError
+from rag.index import WriteLock
 from rag.manifest import read_manifest, write_manifest
 from rag.stores import VectorStore, open_store
 
@@ -62,67 +63,62 @@ def _copy(
     return copied
 
 
-def reindex(
-    source: RagConfig, target: RagConfig, progress: Progress | None = None
-) -> ReindexReport:
-    """Copy the index of `source` into the stores of `target`.
+def reindex(source: Rag, target: RagConfig, progress: Progress | None = None) -> ReindexReport:
+    """Copy the index `source` holds open into the stores of `target`. Nothing is embedded:
+    `source` may be opened without the model (`Rag.open(config, model=False)`).
 
     Raises:
         ConfigError: The target is the source, or its collections are not empty.
-        EmptyIndexError: The source holds no index.
         StoreError: The counts after copying do not match.
     """
     bar = progress or NoProgress()
-    same_dir = source.data_dir.resolve() == target.data_dir.resolve()
-    if same_dir and source.store == target.store:
+    config, index = source.config, source.index
+    same_dir = config.data_dir.resolve() == target.data_dir.resolve()
+    if same_dir and config.store == target.store:
         raise ConfigError("the target's [store] is the source's: nothing to copy to")
     if not same_dir and read_manifest(target.data_dir) is not None:
         raise ConfigError(
             f"{target.data_dir} already holds an index; give the target an empty data_dir"
         )
+    manifest = read_manifest(config.data_dir)
+    if manifest is None:
+        raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")
     started = time.perf_counter()
-    embedder = create_embedder(source.embedder)
-    with Index.open(source, embedder, write=False) as index:
-        manifest = read_manifest(source.data_dir)
-        assert manifest is not None  # Index.open checked it
-        lock = WriteLock(target.data_dir / "write.lock", wait_s=3.0)
-        dimension = manifest.embedder.dimension
-        lexical = target.lexical.model_copy(update=manifest.lexical)  # the terms it was built with
-        chunks = open_store(target.store, target.data_dir, dimension, lexical)
-        try:
-            summaries = chunks.sibling(f"{target.store.collection}_summaries")
-            if chunks.count() or summaries.count():
-                raise ConfigError(
-                    f"the target collections already hold {chunks.count()} chunks and "
-                    f"{summaries.count()} summaries; use an empty collection"
-                )
-            catalog = index.catalog
-            expected = (catalog.count_chunks(), catalog.count_documents())
-            copied = _copy(
-                index.stores[0], chunks, catalog.visible, bar, expected[0], "copying chunks"
+    lock = WriteLock(target.data_dir / "write.lock", wait_s=3.0)
+    lexical = derive(target.lexical, **manifest.lexical)  # the terms it was built with
+    chunks = open_store(target.store, target.data_dir, manifest.embedder.dimension, lexical)
+    try:
+        summaries = chunks.sibling(f"{target.store.collection}_summaries")
+        if chunks.count() or summaries.count():
+            raise ConfigError(
+                f"the target collections already hold {chunks.count()} chunks and "
+                f"{summaries.count()} summaries; use an empty collection"
             )
-            copied_summaries = _copy(
-                index.stores[1],
-                summaries,
-                catalog.visible_summaries,
-                bar,
-                expected[1],
-                "copying summaries",
+        catalog = index.catalog
+        expected = (catalog.count_chunks(), catalog.count_documents())
+        copied = _copy(index.stores[0], chunks, catalog.visible, bar, expected[0], "copying chunks")
+        copied_summaries = _copy(
+            index.stores[1],
+            summaries,
+            catalog.visible_summaries,
+            bar,
+            expected[1],
+            "copying summaries",
+        )
+        if (chunks.count(), copied) != (expected[0], expected[0]) or (
+            summaries.count() != copied_summaries
+        ):
+            raise StoreError(
+                f"copy incomplete: the target holds {chunks.count()} chunks and "
+                f"{summaries.count()} summaries; the source has {expected[0]} visible "
+                f"chunks, of which {copied} were copied"
             )
-            if (chunks.count(), copied) != (expected[0], expected[0]) or (
-                summaries.count() != copied_summaries
-            ):
-                raise StoreError(
-                    f"copy incomplete: the target holds {chunks.count()} chunks and "
-                    f"{summaries.count()} summaries; the source has {expected[0]} visible "
-                    f"chunks, of which {copied} were copied"
-                )
-            if not same_dir:
-                _backup(source.data_dir / "catalog.sqlite", target.data_dir / "catalog.sqlite")
-            write_manifest(target.data_dir, replace(manifest, store=target.store.backend))
-        finally:
-            chunks.close()
-            lock.release()
+        if not same_dir:
+            _backup(config.data_dir / "catalog.sqlite", target.data_dir / "catalog.sqlite")
+        write_manifest(target.data_dir, replace(manifest, store=target.store.backend))
+    finally:
+        chunks.close()
+        lock.release()
     return ReindexReport(copied, copied_summaries, time.perf_counter() - started)
 
 
@@ -147,18 +143,19 @@ class Stats:
     disk_bytes: int
 
 
-def stats(config: RagConfig) -> Stats:
-    """Counts per collection, documents, model, dimension, backend and disk size.
+def stats(app: Rag) -> Stats:
+    """Counts per collection, documents, model, dimension, backend and disk size, read from
+    the open index and its manifest (no model needed: `Rag.open(config, model=False)`).
 
     Raises:
-        EmptyIndexError: No index in `config.data_dir`.
+        EmptyIndexError: No index in the data dir.
     """
-    with Index.open(config, create_embedder(config.embedder), write=False) as index:
-        manifest = read_manifest(config.data_dir)
-        assert manifest is not None
-        name = config.store.collection
-        counts = {name: index.stores[0].count(), f"{name}_summaries": index.stores[1].count()}
-        documents = index.catalog.count_documents()
+    config, index = app.config, app.index
+    manifest = read_manifest(config.data_dir)
+    if manifest is None:
+        raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")
+    name = config.store.collection
+    counts = {name: index.stores[0].count(), f"{name}_summaries": index.stores[1].count()}
     size = sum(f.stat().st_size for f in config.data_dir.rglob("*") if f.is_file())
     if config.store.uri and not config.store.uri.startswith(("http://", "https://")):
         lite = Path(config.store.uri).expanduser()
@@ -169,7 +166,7 @@ def stats(config: RagConfig) -> Stats:
         config.store.backend,
         config.store.uri or "(embedded, in data_dir)",
         counts,
-        documents,
+        index.count_documents(),
         manifest.embedder.name,
         manifest.embedder.dimension,
         size,

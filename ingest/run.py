@@ -1,7 +1,12 @@
 """Incremental, idempotent, per-file-isolated ingestion of folders and BEIR corpora.
 
+Every function takes the components of one process (`rag.app.Rag`, opened with
+`write=True`): the loaded embedder and the open index, so a server ingests upload after
+upload without loading its model again.
+
 Example:
-    >>> report = ingest_paths(load_config(), [Path("docs")])  # doctest: +SKIP
+    >>> with Rag.open(load_config(), write=True) as app:  # doctest: +SKIP
+    ...     report = ingest_paths(app, [Path("docs")])
     >>> report.exit_code  # 0 when every file was parsed or skipped  # doctest: +SKIP
 """
 
@@ -21,9 +26,9 @@ import numpy as np
 from ingest.isolation import ParsedPart, ParserPool
 from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
+from rag.app import Rag
 from rag.catalog import DocRecord
-from rag.config import RagConfig
-from rag.embed import Embedder, create_embedder
+from rag.embed import Embedder
 from rag.errors import CorruptFileError, IngestError
 from rag.index import Index, contextual_text
 from rag.types import Chunk, Document, Element
@@ -115,15 +120,14 @@ class _Writer:
         for file, sha in self._done:
             if file is not None:
                 stat = Path(file).stat()
-                self._index.catalog.set_file_state(file, sha, stat.st_size, stat.st_mtime_ns)
+                self._index.set_file_state(file, sha, stat.st_size, stat.st_mtime_ns)
         self._docs, self._done = [], []
 
 
-def _open(config: RagConfig) -> tuple[Embedder, Index, TokenSplitter]:
-    embedder = create_embedder(config.embedder)
-    embedder.warm_up()
-    splitter = TokenSplitter(config.chunker, embedder.tokenizer)
-    return embedder, Index.open(config, embedder, write=True), splitter
+def _writer(app: Rag) -> _Writer:
+    app.index.require_writer()
+    splitter = TokenSplitter(app.config.chunker, app.embedder.tokenizer)
+    return _Writer(app.index, app.embedder, splitter, 4 * app.config.embedder.batch_size)
 
 
 def display(path: Path) -> str:
@@ -167,18 +171,18 @@ def _sha256(path: Path) -> str:
 def _changed(index: Index, file: Path) -> str | None:
     """The file's sha256 when it needs (re)ingesting, else None."""
     stat = file.stat()
-    state = index.catalog.file_state(str(file))
+    state = index.file_state(str(file))
     if state and state[1:] == (stat.st_size, stat.st_mtime_ns):
         return None
     sha = _sha256(file)
     if state and state[0] == sha:
-        index.catalog.set_file_state(str(file), sha, stat.st_size, stat.st_mtime_ns)
+        index.set_file_state(str(file), sha, stat.st_size, stat.st_mtime_ns)
         return None
     return sha
 
 
 def ingest_paths(
-    config: RagConfig,
+    app: Rag,
     paths: Iterable[Path],
     *,
     prune: bool = False,
@@ -187,7 +191,7 @@ def ingest_paths(
     """Ingest files and folders: new and changed files are parsed, unchanged ones skipped.
 
     Args:
-        config: The configuration.
+        app: The components, opened for writing.
         paths: Files and folders.
         prune: Also remove documents whose files under these folders are gone.
         progress: Receives progress of parsing.
@@ -196,37 +200,33 @@ def ingest_paths(
         The per-file report. Files that fail do not stop the run.
 
     Raises:
-        IndexLockedError: Another process is writing the index.
-        IndexMismatchError: The index was built with another model or chunker.
+        IngestError: A path does not exist.
     """
     started = time.monotonic()
     progress = progress or NoProgress()
+    config, index = app.config, app.index
     paths = list(paths)
     files = discover(paths, config.data_dir)
     report = IngestReport()
-    embedder, index, splitter = _open(config)
-    try:
-        todo: dict[Path, str] = {}
-        for file in files:
-            too_big = _too_big(file, config.parser.max_file_mb)
-            sha = None if too_big else _changed(index, file)
-            if too_big:
-                report.results.append(FileResult(display(file), "failed", reason=too_big))
-            elif sha is None:
-                report.results.append(FileResult(display(file), "skipped"))
-            else:
-                todo[file] = sha
-        writer = _Writer(index, embedder, splitter, 4 * config.embedder.batch_size)
-        progress.start(len(todo), "parsing")
-        with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
-            for file, parts in pool.parse(todo):
-                report.results += _ingest_file(index, writer, file, todo[file], parts)
-                progress.advance(1, display(file))
-        writer.flush()
-        if prune:
-            report.results += _prune(index, paths)
-    finally:
-        index.close()
+    todo: dict[Path, str] = {}
+    for file in files:
+        too_big = _too_big(file, config.parser.max_file_mb)
+        sha = None if too_big else _changed(index, file)
+        if too_big:
+            report.results.append(FileResult(display(file), "failed", reason=too_big))
+        elif sha is None:
+            report.results.append(FileResult(display(file), "skipped"))
+        else:
+            todo[file] = sha
+    writer = _writer(app)
+    progress.start(len(todo), "parsing")
+    with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
+        for file, parts in pool.parse(todo):
+            report.results += _ingest_file(index, writer, file, todo[file], parts)
+            progress.advance(1, display(file))
+    writer.flush()
+    if prune:
+        report.results += _prune(index, paths)
     report.seconds = time.monotonic() - started
     return report
 
@@ -255,7 +255,7 @@ def _ingest_file(
         results.append(FileResult(source, "parsed", writer.add(doc)))
     if all(r.status == "parsed" for r in results):
         # Archive members that are no longer in the archive go with the old version.
-        for old in index.catalog.documents(file=str(file)):
+        for old in index.documents(file=str(file)):
             if old.doc_id not in kept:
                 writer.flush()
                 index.delete_document(old.doc_id)
@@ -275,33 +275,34 @@ def _title(elements: tuple[Element, ...]) -> str:
 def _prune(index: Index, paths: list[Path]) -> list[FileResult]:
     roots = [p.resolve() for p in paths if p.is_dir()]
     results = []
-    for doc in index.catalog.documents():
+    for doc in index.documents():
         if doc.file is None or Path(doc.file).exists():
             continue
         if any(root in Path(doc.file).parents for root in roots):
             index.delete_document(doc.doc_id)
-            index.catalog.forget_file(doc.file)
+            index.forget_file(doc.file)
             results.append(FileResult(doc.source, "removed", reason="file is gone"))
     return results
 
 
-def delete_source(config: RagConfig, source: str) -> list[str]:
+def delete_source(app: Rag, source: str) -> list[str]:
     """Remove the documents of one file (all members of an archive) or one document id.
+    Needs no embedding model (`Rag.open(config, write=True, model=False)`).
 
     Returns:
         The sources removed (empty when nothing matched).
     """
-    embedder = create_embedder(config.embedder)
-    with Index.open(config, embedder, write=True) as index:
-        file = str(Path(source).resolve())
-        docs = index.catalog.documents(file=file)
-        if not docs:
-            docs = [d for d in index.catalog.documents() if source in (d.doc_id, d.source)]
-        for doc in docs:
-            index.delete_document(doc.doc_id)
-            if doc.file:
-                index.catalog.forget_file(doc.file)
-        return [d.source for d in docs]
+    index = app.index
+    index.require_writer()
+    file = str(Path(source).resolve())
+    docs = index.documents(file=file)
+    if not docs:
+        docs = [d for d in index.documents() if source in (d.doc_id, d.source)]
+    for doc in docs:
+        index.delete_document(doc.doc_id)
+        if doc.file:
+            index.forget_file(doc.file)
+    return [d.source for d in docs]
 
 
 def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, object] | IngestError]]:
@@ -319,7 +320,7 @@ def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, object] | IngestErr
 
 
 def ingest_jsonl(
-    config: RagConfig, file: Path, *, prune: bool = False, progress: Progress | None = None
+    app: Rag, file: Path, *, prune: bool = False, progress: Progress | None = None
 ) -> IngestReport:
     """Ingest a BEIR-style corpus (`_id`, `title`, `text` per line); `_id` is the doc id.
 
@@ -333,26 +334,22 @@ def ingest_jsonl(
         raise IngestError(f"{display(file)} does not exist; give a corpus.jsonl file")
     rows = list(_read_jsonl(file))
     report = IngestReport()
-    embedder, index, splitter = _open(config)
-    try:
-        writer = _Writer(index, embedder, splitter, 4 * config.embedder.batch_size)
-        progress.start(len(rows), "embedding")
-        seen: set[str] = set()
-        for _, row in rows:
-            if isinstance(row, IngestError):
-                report.results.append(FileResult(row.source or "", "failed", reason=str(row)))
-            else:
-                seen.add(str(row["_id"]))
-                report.results.append(_ingest_row(index, writer, file, row))
-            progress.advance(1)
-        writer.flush()
-        if prune:
-            for doc in index.catalog.documents(file=str(file)):
-                if doc.doc_id not in seen:
-                    index.delete_document(doc.doc_id)
-                    report.results.append(FileResult(doc.source, "removed", reason="not in corpus"))
-    finally:
-        index.close()
+    index, writer = app.index, _writer(app)
+    progress.start(len(rows), "embedding")
+    seen: set[str] = set()
+    for _, row in rows:
+        if isinstance(row, IngestError):
+            report.results.append(FileResult(row.source or "", "failed", reason=str(row)))
+        else:
+            seen.add(str(row["_id"]))
+            report.results.append(_ingest_row(index, writer, file, row))
+        progress.advance(1)
+    writer.flush()
+    if prune:
+        for doc in index.documents(file=str(file)):
+            if doc.doc_id not in seen:
+                index.delete_document(doc.doc_id)
+                report.results.append(FileResult(doc.source, "removed", reason="not in corpus"))
     report.seconds = time.monotonic() - started
     return report
 
@@ -361,7 +358,7 @@ def _ingest_row(index: Index, writer: _Writer, file: Path, row: dict[str, object
     doc_id = str(row["_id"])
     title, text = str(row.get("title") or "").strip(), str(row.get("text") or "").strip()
     version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
-    old = index.catalog.get(doc_id)
+    old = index.document(doc_id)
     if old is not None and old.version == version:
         return FileResult(doc_id, "skipped")
     if not (title or text):

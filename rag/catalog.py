@@ -30,6 +30,7 @@ from pathlib import Path
 
 from rag.config import LexicalConfig
 from rag.lexical.bm25 import BM25Tables, LexicalRow
+from rag.sqlite import Connections
 
 __all__ = ["Catalog", "DocRecord", "DocWrite"]
 
@@ -85,44 +86,40 @@ class DocWrite:
 class Catalog:
     """SQLite file `catalog.sqlite` next to the index."""
 
-    def __init__(self, path: Path, lexical: LexicalConfig) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Readers may search from worker threads (LangChain runs chain branches in a pool,
-        # web servers answer in a thread pool). SQLite built serialized (threadsafety 3, as
-        # CPython's is) makes one connection safe to share; writes stay with the one writer.
-        self._db = sqlite3.connect(
-            str(path),
-            timeout=30.0,
-            isolation_level=None,
-            check_same_thread=sqlite3.threadsafety != 3,
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+    def __init__(self, path: Path | None, lexical: LexicalConfig) -> None:
+        """`path` None: an in-memory catalog (of an index that holds nothing yet)."""
+        # Readers search from many threads (a web server's pool, LangChain's branches): each
+        # thread reads through its own connection; writes go through the one writer's.
+        self._connections = Connections(path)
+        self._db = self._connections.write
+        self._read = self._connections.read
         self._db.executescript(_SCHEMA)
-        self.bm25 = BM25Tables(self._db, "lex_chunks", lexical)
-        self.summary_bm25 = BM25Tables(self._db, "lex_summaries", lexical)
+        self.bm25 = BM25Tables(self._db, "lex_chunks", lexical, self._read)
+        self.summary_bm25 = BM25Tables(self._db, "lex_summaries", lexical, self._read)
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the database (every thread's connection)."""
+        self._connections.close()
 
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, doc_id: str) -> DocRecord | None:
         """The visible version of `doc_id`, if any."""
-        row = self._db.execute(
-            "SELECT doc_id, source, file, version, n_chunks, title FROM documents WHERE doc_id=?",
-            (doc_id,),
-        ).fetchone()
+        sql = "SELECT doc_id, source, file, version, n_chunks, title FROM documents WHERE doc_id=?"
+        row = self._read().execute(sql, (doc_id,)).fetchone()
         return _record(row) if row else None
 
     def documents(self, file: str | None = None) -> list[DocRecord]:
         """Every visible document, or those that came from `file`."""
         sql = "SELECT doc_id, source, file, version, n_chunks, title FROM documents"
-        rows = self._db.execute(
-            sql + (" WHERE file=? ORDER BY source" if file else " ORDER BY source"),
-            (file,) if file else (),
-        ).fetchall()
+        rows = (
+            self._read()
+            .execute(
+                sql + (" WHERE file=? ORDER BY source" if file else " ORDER BY source"),
+                (file,) if file else (),
+            )
+            .fetchall()
+        )
         return [_record(r) for r in rows]
 
     def visible(self, chunk_ids: Iterable[str]) -> set[str]:
@@ -139,7 +136,7 @@ class Catalog:
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self._db.execute(
+            rows = self._read().execute(
                 f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", part
             )
             out.update(r[0] for r in rows)
@@ -147,29 +144,31 @@ class Catalog:
 
     def chunk_ids(self, doc_id: str) -> list[str]:
         """The chunk ids of the visible version of `doc_id`."""
-        rows = self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))
-        return [r[0] for r in rows]
+        return _chunk_ids(self._read(), doc_id)
 
     def count_documents(self) -> int:
         """Number of visible documents."""
-        return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+        return int(self._read().execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
     def count_chunks(self) -> int:
         """Number of visible chunks."""
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        return int(self._read().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def invisible_ids(self) -> list[str]:
         """Store ids that may exist but must not be shown (interrupted writes, old versions)."""
-        ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
-        for (raw,) in self._db.execute("SELECT chunk_ids FROM pending"):
+        db = self._read()
+        ids = [r[0] for r in db.execute("SELECT chunk_id FROM garbage")]
+        for (raw,) in db.execute("SELECT chunk_ids FROM pending"):
             ids += json.loads(raw)
         return ids
 
     def file_state(self, file: str) -> tuple[str, int, int] | None:
         """(sha256, size, mtime_ns) recorded when `file` was last ingested."""
-        row = self._db.execute(
-            "SELECT sha256, size, mtime_ns FROM file_state WHERE file=?", (file,)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute("SELECT sha256, size, mtime_ns FROM file_state WHERE file=?", (file,))
+            .fetchone()
+        )
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
 
     # -- writes --------------------------------------------------------------------------
@@ -223,7 +222,7 @@ class Catalog:
             return self._hide(doc_id, keep=set())
 
     def _hide(self, doc_id: str, keep: set[str]) -> bool:
-        stale = [i for i in self.chunk_ids(doc_id) if i not in keep]
+        stale = [i for i in _chunk_ids(self._db, doc_id) if i not in keep]
         summaries = [
             r[0]
             for r in self._db.execute("SELECT summary_id FROM summaries WHERE doc_id=?", (doc_id,))
@@ -280,6 +279,10 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _chunk_ids(db: sqlite3.Connection, doc_id: str) -> list[str]:
+    return [r[0] for r in db.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
 
 
 def _record(row: tuple[str, str, str | None, str, int, str]) -> DocRecord:

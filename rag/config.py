@@ -9,10 +9,13 @@ Only `load_config` reads files or the environment; everything else receives a su
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -34,10 +37,53 @@ __all__ = [
     "RewriteConfig",
     "StoreConfig",
     "SummaryConfig",
+    "derive",
     "load_config",
+    "unknown_variables",
 ]
 
+logger = logging.getLogger(__name__)
+
+# RAG_ variables that are not settings: the config file's name, the tests' data folder.
+_NOT_SETTINGS = frozenset({"RAG_CONFIG", "RAG_TEST_DATA"})
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def derive(model: M, /, **updates: Any) -> M:
+    """A copy of a config with `updates` applied and validated (pydantic's `model_copy`
+    does not validate). Nested sections may be given as models or as dicts of their fields,
+    which are merged into the current section.
+
+    Raises:
+        ConfigError: An updated value is invalid; the message names it.
+
+    Example:
+        >>> derive(RetrievalConfig(), top_k=8).top_k
+        8
+    """
+    data = model.model_dump()
+    for key, value in updates.items():
+        current = getattr(model, key, None)
+        if isinstance(value, dict) and isinstance(current, BaseModel):
+            value = {**current.model_dump(), **value}
+        data[key] = value
+    try:
+        return type(model).model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc)) from exc
+
+
+def _problems(exc: ValidationError) -> str:
+    """One line per invalid value: where, what was given, what is accepted."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        given = error.get("input")
+        lines.append(f"{where} = {given!r}: {error['msg']}")
+    return "invalid setting: " + "; ".join(lines)
 
 
 class EmbedderConfig(BaseModel):
@@ -359,9 +405,38 @@ def load_config(path: str | Path | None = None) -> RagConfig:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+    for warning in unknown_variables(os.environ):
+        logger.warning("%s", warning)
     try:
         return RagConfig(**data)
     except ValidationError as exc:
         raise ConfigError(
             f"invalid configuration ({file if data else 'environment'}):\n{exc}"
         ) from exc
+
+
+def _setting_names(model: type[BaseModel], prefix: str = "RAG_") -> set[str]:
+    """Every environment variable name that reaches a setting (sections included)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        full = f"{prefix}{name.upper()}"
+        names.add(full)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= _setting_names(annotation, f"{full}__")
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each `RAG_` variable that matches no setting (it would be ignored
+    silently), naming the closest setting."""
+    known = _setting_names(RagConfig)
+    out = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("RAG_") or upper in known or upper in _NOT_SETTINGS:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"environment variable {name} matches no setting and is ignored{hint}")
+    return out

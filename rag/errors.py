@@ -13,6 +13,7 @@ RagError
 │   ├── IndexLockedError        another process is writing this index
 │   └── IndexMismatchError      the index was built with another model or chunker
 ├── EmptyIndexError             a question was asked of an index with no documents
+├── InvalidRequestError         a request is malformed (an empty question, top_k 0, ...)
 ├── ModelUnavailableError       a model cannot be found or loaded
 └── GenerationError             the generation backend failed
     └── ModelUnreachableError   the model server did not answer (timeouts, breaker open)
@@ -35,6 +36,7 @@ __all__ = [
     "IndexLockedError",
     "IndexMismatchError",
     "IngestError",
+    "InvalidRequestError",
     "MissingToolError",
     "ModelUnavailableError",
     "ModelUnreachableError",
@@ -96,6 +98,10 @@ class IndexLockedError(StoreError):
 
 class IndexMismatchError(StoreError):
     """The index was built with a different embedding model or chunker."""
+
+
+class InvalidRequestError(RagError):
+    """A request cannot be served as given; the message says which part and why."""
 
 
 class EmptyIndexError(RagError):

@@ -12,20 +12,22 @@ import logging
 import os
 import time
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
 from rag.catalog import Catalog, DocRecord, DocWrite
-from rag.config import RagConfig, SummaryConfig
+from rag.config import LexicalConfig, RagConfig, SummaryConfig, derive
 from rag.embed.base import Embedder
-from rag.errors import ConfigError, EmptyIndexError, IndexLockedError, IndexMismatchError
+from rag.errors import ConfigError, IndexLockedError, IndexMismatchError
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
 from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
-from rag.stores import Filter, NativeLexicalStore, VectorStore, open_store
-from rag.summary import ExtractiveSummarizer, Summarizer, create_summarizer, summary_id
+from rag.rwlock import ReadWriteLock
+from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open_store
+from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Hit
 
 __all__ = ["Index", "WriteLock", "contextual_text"]
@@ -83,49 +85,48 @@ class Index:
         self._summarizer = summarizer or ExtractiveSummarizer(SummaryConfig())
         self._catalog = catalog
         self._lock = lock
+        self._rw = ReadWriteLock()
         self.analyzer = analyzer
 
     @classmethod
-    def open(cls, config: RagConfig, embedder: Embedder, *, write: bool) -> Index:
+    def open(
+        cls,
+        config: RagConfig,
+        embedder: Embedder | None,
+        *,
+        write: bool,
+        lock: WriteLock | None = None,
+        summarizer: Summarizer | None = None,
+    ) -> Index:
         """Open the index in `config.data_dir`.
 
-        For writing: take the lock, create or check the manifest, and finish any interrupted
-        write. For reading: check the manifest; an index that does not exist is empty.
+        For writing: take the lock (or use `lock`, already taken), create or check the
+        manifest, and finish any interrupted write; documents are summarized with
+        `summarizer` (extractive by default). For reading: check the manifest; an
+        index that does not exist yet is empty (every search finds nothing) and nothing is
+        written. With `embedder` None the model is not checked (counts, deletes, copies:
+        nothing that embeds); the dimension comes from the manifest.
 
         Raises:
             IndexLockedError: Another process is writing (write mode).
             IndexMismatchError: The index was built with another model or chunker.
-            EmptyIndexError: Read mode and no index exists yet.
+            ConfigError: Write mode without an embedder on a new index.
         """
         data_dir = config.data_dir
-        lock = WriteLock(data_dir / "write.lock", wait_s=3.0) if write else None
+        if write and lock is None:
+            lock = WriteLock(data_dir / "write.lock", wait_s=3.0)
         chunks: VectorStore | None = None
         try:
-            fingerprint = embedder.fingerprint
-            manifest = read_manifest(data_dir)
+            manifest = _manifest(config, embedder, write)
             if manifest is None:
-                if not write:
-                    raise EmptyIndexError(f"no index in {data_dir}; run `rag ingest PATH` first")
-                manifest = Manifest.new(
-                    fingerprint, config.chunker, config.lexical, config.store.backend
-                )
-                write_manifest(data_dir, manifest)
-            build = (config.chunker, config.lexical) if write else None
-            check_manifest(data_dir, manifest, fingerprint, build)
-            if manifest.store != config.store.backend:
-                raise IndexMismatchError(
-                    f"the index in {data_dir} is stored in {manifest.store}, but store.backend "
-                    f"is {config.store.backend}; set it back, or copy the index with "
-                    "`rag reindex --to CONFIG`"
-                )
-            dimension = fingerprint.dimension
+                return cls.empty(data_dir, config.lexical)
             # Terms come from the settings the index was built with; scoring from the config.
-            lexical = config.lexical.model_copy(update=manifest.lexical)
-            chunks = open_store(config.store, data_dir, dimension, lexical)
+            lexical = derive(config.lexical, **manifest.lexical)
+            chunks = open_store(config.store, data_dir, manifest.embedder.dimension, lexical)
             stores = (chunks, chunks.sibling(f"{config.store.collection}_summaries"))
             catalog = Catalog(data_dir / "catalog.sqlite", lexical)
             analyzer = Analyzer(lexical)
-            summarizer = create_summarizer(config, embedder) if write else None
+            summarizer = summarizer or ExtractiveSummarizer(config.summary)
             index = cls(data_dir, stores, catalog, analyzer, lock, summarizer)
         except BaseException:
             if chunks is not None:
@@ -136,6 +137,12 @@ class Index:
         if write:
             index.collect_garbage()
         return index
+
+    @classmethod
+    def empty(cls, data_dir: Path, lexical: LexicalConfig) -> Index:
+        """A read-only index of nothing, for a data dir nothing was ingested into yet."""
+        catalog = Catalog(None, lexical)
+        return cls(data_dir, (EmptyStore(), EmptyStore()), catalog, Analyzer(lexical), None)
 
     def close(self) -> None:
         """Release the stores, the catalog and the write lock."""
@@ -151,6 +158,19 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def writable(self) -> bool:
+        """Whether this process holds the index's write lock."""
+        return self._lock is not None
+
+    def require_writer(self) -> None:
+        """Raises:
+        ConfigError: The index was opened for reading only."""
+        if self._lock is None:
+            raise ConfigError(
+                f"the index in {self.data_dir} was opened for reading; open it with write=True"
+            )
 
     @property
     def stores(self) -> tuple[VectorStore, VectorStore]:
@@ -218,16 +238,53 @@ class Index:
             self._store.upsert(every, vectors)
         if summaries:
             self._summaries.upsert(summaries, np.stack(summary_vectors))
-        self._catalog.commit(writes)
-        self.collect_garbage()
+        # Searches in this process see the commit whole: before it, or after it and the
+        # removal of what it replaced.
+        with self._rw.writing():
+            self._catalog.commit(writes)
+            self.collect_garbage()
 
     def delete_document(self, doc_id: str) -> bool:
         """Hide and then remove one document. False when it was not in the index."""
-        removed = self._catalog.remove(doc_id)
-        self.collect_garbage()
+        with self._rw.writing():
+            removed = self._catalog.remove(doc_id)
+            self.collect_garbage()
         return removed
 
+    def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
+        """Remember a file as ingested (its hash, size and mtime), to skip it next time."""
+        self._catalog.set_file_state(file, sha256, size, mtime_ns)
+
+    def forget_file(self, file: str) -> None:
+        """Forget what was remembered of a file."""
+        self._catalog.forget_file(file)
+
     # -- reading ------------------------------------------------------------------------
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Hold for a whole search: writes in this process wait until it is done, so it
+        sees each of them before or after, never half of one (re-entrant)."""
+        return self._rw.reading()
+
+    def file_state(self, file: str) -> tuple[str, int, int] | None:
+        """(sha256, size, mtime_ns) recorded when `file` was last ingested."""
+        return self._catalog.file_state(file)
+
+    def document(self, doc_id: str) -> DocRecord | None:
+        """The visible version of a document."""
+        return self._catalog.get(doc_id)
+
+    def documents(self, file: str | None = None) -> list[DocRecord]:
+        """Every visible document, or those that came from `file`."""
+        return self._catalog.documents(file)
+
+    def chunk_ids(self, doc_id: str) -> list[str]:
+        """The chunk ids of a document's visible version."""
+        return self._catalog.chunk_ids(doc_id)
+
+    def count_documents(self) -> int:
+        """Visible documents."""
+        return self._catalog.count_documents()
 
     def count_chunks(self) -> int:
         """Visible chunks."""
@@ -270,14 +327,15 @@ class Index:
                 "retrieval.mode = native_hybrid needs a store that searches text itself: "
                 "store.backend = milvus (or use retrieval.mode = hybrid)"
             )
-        extra = len(self._catalog.invisible_ids())
-        if vector is None:
-            hits = store.search_lexical(query, k + extra)
-        else:
-            hits = store.search_hybrid(
-                query, vector, k + extra, candidates=max(candidates, k + extra), rrf_k=rrf_k
-            )
-        visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
+        with self.reading():
+            extra = len(self._catalog.invisible_ids())
+            if vector is None:
+                hits = store.search_lexical(query, k + extra)
+            else:
+                hits = store.search_hybrid(
+                    query, vector, k + extra, candidates=max(candidates, k + extra), rrf_k=rrf_k
+                )
+            visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
 
     def search(
@@ -294,3 +352,29 @@ class Index:
         hits = self._store.search_dense(vector, k + extra, where)
         visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
+
+
+def _manifest(config: RagConfig, embedder: Embedder | None, write: bool) -> Manifest | None:
+    """The index's manifest, checked against the model and store (a new one written for
+    a new index opened to write); None for a reader when there is no index yet."""
+    data_dir = config.data_dir
+    manifest = read_manifest(data_dir)
+    if manifest is None and not write:
+        return None
+    if manifest is None:
+        if embedder is None:
+            raise ConfigError(f"no index in {data_dir} yet; run `rag ingest PATH` first")
+        manifest = Manifest.new(
+            embedder.fingerprint, config.chunker, config.lexical, config.store.backend
+        )
+        write_manifest(data_dir, manifest)
+    if embedder is not None:
+        build = (config.chunker, config.lexical) if write else None
+        check_manifest(data_dir, manifest, embedder.fingerprint, build)
+    if manifest.store != config.store.backend:
+        raise IndexMismatchError(
+            f"the index in {data_dir} is stored in {manifest.store}, but store.backend "
+            f"is {config.store.backend}; set it back, or copy the index with "
+            "`rag reindex --to CONFIG`"
+        )
+    return manifest

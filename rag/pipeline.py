@@ -1,8 +1,8 @@
 """The question-answering pipeline as a plain function chain: search, compress, answer.
 
 Example:
-    >>> with RagPipeline.open(load_config()) as pipeline:  # doctest: +SKIP
-    ...     answer = pipeline.ask("what does the handbook say about leave?")
+    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
+    ...     answer = app.pipeline.ask("what does the handbook say about leave?")
 """
 
 from __future__ import annotations
@@ -12,18 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from rag.compress import Compressor, create_compressor
-from rag.config import GenerationParams, RagConfig
-from rag.embed import Embedder, create_embedder
-from rag.embed.cache import CachedEmbedder
-from rag.errors import EmptyIndexError, ModelUnreachableError
-from rag.generate import create_backend
+from rag.compress import Compressor
+from rag.config import GenerationParams
+from rag.errors import EmptyIndexError, InvalidRequestError, ModelUnreachableError
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator
-from rag.generate.prompts import PromptSet
-from rag.generate.tokens import create_counter
 from rag.index import Index
-from rag.retrieve import SearchPipeline, SearchTrace, create_search, embedder_languages
+from rag.retrieve import SearchPipeline, SearchTrace
 from rag.types import Answer, Hit
 
 __all__ = ["Explained", "RagPipeline", "Streamed"]
@@ -42,65 +37,15 @@ class Explained:
 
 @dataclass
 class RagPipeline:
-    """An open index with its embedder and generators; reuse it across questions."""
+    """Search, compress and answer over built components (`rag.app.Rag.pipeline` builds
+    it); safe to share between threads."""
 
-    embedder: Embedder
     index: Index
     search: SearchPipeline
     compressor: Compressor
     extractive: ExtractiveGenerator
     llm: LLMGenerator | None
     top_k: int
-
-    @classmethod
-    def open(cls, config: RagConfig) -> RagPipeline:
-        """Load the embedder and open the index for reading.
-
-        Raises:
-            EmptyIndexError: Nothing has been ingested into `config.data_dir`.
-            IndexMismatchError: The index was built with another embedding model.
-            ConfigError: The generator configuration is incomplete.
-        """
-        counter = (
-            create_counter(config.generator.tokenizer)
-            if config.generator.backend != "none"
-            else None
-        )
-        backend = create_backend(config.generator, counter)
-        embedder = create_embedder(config.embedder)
-        embedder.warm_up()
-        index = Index.open(config, embedder, write=False)
-        try:
-            languages = embedder_languages(config, embedder)
-            search = create_search(config, index, embedder, languages, backend)
-            # Lost-in-the-middle order matters to a model reading the context, not to the
-            # extractive answer; the budget leaves room for the prompt and the answer.
-            compression = config.compression.model_copy(
-                update={"reorder": config.compression.reorder and backend is not None}
-            )
-            # Compression and the extractive answer embed the same sentences: once is enough.
-            sentences = CachedEmbedder(embedder)
-            compressor = create_compressor(
-                compression, sentences, index.analyzer, languages, counter
-            )
-            prompts = PromptSet.load(config.generator.prompt_dir)
-        except BaseException:
-            index.close()
-            raise
-        extractive = ExtractiveGenerator(config.answer, sentences)
-        llm = None
-        if backend is not None:
-            llm = LLMGenerator(
-                backend,
-                prompts,
-                config.generator.params,
-                config.language,
-                config.generator.synthesis,
-                counter,
-                config.generator.context_window,
-                config.generator.parallel_requests,
-            )
-        return cls(embedder, index, search, compressor, extractive, llm, config.retrieval.top_k)
 
     def ask(
         self, question: str, top_k: int | None = None, params: GenerationParams | None = None
@@ -116,14 +61,29 @@ class RagPipeline:
         self, question: str, top_k: int | None = None, params: GenerationParams | None = None
     ) -> Explained:
         """`ask`, keeping what every step produced."""
-        prepared = self.prepare(question, top_k)
+        prepared = self.prepare(question, top_k, params)
         stream = self.stream(question, prepared, params)
         for _ in stream:
             pass
         return replace(prepared, answer=stream.answer)
 
-    def prepare(self, question: str, top_k: int | None = None) -> Explained:
-        """Search and compress: everything before the answer is written (`answer` is empty)."""
+    def prepare(
+        self, question: str, top_k: int | None = None, params: GenerationParams | None = None
+    ) -> Explained:
+        """Search and compress: everything before the answer is written (`answer` is empty).
+        The context is packed for the answer length of `params` (the configured one when
+        None); pass the same `params` to `stream`.
+
+        Raises:
+            InvalidRequestError: The question is empty, or `top_k` is not positive.
+            EmptyIndexError: The index holds no documents.
+        """
+        if not question.strip():
+            raise InvalidRequestError("the question is empty; ask something")
+        if top_k is not None and top_k <= 0:
+            raise InvalidRequestError(
+                f"top_k must be greater than 0. Currently, the top_k is {top_k}"
+            )
         if self.index.count_chunks() == 0:
             raise EmptyIndexError(
                 f"the index in {self.index.data_dir} holds no documents; run `rag ingest PATH`"
@@ -136,9 +96,9 @@ class RagPipeline:
             context = self.compressor.compress(question, trace.hits)
         else:
             # Packed for the model's window, counted with its tokenizer (or an estimate).
-            budget = self.llm.context_budget(question, trace.hits)
+            budget = self.llm.context_budget(question, trace.hits, params)
             context, warnings = self.llm.fit(
-                question, self.compressor.compress(question, trace.hits, budget)
+                question, self.compressor.compress(question, trace.hits, budget), params
             )
         timings = {
             "search": (searched - started) * 1000,
@@ -153,16 +113,6 @@ class RagPipeline:
         """The answer as it is written; the extractive one when no model is configured or
         the model cannot be reached (then `answer.fallback` is True, with a warning)."""
         return Streamed(self, question, prepared, params)
-
-    def close(self) -> None:
-        """Close the index."""
-        self.index.close()
-
-    def __enter__(self) -> RagPipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Streamed:

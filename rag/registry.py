@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from rag.errors import ConfigError
 
-__all__ = ["build"]
+__all__ = ["build", "check"]
 
 T = TypeVar("T")
 
@@ -18,10 +19,19 @@ def build(registry: Mapping[str, Callable[..., T]], key: str, name: str, *args: 
     Raises:
         ConfigError: `name` is not registered.
     """
-    try:
-        factory = registry[name]
-    except KeyError:
+    check(registry, key, name)
+    return registry[name](*args)
+
+
+def check(registry: Mapping[str, object], key: str, name: str) -> None:
+    """Fail, listing the valid names, unless `name` is registered.
+
+    Raises:
+        ConfigError: `name` is not registered.
+    """
+    if name not in registry:
+        close = difflib.get_close_matches(name, list(registry), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(
-            f"{key} must be one of {sorted(registry)}. Currently, the {key} is {name!r}"
-        ) from None
-    return factory(*args)
+            f"{key} must be one of {sorted(registry)}. Currently, the {key} is {name!r}{hint}"
+        )

@@ -37,7 +37,7 @@ from rag.types import Chunk
 
 if TYPE_CHECKING:
     from rag.embed.base import Embedder
-    from rag.generate.llm import ChatBackend
+    from rag.generate.base import ChatBackend
     from rag.generate.tokens import TokenCounter
 
 __all__ = [
@@ -208,12 +208,14 @@ class LLMSummarizer:
 MESSAGE_OVERHEAD = 8  # as rag.generate.tokens counts a chat message's template tokens
 
 
-def _llm(config: RagConfig, embedder: Embedder) -> Summarizer:
-    from rag.generate import create_backend
-    from rag.generate.tokens import create_counter
+def _llm(
+    config: RagConfig,
+    embedder: Embedder,
+    backend: ChatBackend | None,
+    counter: TokenCounter | None,
+) -> Summarizer:
+    from rag.generate.tokens import EstimatedCounter
 
-    counter = create_counter(config.generator.tokenizer)
-    backend = create_backend(config.generator, counter)
     if backend is None:
         raise ConfigError(
             "summary.method = llm needs a generation model: set generator.backend, "
@@ -222,17 +224,29 @@ def _llm(config: RagConfig, embedder: Embedder) -> Summarizer:
     cache = SummaryCache(config.data_dir / "summaries.sqlite")
     window = config.generator.context_window
     model = f"{config.generator.backend}:{config.generator.model}"
+    counter = counter or EstimatedCounter()
     return LLMSummarizer(config.summary, backend, embedder, cache, counter, window, model)
 
 
-SUMMARIZERS: dict[str, Callable[[RagConfig, Embedder], Summarizer]] = {
-    "extractive": lambda config, embedder: ExtractiveSummarizer(config.summary),
+SummarizerFactory = Callable[
+    [RagConfig, "Embedder", "ChatBackend | None", "TokenCounter | None"], Summarizer
+]
+
+SUMMARIZERS: dict[str, SummarizerFactory] = {
+    "extractive": lambda config, embedder, backend, counter: ExtractiveSummarizer(config.summary),
     "llm": _llm,
 }
 
 
-def create_summarizer(config: RagConfig, embedder: Embedder) -> Summarizer:
-    """The summarizer named by `config.summary.method`."""
+def create_summarizer(
+    config: RagConfig,
+    embedder: Embedder,
+    backend: ChatBackend | None = None,
+    counter: TokenCounter | None = None,
+) -> Summarizer:
+    """The summarizer named by `config.summary.method`; `llm` writes with `backend`."""
     from rag.registry import build
 
-    return build(SUMMARIZERS, "summary.method", config.summary.method, config, embedder)
+    return build(
+        SUMMARIZERS, "summary.method", config.summary.method, config, embedder, backend, counter
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Answer", "Chunk", "Citation", "Document", "Element", "Hit", "StageScore"]
 
@@ -107,3 +108,26 @@ class Answer:
     invalid_citations: int = 0
     fallback: bool = False
     warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer as JSON-ready data (`rag ask --json`, the service's answers)."""
+        return {
+            "answer": self.text,
+            "no_context": self.no_context,
+            "cited": list(self.cited),
+            "invalid_citations": self.invalid_citations,
+            "fallback": self.fallback,
+            "warnings": list(self.warnings),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "sources": [
+                {
+                    "n": c.n,
+                    "source": c.hit.chunk.source,
+                    "page": c.hit.chunk.page,
+                    "section": c.hit.chunk.section,
+                    "score": round(c.hit.score, 6),
+                    "text": c.hit.chunk.text,
+                }
+                for c in self.citations
+            ],
+        }

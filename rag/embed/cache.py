@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -21,11 +22,13 @@ __all__ = ["CachedEmbedder"]
 
 
 class CachedEmbedder:
-    """Wraps an embedder; the `size` most recently used document vectors are kept."""
+    """Wraps an embedder; the `size` most recently used document vectors are kept. Safe to
+    share between threads: the cache is locked, the model call is not held under it."""
 
     def __init__(self, inner: Embedder, size: int = 4096) -> None:
         self._inner, self._size = inner, size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         self._inner.warm_up()
@@ -42,15 +45,17 @@ class CachedEmbedder:
         return self._inner.embed_query(text)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            for text, vector in zip(missing, self._inner.embed_documents(missing), strict=True):
-                self._vectors[text] = vector
         if not texts:
             return np.zeros((0, self.fingerprint.dimension), dtype=np.float32)
-        out = np.stack([self._vectors[t] for t in texts])
-        for text in texts:
-            self._vectors.move_to_end(text)
-        while len(self._vectors) > self._size:
-            self._vectors.popitem(last=False)
-        return out
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self._inner.embed_documents(missing), strict=True))
+        with self._lock:
+            for text in texts:
+                self._vectors[text] = known[text]
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self._size:
+                self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import importlib.util
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,17 +71,20 @@ class _HFTokenizer:
     def __init__(self, backend: Any, max_tokens: int) -> None:
         self._backend = backend
         self._max_tokens = max_tokens
+        self._lock = threading.Lock()  # a fast tokenizer is not for two threads at once
 
     @property
     def max_tokens(self) -> int:
         return self._max_tokens
 
     def count(self, texts: Sequence[str]) -> list[int]:
-        encodings = self._backend.encode_batch(list(texts), add_special_tokens=False)
+        with self._lock:
+            encodings = self._backend.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encodings]
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
-        return list(self._backend.encode(text, add_special_tokens=False).offsets)
+        with self._lock:
+            return list(self._backend.encode(text, add_special_tokens=False).offsets)
 
 
 class SentenceTransformerEmbedder:
@@ -91,11 +95,18 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._fingerprint: ModelFingerprint | None = None
         self._tokenizer: _HFTokenizer | None = None
+        # Hugging Face fast tokenizers fail ("Already borrowed") when two threads encode at
+        # once with the padding settings sentence-transformers sets per call: one call runs
+        # at a time (the cores are busy with that one anyway).
+        self._lock = threading.RLock()
 
     def warm_up(self) -> None:
         """Load the model from its local directory (offline); a second call does nothing."""
-        if self._model is not None:
-            return
+        with self._lock:
+            if self._model is None:
+                self._load()
+
+    def _load(self) -> None:
         path = resolve_model_dir(self._config)
         from sentence_transformers import SentenceTransformer
 
@@ -147,11 +158,12 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.fingerprint.dimension), dtype=np.float32)
-        vectors = self._model.encode(
-            texts,
-            batch_size=self._config.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            vectors = self._model.encode(
+                texts,
+                batch_size=self._config.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)

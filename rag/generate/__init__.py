@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rag.config import GeneratorConfig
-from rag.generate.base import Generator
-from rag.generate.llm import ChatBackend
+from rag.generate.base import ChatBackend, Generator
 from rag.generate.tokens import EstimatedCounter, TokenCounter
 from rag.registry import build
 

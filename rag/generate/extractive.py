@@ -18,12 +18,16 @@ from rag.embed.base import Embedder
 from rag.text import is_cjk, split_sentences
 from rag.types import Answer, Citation, Hit
 
-__all__ = ["NO_ANSWER", "ExtractiveGenerator"]
+__all__ = ["NOTHING_FOUND", "NO_ANSWER", "ExtractiveGenerator"]
 
 NO_ANSWER = {
     "en": "The indexed documents do not seem to answer this question; the closest passages are "
     "listed below.",
     "zh": "已索引的文档中似乎没有这个问题的答案；下面列出了最接近的段落。",
+}
+NOTHING_FOUND = {
+    "en": "No passage of the indexed documents matches this question.",
+    "zh": "已索引的文档中没有与这个问题相关的段落。",
 }
 
 
@@ -45,7 +49,8 @@ class ExtractiveGenerator:
         ]
         lang = "zh" if is_cjk(question) else "en"
         if not candidates:
-            return Answer(NO_ANSWER[lang], citations, no_context=True)
+            message = NO_ANSWER[lang] if hits else NOTHING_FOUND[lang]
+            return Answer(message, citations, no_context=True)
         query = self._embedder.embed_query(question)
         vectors = self._embedder.embed_documents([s for _, _, s in candidates])
         scores = vectors @ query
@@ -54,7 +59,8 @@ class ExtractiveGenerator:
             return Answer(NO_ANSWER[lang], citations, no_context=True)
         text = _join([f"{s} [{n}]" for n, _, s in sorted(chosen)])
         elapsed = (time.perf_counter() - started) * 1000
-        return Answer(text, citations, timings_ms={"generate": elapsed})
+        cited = tuple(sorted({n for n, _, _ in chosen}))
+        return Answer(text, citations, timings_ms={"generate": elapsed}, cited=cited)
 
     def _choose(
         self, candidates: list[tuple[int, int, str]], scores: np.ndarray

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterator, Sequence
 
 from rag.config import GenerationParams
 from rag.errors import ConfigError
+from rag.generate.base import REPLY_ALLOWANCE, ChatBackend
 from rag.generate.citations import check_citations
 from rag.generate.prompts import PromptSet, context_block
 from rag.generate.synthesis import SYNTHESES, Synthesis, Task
@@ -30,46 +29,9 @@ from rag.generate.tokens import EstimatedCounter, TokenCounter, prompt_tokens
 from rag.registry import build
 from rag.types import Answer, Citation, Hit
 
-__all__ = ["AnswerStream", "ChatBackend", "CitationFilter", "LLMGenerator", "ServedModel"]
+__all__ = ["AnswerStream", "CitationFilter", "LLMGenerator"]
 
-_REPLY_ALLOWANCE = 512  # answer tokens assumed when max_tokens is unset
 _PARTIAL = re.compile(r"\[[\d\s,，、]*\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class ServedModel:
-    """A model a server lists; `detail` says what it is (e.g. a LoRA adapter's base)."""
-
-    name: str
-    detail: str = ""
-
-
-class ChatBackend(Protocol):
-    """A served chat model."""
-
-    name: str
-
-    def stream(
-        self,
-        messages: Sequence[dict[str, str]],
-        params: GenerationParams,
-        warn: Callable[[str], None] | None = None,
-    ) -> Iterator[str]:
-        """The reply, piece by piece; `warn` hears what the user should know (a prompt
-        that does not fit, an answer cut at max_tokens)."""
-        ...
-
-    def models(self) -> list[ServedModel]:
-        """The models the server lists."""
-        ...
-
-    def context_length(self, model: str) -> int | None:
-        """The model's context window in tokens, when the server tells."""
-        ...
-
-    def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
-        """One user message in, the whole reply out (query rewriting)."""
-        ...
 
 
 class CitationFilter:
@@ -180,13 +142,19 @@ class LLMGenerator:
         self._counter: TokenCounter = counter or EstimatedCounter()
         self._window = context_window
 
-    def _room(self, question: str) -> int:
+    def _reply(self, params: GenerationParams | None) -> int:
+        """Tokens kept for the answer: this request's max_tokens, else the configured."""
+        return (params or self._params).max_tokens or REPLY_ALLOWANCE
+
+    def _room(self, question: str, params: GenerationParams | None) -> int:
         """Tokens left for context blocks in the window, after the prompt and the answer."""
-        reply = self._params.max_tokens or _REPLY_ALLOWANCE
+        reply = self._reply(params)
         bare = prompt_tokens(self._counter, self.messages(question, []))
         return self._window - reply - bare
 
-    def context_budget(self, question: str, hits: Sequence[Hit]) -> int:
+    def context_budget(
+        self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
+    ) -> int:
         """Tokens the context text may take so that the prompt for `question` with these
         hits' headers, and the answer, fit the model's window.
 
@@ -196,20 +164,22 @@ class LLMGenerator:
         headers = self._counter.count(
             [context_block(n, _where(h), "") for n, h in enumerate(hits, 1)]
         )
-        room = self._room(question) - sum(headers)
+        room = self._room(question, params) - sum(headers)
         if room <= 0:
             raise ConfigError(
                 f"generator.context_window ({self._window}) leaves no room for context after "
-                f"the prompt and max_tokens ({self._params.max_tokens}); raise the window (up "
+                f"the prompt and max_tokens ({self._reply(params)}); raise the window (up "
                 "to the model's) or lower generator.params.max_tokens"
             )
         return room
 
-    def fit(self, question: str, hits: Sequence[Hit]) -> tuple[list[Hit], list[str]]:
+    def fit(
+        self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
+    ) -> tuple[list[Hit], list[str]]:
         """The hits whose prompt fits the window: the weakest are left out until it does,
         with a warning saying so."""
         kept = list(hits)
-        limit = self._window - (self._params.max_tokens or _REPLY_ALLOWANCE)
+        limit = self._window - self._reply(params)
         while kept and prompt_tokens(self._counter, self.messages(question, kept)) > limit:
             kept.remove(min(kept, key=lambda h: h.score))
         if len(kept) == len(hits):

@@ -27,7 +27,7 @@ from typing import Any
 
 from rag.config import GenerationParams, GeneratorConfig
 from rag.errors import ConfigError, GenerationError
-from rag.generate.llm import ServedModel
+from rag.generate.base import REPLY_ALLOWANCE, RETRY_STATUS, ChatBackend, ServedModel, Warn
 from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
 from rag.generate.tokens import TokenCounter, prompt_tokens
 
@@ -36,11 +36,7 @@ __all__ = ["DEFAULT_HOST", "ModelInfo", "OllamaBackend", "num_ctx_for", "ollama_
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
-_RETRY_STATUS = {429, 502, 503, 504}
 _MIN_CTX = 2048
-_REPLY_ALLOWANCE = 512  # answer tokens assumed when max_tokens is unset
-
-Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +83,7 @@ def num_ctx_for(needed: int, model_context: int | None) -> int:
     return min(size, model_context) if model_context else size
 
 
-class OllamaBackend:
+class OllamaBackend(ChatBackend):
     """One Ollama server, one model; cheap to construct, connects on first use."""
 
     def __init__(
@@ -102,7 +98,7 @@ class OllamaBackend:
                 "shows, or one `rag models ollama-create` registered); set "
                 "RAG_GENERATOR__MODEL"
             )
-        self._config, self._counter = config, counter
+        self.config, self._counter = config, counter
         self._host = (config.base_url or DEFAULT_HOST).rstrip("/")
         self._breaker = breaker or CircuitBreaker(config.breaker_failures, config.breaker_reset_s)
         self._clients: dict[float, Any] = {}
@@ -113,14 +109,14 @@ class OllamaBackend:
         import httpx
         import ollama
 
-        read = read_timeout_s or self._config.read_timeout_s
+        read = read_timeout_s or self.config.read_timeout_s
         if read not in self._clients:
             headers = {}
-            if key := self._config.api_key.get_secret_value():
+            if key := self.config.api_key.get_secret_value():
                 headers["Authorization"] = f"Bearer {key}"
             self._clients[read] = ollama.Client(
                 host=self._host,
-                timeout=httpx.Timeout(read, connect=self._config.connect_timeout_s),
+                timeout=httpx.Timeout(read, connect=self.config.connect_timeout_s),
                 headers=headers,
             )
         return self._clients[read]
@@ -135,14 +131,14 @@ class OllamaBackend:
             except (ConnectionError, httpx.TransportError) as exc:
                 raise Retryable(exc) from exc
             except ollama.ResponseError as exc:
-                if exc.status_code in _RETRY_STATUS:
+                if exc.status_code in RETRY_STATUS:
                     raise Retryable(exc) from exc
-                raise self._status_error(exc, model or self._config.model) from exc
+                raise self._status_error(exc, model or self.config.model) from exc
 
         return call_with_retries(
             attempt,
-            retries=self._config.retries,
-            backoff_s=self._config.backoff_s,
+            retries=self.config.retries,
+            backoff_s=self.config.backoff_s,
             breaker=self._breaker,
             what=f"Ollama at {self._host}",
         )
@@ -176,7 +172,7 @@ class OllamaBackend:
 
     def info(self, model: str | None = None) -> ModelInfo:
         """The model's trained context length, family and template, from `/api/show`."""
-        name = model or self._config.model
+        name = model or self.config.model
         shown = self._call(lambda: self._client().show(name), name)
         details = dict(shown.modelinfo or {})
         arch = details.get("general.architecture")
@@ -222,11 +218,11 @@ class OllamaBackend:
 
         def first() -> tuple[Iterator[Any], Any]:
             pieces = self._client(read_timeout_s).chat(
-                model=self._config.model,
+                model=self.config.model,
                 messages=[dict(m) for m in messages],
                 stream=True,
                 options=options,
-                keep_alive=self._config.keep_alive,
+                keep_alive=self.config.keep_alive,
             )
             return pieces, next(pieces, None)
 
@@ -248,24 +244,16 @@ class OllamaBackend:
         self, messages: Sequence[Mapping[str, str]], params: GenerationParams, warn: Warn
     ) -> int:
         prompt = prompt_tokens(self._counter, [dict(m) for m in messages])
-        reply = params.max_tokens or _REPLY_ALLOWANCE
+        reply = params.max_tokens or REPLY_ALLOWANCE
         limit = self._model_context()
         if limit and prompt + reply > limit:
             warn(
                 f"the prompt (~{prompt} tokens) plus the answer ({reply} tokens) does not fit "
-                f"{self._config.model}'s context of {limit} tokens; Ollama will drop the "
+                f"{self.config.model}'s context of {limit} tokens; Ollama will drop the "
                 "start of the prompt. Lower retrieval.top_k, compression.budget_tokens or "
                 "generator.context_window"
             )
         return num_ctx_for(prompt + reply, limit)
-
-    def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
-        """One user message in, the reply out (query rewriting, summaries)."""
-        params = self._config.params.model_copy(update={"max_tokens": max_tokens})
-        messages = [{"role": "user", "content": prompt}]
-        # A rewrite or a summary cut at max_tokens is expected: no warning.
-        pieces = self.stream(messages, params, logger.debug, read_timeout_s=timeout_s)
-        return "".join(pieces).strip()
 
     def create(
         self,

@@ -18,21 +18,19 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from rag.config import GenerationParams, GeneratorConfig
 from rag.errors import ConfigError, GenerationError
-from rag.generate.llm import ServedModel
+from rag.generate.base import RETRY_STATUS, ChatBackend, ServedModel
 from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
 
 __all__ = ["Message", "OpenAIBackend", "openai_params"]
 
-Message = dict[str, str]
+Message = Mapping[str, str]
 
 logger = logging.getLogger(__name__)
-
-_RETRY_STATUS = {429, 502, 503, 504}
 
 
 def openai_params(params: GenerationParams) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -53,7 +51,7 @@ def openai_params(params: GenerationParams) -> tuple[dict[str, Any], dict[str, A
     return standard, extra
 
 
-class OpenAIBackend:
+class OpenAIBackend(ChatBackend):
     """One server, one model; cheap to construct, connects on first use."""
 
     def __init__(self, config: GeneratorConfig, breaker: CircuitBreaker | None = None) -> None:
@@ -63,7 +61,7 @@ class OpenAIBackend:
                 "http://127.0.0.1:8000/v1) and generator.model (the served model name); set "
                 "RAG_GENERATOR__BASE_URL and RAG_GENERATOR__MODEL"
             )
-        self._config = config
+        self.config = config
         self._breaker = breaker or CircuitBreaker(config.breaker_failures, config.breaker_reset_s)
         self._client: Any = None
         self.name = f"{config.model} at {config.base_url}"
@@ -73,16 +71,16 @@ class OpenAIBackend:
 
         if self._client is None:
             self._client = openai.OpenAI(
-                base_url=self._config.base_url,
-                api_key=self._config.api_key.get_secret_value() or "not-needed",
+                base_url=self.config.base_url,
+                api_key=self.config.api_key.get_secret_value() or "not-needed",
                 timeout=openai.Timeout(
-                    self._config.read_timeout_s, connect=self._config.connect_timeout_s
+                    self.config.read_timeout_s, connect=self.config.connect_timeout_s
                 ),
                 max_retries=0,
             )
         if read_timeout_s is None:
             return self._client
-        timeout = openai.Timeout(read_timeout_s, connect=self._config.connect_timeout_s)
+        timeout = openai.Timeout(read_timeout_s, connect=self.config.connect_timeout_s)
         return self._client.with_options(timeout=timeout)
 
     def _call(self, action: Any) -> Any:
@@ -94,28 +92,28 @@ class OpenAIBackend:
             except (openai.APIConnectionError, openai.APITimeoutError) as exc:
                 raise Retryable(exc) from exc
             except openai.APIStatusError as exc:
-                if exc.status_code in _RETRY_STATUS:
+                if exc.status_code in RETRY_STATUS:
                     raise Retryable(exc) from exc
                 raise self._status_error(exc) from exc
 
         return call_with_retries(
             attempt,
-            retries=self._config.retries,
-            backoff_s=self._config.backoff_s,
+            retries=self.config.retries,
+            backoff_s=self.config.backoff_s,
             breaker=self._breaker,
-            what=f"the model server at {self._config.base_url}",
+            what=f"the model server at {self.config.base_url}",
         )
 
     def _status_error(self, exc: Any) -> GenerationError:
         if exc.status_code == 404:
             return GenerationError(
-                f"the server at {self._config.base_url} does not serve model "
-                f"{self._config.model!r} ({exc.status_code}); run `rag models check` to list "
+                f"the server at {self.config.base_url} does not serve model "
+                f"{self.config.model!r} ({exc.status_code}); run `rag models check` to list "
                 "the served models and LoRA adapters"
             )
         if exc.status_code in (401, 403):
             return GenerationError(
-                f"the server at {self._config.base_url} refused the API key "
+                f"the server at {self.config.base_url} refused the API key "
                 f"({exc.status_code}); set RAG_GENERATOR__API_KEY"
             )
         return GenerationError(f"the model server answered {exc.status_code}: {exc.message}")
@@ -159,7 +157,7 @@ class OpenAIBackend:
         standard, extra = openai_params(params)
         response = self._call(
             lambda: self._openai(read_timeout_s).chat.completions.create(
-                model=self._config.model,
+                model=self.config.model,
                 messages=list(messages),
                 stream=True,
                 extra_body=extra or None,
@@ -188,16 +186,8 @@ class OpenAIBackend:
             # llama.cpp's server, for one, answers a prompt longer than its context with an
             # empty 200 stream: an error, not an empty answer.
             raise GenerationError(
-                f"the model server at {self._config.base_url} ended the answer without "
+                f"the model server at {self.config.base_url} ended the answer without "
                 "finishing it; the prompt may exceed the model's context. Check "
                 "generator.context_window against the server's (vLLM --max-model-len, "
                 "llama.cpp --n_ctx) and set generator.tokenizer for exact token counts"
             )
-
-    def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
-        """One user message in, the reply out (query rewriting, summaries)."""
-        params = self._config.params.model_copy(update={"max_tokens": max_tokens})
-        messages = [{"role": "user", "content": prompt}]
-        # A rewrite or a summary cut at max_tokens is expected: no warning.
-        pieces = self.stream(messages, params, logger.debug, read_timeout_s=timeout_s)
-        return "".join(pieces).strip()

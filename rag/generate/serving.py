@@ -2,7 +2,8 @@
 really served, and registering a GGUF with Ollama from a Modelfile.
 
 Example:
-    >>> check = check_model(load_config())  # doctest: +SKIP
+    >>> config = load_config()  # doctest: +SKIP
+    >>> check = check_model(config, connect_backend(config)[0])  # doctest: +SKIP
     >>> check.found, [m.name for m in check.served]  # doctest: +SKIP
     >>> print(modelfile(Path("security.gguf"), parameters={"temperature": 0.2}), end="")
     FROM ./security.gguf
@@ -13,17 +14,23 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.config import RagConfig
+from rag.config import GeneratorConfig, RagConfig, derive
 from rag.errors import ConfigError
-from rag.generate import create_backend
-from rag.generate.llm import ServedModel
+from rag.generate.base import ChatBackend, ServedModel
 
-__all__ = ["OLLAMA_PARAMETERS", "ModelCheck", "check_model", "modelfile", "parse_parameters"]
+__all__ = [
+    "OLLAMA_PARAMETERS",
+    "ModelCheck",
+    "check_model",
+    "modelfile",
+    "parse_parameters",
+    "register_gguf",
+]
 
 # The Modelfile PARAMETER names Ollama accepts, and the type of each value.
 OLLAMA_PARAMETERS: dict[str, type] = {
@@ -55,6 +62,21 @@ class ModelCheck:
     found: ServedModel | None
     close: tuple[str, ...]
     context_length: int | None = None
+    context_window: int | None = None  # generator.context_window, as configured
+
+    @property
+    def window_warning(self) -> str | None:
+        """What to fix when the configured window is larger than the model's context."""
+        if (
+            self.context_length
+            and self.context_window
+            and (self.context_window > self.context_length)
+        ):
+            return (
+                f"generator.context_window ({self.context_window}) is larger than the "
+                f"model's context ({self.context_length}); lower it"
+            )
+        return None
 
 
 def _same(configured: str, served: str, backend: str) -> bool:
@@ -63,16 +85,15 @@ def _same(configured: str, served: str, backend: str) -> bool:
     return served == configured
 
 
-def check_model(config: RagConfig) -> ModelCheck:
-    """List the served models and look for `generator.model` among them (Ollama's
-    `name` means `name:latest`; a vLLM LoRA adapter is listed under its own name).
+def check_model(config: RagConfig, backend: ChatBackend | None) -> ModelCheck:
+    """List the models `backend` serves and look for `generator.model` among them
+    (Ollama's `name` means `name:latest`; a vLLM LoRA adapter is listed under its own name).
 
     Raises:
         ConfigError: No backend is configured.
         ModelUnreachableError: The server did not answer.
     """
     generator = config.generator
-    backend = create_backend(generator)
     if backend is None:
         raise ConfigError(
             "generator.backend is none: nothing to check. Set generator.backend (openai or "
@@ -83,8 +104,50 @@ def check_model(config: RagConfig) -> ModelCheck:
     close = tuple(difflib.get_close_matches(generator.model, [m.name for m in served], n=3))
     context = backend.context_length(found.name) if found is not None else None
     return ModelCheck(
-        generator.backend, backend.name, generator.model, served, found, close, context
+        generator.backend,
+        backend.name,
+        generator.model,
+        served,
+        found,
+        close,
+        context,
+        generator.context_window,
     )
+
+
+def register_gguf(
+    config: GeneratorConfig,
+    gguf: Path,
+    name: str,
+    *,
+    system: str | None = None,
+    template: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Path, str]:
+    """Write `NAME.Modelfile` beside `gguf` and register the model with Ollama (the
+    configured Ollama, else the local default). Returns (the Modelfile, Ollama's URL).
+
+    Raises:
+        ConfigError: `gguf` does not exist.
+        GenerationError: Ollama refused the model.
+    """
+    from rag.generate.ollama_backend import DEFAULT_HOST, OllamaBackend
+    from rag.generate.tokens import EstimatedCounter
+
+    gguf = gguf.expanduser().resolve()
+    if not gguf.is_file():
+        raise ConfigError(f"{gguf} does not exist; give the .gguf file")
+    file = gguf.with_name(f"{gguf.stem}.Modelfile")
+    text = modelfile(gguf, system=system, template=template, parameters=parameters)
+    file.write_text(text, "utf-8")
+    base_url = config.base_url if config.backend == "ollama" and config.base_url else DEFAULT_HOST
+    ollama = derive(config, backend="ollama", base_url=base_url, model=name)
+    backend = OllamaBackend(ollama, EstimatedCounter())
+    backend.create(
+        name, gguf, system=system, template=template, parameters=parameters, progress=progress
+    )
+    return file, base_url
 
 
 def parse_parameters(pairs: Sequence[str]) -> dict[str, Any]:

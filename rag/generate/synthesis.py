@@ -22,13 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from rag.config import GenerationParams
+from rag.generate.base import ChatBackend
 from rag.generate.prompts import NOTHING, PromptSet
-
-if TYPE_CHECKING:
-    from rag.generate.llm import ChatBackend
 
 __all__ = ["SYNTHESES", "MapReduce", "Refine", "Stuff", "Synthesis", "Task"]
 

@@ -6,15 +6,14 @@ chunk text and, in `metadata`: source, doc_id, chunk_id, page, section, score, s
 `stages` (every stage's score and rank).
 
 Example:
-    >>> retriever = RagRetriever.open(load_config(), k=4)  # doctest: +SKIP
+    >>> app = Rag.open(load_config())  # doctest: +SKIP
+    >>> retriever = RagRetriever(pipeline=app.pipeline, k=4)  # doctest: +SKIP
     >>> join = RunnableLambda(lambda docs: "\\n\\n".join(d.page_content for d in docs))
     >>> chain = retriever | join  # doctest: +SKIP
     >>> chain.invoke("how do I delete a document?")  # doctest: +SKIP
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -27,9 +26,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "the LangChain retriever needs langchain-core; run `pip install -e '.[langchain]'`"
     ) from exc
 
-from pydantic import ConfigDict
+from typing import Annotated
 
-from rag.config import RagConfig
+from pydantic import ConfigDict, SkipValidation
+
 from rag.pipeline import RagPipeline
 from rag.types import Hit
 
@@ -55,25 +55,16 @@ def to_document(hit: Hit) -> Document:
 
 
 class RagRetriever(BaseRetriever):
-    """Wraps an open `RagPipeline`; `close()` releases its index."""
+    """Runs the search of a built `RagPipeline` (`Rag.open(config).pipeline`); the
+    components stay the caller's to close."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    pipeline: Any
+    pipeline: Annotated[RagPipeline, SkipValidation]
     k: int = 5
-
-    @classmethod
-    def open(cls, config: RagConfig, k: int | None = None) -> RagRetriever:
-        """Load the embedder and open the index of `config` for reading."""
-        pipeline = RagPipeline.open(config)
-        return cls(pipeline=pipeline, k=k or config.retrieval.top_k)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
         hits = self.pipeline.search.retrieve(query, self.k)
         return [to_document(h) for h in hits]
-
-    def close(self) -> None:
-        """Close the index."""
-        self.pipeline.close()

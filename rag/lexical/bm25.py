@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,10 +48,19 @@ class LexicalRow:
 class BM25Tables:
     """The `{name}_*` tables of one lexical index in an open SQLite connection."""
 
-    def __init__(self, db: sqlite3.Connection, name: str, config: LexicalConfig) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        name: str,
+        config: LexicalConfig,
+        reader: Callable[[], sqlite3.Connection] | None = None,
+    ) -> None:
+        """`db` takes the writes (in the caller's transaction); `reader` gives the calling
+        thread's connection for searches (default: `db`)."""
         if not name.isidentifier():
             raise ValueError(f"table prefix must be an identifier. Currently, it is {name!r}")
         self._db, self._t, self._config = db, name, config
+        self._reader = reader or (lambda: db)
         self._mean_idf: tuple[int, float] | None = None  # (generation, mean okapi idf)
         db.executescript(
             f"""
@@ -159,7 +168,7 @@ class BM25Tables:
 
     def count(self) -> int:
         """Number of indexed chunks."""
-        return int(self._db.execute(f"SELECT n FROM {self._t}_stats").fetchone()[0])
+        return int(self._reader().execute(f"SELECT n FROM {self._t}_stats").fetchone()[0])
 
     def search(
         self, terms: Sequence[str], k: int, doc_ids: Collection[str] | None = None
@@ -168,28 +177,31 @@ class BM25Tables:
         chunks with a positive score. With `doc_ids`, only chunks of those documents."""
         if k <= 0 or not terms:
             return []
-        if self._db.in_transaction:
-            return self._search(Counter(terms), k, doc_ids)
-        self._db.execute("BEGIN")  # one snapshot for every statement below
+        db = self._reader()
+        if db.in_transaction:
+            return self._search(db, Counter(terms), k, doc_ids)
+        db.execute("BEGIN")  # one snapshot for every statement below
         try:
-            return self._search(Counter(terms), k, doc_ids)
+            return self._search(db, Counter(terms), k, doc_ids)
         finally:
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     def _search(
-        self, query: Counter[str], k: int, doc_ids: Collection[str] | None
+        self,
+        db: sqlite3.Connection,
+        query: Counter[str],
+        k: int,
+        doc_ids: Collection[str] | None,
     ) -> list[tuple[str, float]]:
         t, cfg = self._t, self._config
-        n, total, generation = self._db.execute(
-            f"SELECT n, total, generation FROM {t}_stats"
-        ).fetchone()
+        n, total, generation = db.execute(f"SELECT n, total, generation FROM {t}_stats").fetchone()
         if n == 0:
             return []
         avgdl = total / n
         found = dict.fromkeys(query, (0, 0))
         found.update(
             (term, (tid, df))
-            for term, tid, df in self._db.execute(
+            for term, tid, df in db.execute(
                 f"SELECT term, tid, df FROM {t}_terms WHERE term IN ({','.join('?' * len(query))})",
                 list(query),
             )
@@ -200,12 +212,12 @@ class BM25Tables:
             if df == 0:
                 continue
             rows = np.asarray(
-                self._db.execute(
+                db.execute(
                     f"SELECT num, tf, dl FROM {t}_postings WHERE tid = ?", (tid,)
                 ).fetchall(),
                 dtype=np.float64,
             )
-            idf = self._idf(n, df, generation)
+            idf = self._idf(db, n, df, generation)
             tf, dl = rows[:, 1], rows[:, 2]
             part = idf * tf * (cfg.k1 + 1) / (tf + cfg.k1 * (1 - cfg.b + cfg.b * dl / avgdl))
             nums.append(rows[:, 0].astype(np.int64))
@@ -215,11 +227,13 @@ class BM25Tables:
         ids, inverse = np.unique(np.concatenate(nums), return_inverse=True)
         total_scores = np.bincount(inverse, weights=np.concatenate(scores))
         if doc_ids is not None:
-            keep = np.isin(ids, self._nums_of(doc_ids))
+            keep = np.isin(ids, self._nums_of(db, doc_ids))
             ids, total_scores = ids[keep], total_scores[keep]
-        return self._top(ids, total_scores, k)
+        return self._top(db, ids, total_scores, k)
 
-    def _top(self, nums: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+    def _top(
+        self, db: sqlite3.Connection, nums: np.ndarray, scores: np.ndarray, k: int
+    ) -> list[tuple[str, float]]:
         positive = scores > 0
         nums, scores = nums[positive], scores[positive]
         if len(nums) > k:
@@ -228,7 +242,7 @@ class BM25Tables:
         order = np.lexsort((nums, -scores))  # ties: earlier-indexed chunk first
         nums, scores = nums[order], scores[order]
         names = dict(
-            self._db.execute(
+            db.execute(
                 f"SELECT num, chunk_id FROM {self._t}_docs WHERE num IN "
                 f"({','.join('?' * len(nums))})",
                 nums.tolist(),
@@ -236,33 +250,33 @@ class BM25Tables:
         )
         return [(names[int(i)], float(s)) for i, s in zip(nums, scores, strict=True)]
 
-    def _nums_of(self, doc_ids: Collection[str]) -> np.ndarray:
+    def _nums_of(self, db: sqlite3.Connection, doc_ids: Collection[str]) -> np.ndarray:
         ids = list(doc_ids)
         nums: list[int] = []
         for start in range(0, len(ids), _BATCH):
             part = ids[start : start + _BATCH]
             nums += [
                 r[0]
-                for r in self._db.execute(
+                for r in db.execute(
                     f"SELECT num FROM {self._t}_docs WHERE doc_id IN ({','.join('?' * len(part))})",
                     part,
                 )
             ]
         return np.asarray(nums, dtype=np.int64)
 
-    def _idf(self, n: int, df: int, generation: int) -> float:
+    def _idf(self, db: sqlite3.Connection, n: int, df: int, generation: int) -> float:
         if self._config.idf == "lucene":
             return math.log(1 + (n - df + 0.5) / (df + 0.5))
         idf = math.log((n - df + 0.5) / (df + 0.5))
         if idf >= 0:
             return idf
-        return self._config.epsilon * self._okapi_mean_idf(n, generation)
+        return self._config.epsilon * self._okapi_mean_idf(db, n, generation)
 
-    def _okapi_mean_idf(self, n: int, generation: int) -> float:
+    def _okapi_mean_idf(self, db: sqlite3.Connection, n: int, generation: int) -> float:
         """rank-bm25's floor for negative idf: the mean idf over the whole vocabulary."""
         if self._mean_idf is None or self._mean_idf[0] != generation:
             df = np.asarray(
-                self._db.execute(f"SELECT df FROM {self._t}_terms").fetchall(), dtype=np.float64
+                db.execute(f"SELECT df FROM {self._t}_terms").fetchall(), dtype=np.float64
             )
             mean = float(np.mean(np.log((n - df + 0.5) / (df + 0.5)))) if len(df) else 0.0
             self._mean_idf = (generation, mean)

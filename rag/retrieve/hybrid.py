@@ -57,8 +57,9 @@ class HybridRetriever:
     ) -> list[Hit]:
         """Like `retrieve`, with the query vector given, limited to the chunks of `doc_ids`
         when given."""
-        lists = self.rankings(query, vector, max(k, self._config.candidates), doc_ids)
-        return materialise(self._index, fuse(lists.ranked, self._config)[:k], lists)
+        with self._index.reading():  # one consistent view of the index
+            lists = self.rankings(query, vector, max(k, self._config.candidates), doc_ids)
+            return materialise(self._index, fuse(lists.ranked, self._config)[:k], lists)
 
     def rankings(
         self, query: str, vector: np.ndarray | None, n: int, doc_ids: Collection[str] | None

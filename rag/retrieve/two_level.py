@@ -34,6 +34,11 @@ class TwoLevelRetriever:
         config = self._config
         n = max(k, config.candidates)
         vector = self._chunks.query_vector(query)
+        with self._index.reading():  # one consistent view of the index
+            return self._search(query, vector, n, k)
+
+    def _search(self, query: str, vector: np.ndarray | None, n: int, k: int) -> list[Hit]:
+        config = self._config
         documents = self.documents(query, vector)
         local = self._chunks.rankings(query, vector, n, {d for d, _ in documents})
         every = self._chunks.rankings(query, vector, n, None)

@@ -9,10 +9,12 @@ from rag.config import LexicalConfig, StoreConfig
 from rag.errors import ConfigError
 from rag.registry import build
 from rag.stores.base import And, Filter, FilterExpr, NativeLexicalStore, VectorStore
+from rag.stores.empty import EmptyStore
 
 __all__ = [
     "REGISTRY",
     "And",
+    "EmptyStore",
     "Filter",
     "FilterExpr",
     "NativeLexicalStore",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import ingest_jsonl, ingest_paths
 from rag.config import RagConfig
 from rag.index import Index
+from tests.support.app import ingest, ingest_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -32,7 +32,7 @@ NOT_TEXT_BEARING = {
 
 def test_scifact_ingest_speed(tmp_path: Path, scifact_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     config = RagConfig(data_dir=tmp_path / "index")
-    report = ingest_jsonl(config, scifact_dir / "corpus.jsonl")
+    report = ingest_corpus(config, scifact_dir / "corpus.jsonl")
     assert report.exit_code == 0
     with Index.open(config, embedder, write=False) as index:
         texts = [c.text for c in index._store.get(_all_ids(index))]
@@ -48,7 +48,7 @@ def test_scifact_ingest_speed(tmp_path: Path, scifact_dir: Path, embedder) -> No
         f"bare encode of the same chunks {bare:.1f} s "
         f"({len(texts) / bare:.1f} chunks/s); ingest/encode = {report.seconds / bare:.2f}"
     )
-    again = ingest_jsonl(config, scifact_dir / "corpus.jsonl")
+    again = ingest_corpus(config, scifact_dir / "corpus.jsonl")
     assert again.chunks_written == 0 and again.count("skipped") == report.count("parsed")
     print(f"SciFact rerun: nothing written, {again.seconds:.1f} s")
 
@@ -59,7 +59,7 @@ def _all_ids(index: Index) -> list[str]:
 
 def test_shared_docs_folder(tmp_path: Path, docs_dir: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "index")
-    report = ingest_paths(config, [docs_dir])
+    report = ingest(config, [docs_dir])
     failed = {Path(r.source).name: r.reason for r in report.results if r.status == "failed"}
     table: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for result in report.results:
@@ -74,6 +74,6 @@ def test_shared_docs_folder(tmp_path: Path, docs_dir: Path) -> None:
         f"{report.count('parsed')} parsed, {report.chunks_written} chunks in {report.seconds:.1f} s"
     )
     assert set(failed) == NOT_TEXT_BEARING
-    again = ingest_paths(config, [docs_dir])
+    again = ingest(config, [docs_dir])
     assert again.chunks_written == 0 and again.count("parsed") == 0
     print(f"rerun: nothing written, {again.seconds:.1f} s")

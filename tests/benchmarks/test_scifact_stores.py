@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 
 from eval.beir import load_beir
-from eval.run import evaluate_beir
-from ingest.reindex import reindex
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.embed import create_embedder
 from rag.index import Index
 from rag.stores import NativeLexicalStore
+from tests.support.app import beir_report, copy_index
 
 DEPTH = 300  # the candidates each search gives fusion in an evaluation
 
@@ -28,9 +27,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 def test_scifact_on_chroma_and_milvus_lite(scifact_dir: Path, tmp_path: Path) -> None:
     chroma = RagConfig(data_dir=tmp_path / "chroma")
-    reports = {"chroma hybrid": evaluate_beir(chroma, scifact_dir)}
+    reports = {"chroma hybrid": beir_report(chroma, scifact_dir)}
     milvus = RagConfig(data_dir=tmp_path / "milvus", store=StoreConfig(backend="milvus"))
-    copied = reindex(
+    copied = copy_index(
         chroma.model_copy(update={"data_dir": chroma.data_dir / "eval" / scifact_dir.name}),
         milvus.model_copy(update={"data_dir": milvus.data_dir / "eval" / scifact_dir.name}),
     )
@@ -38,7 +37,7 @@ def test_scifact_on_chroma_and_milvus_lite(scifact_dir: Path, tmp_path: Path) ->
     _print_agreement(chroma, milvus, scifact_dir)
     for mode in ("hybrid", "native_hybrid"):
         config = milvus.model_copy(update={"retrieval": RetrievalConfig(mode=mode)})
-        reports[f"milvus lite {mode}"] = evaluate_beir(config, scifact_dir)
+        reports[f"milvus lite {mode}"] = beir_report(config, scifact_dir)
     for name, report in reports.items():
         metrics = {k: round(v, 4) for k, v in report.metrics.items()}
         latency = {k: round(v, 1) for k, v in report.latency_ms.items()}

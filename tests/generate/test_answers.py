@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import ingest_paths
 from rag.cli import main
 from rag.config import GenerationParams, GeneratorConfig, RagConfig
 from rag.errors import GenerationError
 from rag.generate.citations import check_citations
 from rag.generate.llm import AnswerStream, CitationFilter
 from rag.generate.tokens import ModelTokenCounter, prompt_tokens
-from rag.pipeline import RagPipeline
 from rag.types import Chunk, Hit
 from tests.generate.conftest import MODEL, free_port
+from tests.support.app import ingest, pipeline_of
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 QUESTION = "How do I remove a document from the index?"
@@ -58,7 +57,7 @@ def test_answer_stream_counts_invalid_markers() -> None:
 @pytest.fixture
 def guide_index(tmp_path: Path) -> RagConfig:
     config = RagConfig(data_dir=tmp_path / "index")
-    assert ingest_paths(config, [GUIDE]).exit_code == 0
+    assert ingest(config, [GUIDE]).exit_code == 0
     return config
 
 
@@ -76,7 +75,7 @@ def _with_model(config: RagConfig, base_url: str, **generator: object) -> RagCon
 
 def test_pipeline_streams_the_model_answer(guide_index: RagConfig, llama_server: str) -> None:
     config = _with_model(guide_index, llama_server)
-    with RagPipeline.open(config) as pipeline:
+    with pipeline_of(config) as pipeline:
         prepared = pipeline.prepare(QUESTION)
         stream = pipeline.stream(QUESTION, prepared)
         pieces = list(stream)
@@ -95,7 +94,7 @@ def test_unreachable_model_falls_back_to_the_extractive_answer(
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
     config = _with_model(guide_index, dead, retries=1, backoff_s=0.05)
-    with RagPipeline.open(config) as pipeline:
+    with pipeline_of(config) as pipeline:
         answer = pipeline.ask(QUESTION)
     assert answer.fallback and "rag delete" in answer.text and "[1]" in answer.text
     assert "could not be reached" in answer.warnings[0]
@@ -141,7 +140,7 @@ def test_the_models_tokenizer_packs_the_context_into_the_window(
         update={"retrieval": config.retrieval.model_copy(update={"top_k": 10})}
     )
     counter = ModelTokenCounter.load(str(tiny_tokenizer))
-    with RagPipeline.open(config) as pipeline:
+    with pipeline_of(config) as pipeline:
         assert pipeline.llm is not None
         prepared = pipeline.prepare(WIDE)
         messages = pipeline.llm.messages(WIDE, list(prepared.context))
@@ -162,7 +161,7 @@ def test_a_prompt_beyond_the_servers_window_is_a_clear_error(
         update={"retrieval": config.retrieval.model_copy(update={"top_k": 10})}
     )
     with (
-        RagPipeline.open(config) as pipeline,
+        pipeline_of(config) as pipeline,
         pytest.raises(GenerationError, match="without finishing it.*generator.tokenizer"),
     ):
         pipeline.ask(WIDE)
@@ -175,13 +174,13 @@ def test_query_rewriting_runs_through_the_real_server(
     rewrite = config.rewrite.model_copy(
         update={"strategies": ["multi_query", "hyde"], "max_tokens": 12}
     )
-    with RagPipeline.open(config.model_copy(update={"rewrite": rewrite})) as pipeline:
+    with pipeline_of(config.model_copy(update={"rewrite": rewrite})) as pipeline:
         trace = pipeline.prepare(QUESTION).trace
     assert trace.queries[0] == QUESTION and len(trace.queries) >= 2
     assert trace.warnings == () and trace.hits
 
     hurried = rewrite.model_copy(update={"timeout_s": 0.001})
-    with RagPipeline.open(config.model_copy(update={"rewrite": hurried})) as pipeline:
+    with pipeline_of(config.model_copy(update={"rewrite": hurried})) as pipeline:
         trace = pipeline.prepare(QUESTION).trace
     assert list(trace.queries) == [QUESTION] and trace.hits
     assert len(trace.warnings) == 2 and "searching the question as asked" in trace.warnings[0]

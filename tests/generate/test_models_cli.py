@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import ingest_paths
 from rag.cli import main
 from rag.config import GenerationParams, GeneratorConfig, RagConfig
-from rag.pipeline import RagPipeline
 from tests.generate.conftest import MODEL, free_port
+from tests.support.app import ingest, pipeline_of
 from tests.support.ollama_standin import OllamaStandIn
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
@@ -125,7 +124,7 @@ def test_ollama_create_refuses_bad_input(
 @pytest.fixture
 def guide_index(tmp_path: Path) -> RagConfig:
     config = RagConfig(data_dir=tmp_path / "index")
-    assert ingest_paths(config, [GUIDE]).exit_code == 0
+    assert ingest(config, [GUIDE]).exit_code == 0
     return config
 
 
@@ -167,7 +166,7 @@ def test_parameters_can_be_overridden_per_request(
 ) -> None:
     generator = GeneratorConfig(backend="ollama", base_url=ollama.url, model="security")
     config = guide_index.model_copy(update={"generator": generator})
-    with RagPipeline.open(config) as pipeline:
+    with pipeline_of(config) as pipeline:
         configured = pipeline.ask("How do I remove a document?")
         hot = pipeline.ask(
             "How do I remove a document?",

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.run import ingest_paths
 from rag.config import GenerationParams, GeneratorConfig, RagConfig, SummaryConfig
 from rag.embed import create_embedder
 from rag.errors import ConfigError
 from rag.index import Index
 from tests.generate.conftest import MODEL, free_port
+from tests.support.app import ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 
@@ -65,7 +65,7 @@ def test_summaries_are_written_by_the_model_and_cached(
     the text is cut to fit the server's 2048, counted with the model's tokenizer."""
     docs = _docs(tmp_path)
     config = _config(tmp_path / "index", llama_server, tiny_tokenizer)
-    assert ingest_paths(config, [docs]).exit_code == 0
+    assert ingest(config, [docs]).exit_code == 0
     cached = _cached(config)
     assert len(cached) == 2 and all(cached)
     assert _summaries(config) == cached  # the index holds the model's text, not extracts
@@ -75,14 +75,14 @@ def test_summaries_are_written_by_the_model_and_cached(
     changed = docs / "user-guide.md"
     title, rest = changed.read_text(encoding="utf-8").split("\n", 1)
     changed.write_text(f"{title}\n\nA new opening line.\n{rest}", encoding="utf-8")
-    assert ingest_paths(config, [docs]).exit_code == 0
+    assert ingest(config, [docs]).exit_code == 0
     assert len(_cached(config)) == 3
 
     # Rebuilding elsewhere with the cache and no server: every summary comes from the cache.
     rebuilt = _config(tmp_path / "rebuilt", f"http://127.0.0.1:{free_port()}/v1", tiny_tokenizer)
     rebuilt.data_dir.mkdir()
     shutil.copy(config.data_dir / "summaries.sqlite", rebuilt.data_dir / "summaries.sqlite")
-    assert ingest_paths(rebuilt, [docs]).exit_code == 0
+    assert ingest(rebuilt, [docs]).exit_code == 0
     assert _summaries(rebuilt) == _summaries(config)
 
 
@@ -91,7 +91,7 @@ def test_a_model_that_is_down_gives_extractive_summaries(
 ) -> None:
     config = _config(tmp_path / "index", f"http://127.0.0.1:{free_port()}/v1")
     with caplog.at_level(logging.WARNING):
-        assert ingest_paths(config, [_docs(tmp_path)]).exit_code == 0
+        assert ingest(config, [_docs(tmp_path)]).exit_code == 0
     assert sum("extractive summary instead" in r.message for r in caplog.records) == 2
     texts = _summaries(config)
     assert len(texts) == 2 and any(t.startswith("RAG Framework User Guide") for t in texts)
@@ -101,4 +101,4 @@ def test_a_model_that_is_down_gives_extractive_summaries(
 def test_llm_summaries_need_a_model(tmp_path: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "index", summary=SummaryConfig(method="llm"))
     with pytest.raises(ConfigError, match="summary.method = llm needs a generation model"):
-        ingest_paths(config, [_docs(tmp_path)])
+        ingest(config, [_docs(tmp_path)])

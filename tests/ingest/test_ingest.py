@@ -9,10 +9,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ingest.run import delete_source, ingest_jsonl, ingest_paths
 from rag.config import RagConfig
 from rag.index import Index
-from rag.pipeline import RagPipeline
+from tests.support.app import delete, ingest, ingest_corpus, pipeline_of
 
 
 def _store_ids(config: RagConfig, embedder) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -27,64 +26,64 @@ def _ingested_at(config: RagConfig) -> list[tuple[str, float]]:
 
 
 def test_ingest_then_rerun_writes_nothing(config: RagConfig, small_folder: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    first = ingest_paths(config, [small_folder])
+    first = ingest(config, [small_folder])
     assert first.exit_code == 0
     assert first.count("parsed") == 5 and first.chunks_written > 10
     stored, visible = _store_ids(config, embedder)
     assert stored == visible == first.chunks_written
 
     written_at = _ingested_at(config)
-    second = ingest_paths(config, [small_folder])
+    second = ingest(config, [small_folder])
     assert second.count("skipped") == 5 and second.chunks_written == 0
     assert _store_ids(config, embedder) == (stored, visible)
     assert _ingested_at(config) == written_at
 
 
 def test_changed_file_replaces_its_chunks(config: RagConfig, small_folder: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    ingest_paths(config, [small_folder])
+    ingest(config, [small_folder])
     target = small_folder / "fake-html.html"
     target.write_text(
         "<html><body><h1>Parental leave</h1><p>Parents receive sixteen weeks of paid "
         "parental leave, which can be split into two blocks.</p></body></html>",
         encoding="utf-8",
     )
-    report = ingest_paths(config, [small_folder])
+    report = ingest(config, [small_folder])
     assert [r.source for r in report.results if r.status == "parsed"] == [
         str(target.relative_to(Path.cwd())) if target.is_relative_to(Path.cwd()) else str(target)
     ]
     stored, visible = _store_ids(config, embedder)
     assert stored == visible
-    with RagPipeline.open(config) as pipeline:
+    with pipeline_of(config) as pipeline:
         hits = [c.hit for c in pipeline.ask("how many weeks of parental leave?").citations]
     assert "sixteen weeks" in hits[0].chunk.text
     assert not any("My First Heading" in h.chunk.text for h in hits)
 
 
 def test_touched_but_unchanged_file_is_skipped(config: RagConfig, small_folder: Path) -> None:
-    ingest_paths(config, [small_folder])
+    ingest(config, [small_folder])
     target = small_folder / "README.md"
     os.utime(target, (time.time() + 10, time.time() + 10))
-    assert ingest_paths(config, [small_folder]).count("skipped") == 5
+    assert ingest(config, [small_folder]).count("skipped") == 5
 
 
 def test_prune_and_delete_reach_the_index(config: RagConfig, small_folder: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    ingest_paths(config, [small_folder])
+    ingest(config, [small_folder])
     (small_folder / "norwich-city.txt").unlink()
-    report = ingest_paths(config, [small_folder], prune=True)
+    report = ingest(config, [small_folder], prune=True)
     assert [r.status for r in report.results].count("removed") == 1
-    removed = delete_source(config, str(small_folder / "handbook-1p.docx"))
+    removed = delete(config, str(small_folder / "handbook-1p.docx"))
     assert len(removed) == 1 and removed[0].endswith("handbook-1p.docx")
-    assert delete_source(config, str(small_folder / "handbook-1p.docx")) == []
+    assert delete(config, str(small_folder / "handbook-1p.docx")) == []
     stored, visible = _store_ids(config, embedder)
     assert stored == visible
-    with RagPipeline.open(config) as pipeline:
+    with pipeline_of(config) as pipeline:
         sources = {
             c.hit.chunk.source
             for c in pipeline.ask("Norwich City football club", top_k=50).citations
         }
     assert not any("norwich" in s or "handbook" in s for s in sources)
     # a deleted file comes back on the next ingest
-    assert ingest_paths(config, [small_folder]).count("parsed") == 1
+    assert ingest(config, [small_folder]).count("parsed") == 1
 
 
 def test_failed_files_do_not_stop_the_batch(
@@ -96,7 +95,7 @@ def test_failed_files_do_not_stop_the_batch(
     shutil.copy(docs_dir / "unstructured/empty.txt", folder)
     shutil.copy(docs_dir / "unstructured/fake-text.txt", folder)
     shutil.copy(docs_dir / "unstructured/simple.zip", folder)
-    report = ingest_paths(config, [folder])
+    report = ingest(config, [folder])
     by_status = {r.source.split("/")[-1]: (r.status, r.reason) for r in report.results}
     assert by_status["password.pdf"][0] == "failed" and "password" in by_status["password.pdf"][1]
     assert by_status["empty.txt"][0] == "failed" and "no text" in by_status["empty.txt"][1]
@@ -113,7 +112,7 @@ def test_parse_time_limit_stops_a_slow_file(tmp_path: Path, docs_dir: Path) -> N
     config = RagConfig.model_validate(
         {"data_dir": tmp_path / "idx", "parser": {"timeout_s": 0.5, "workers": 1}}
     )
-    report = ingest_paths(config, [folder])
+    report = ingest(config, [folder])
     by_name = {r.source.split("/")[-1]: r for r in report.results}
     assert by_name["norwich-city.txt"].status == "failed"
     assert "timeout_s=0.5" in by_name["norwich-city.txt"].reason
@@ -127,11 +126,11 @@ def test_jsonl_corpus_keeps_ids(config: RagConfig, tmp_path: Path) -> None:
         {"_id": "d2", "title": "Travel", "text": "Book trains for trips under four hours."},
     ]
     corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
-    report = ingest_jsonl(config, corpus)
+    report = ingest_corpus(config, corpus)
     assert report.count("parsed") == 2 and report.count("failed") == 1
-    assert ingest_jsonl(config, corpus).count("skipped") == 2
-    with RagPipeline.open(config) as pipeline:
+    assert ingest_corpus(config, corpus).count("skipped") == 2
+    with pipeline_of(config) as pipeline:
         answer = pipeline.ask("how long may a train trip be?")
     assert answer.citations[0].hit.chunk.doc_id == "d2"
     corpus.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
-    assert ingest_jsonl(config, corpus, prune=True).count("removed") == 1
+    assert ingest_corpus(config, corpus, prune=True).count("removed") == 1

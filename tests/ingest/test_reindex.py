@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.reindex import reindex, stats
-from ingest.run import ingest_paths
 from rag.cli import main
 from rag.config import RagConfig, StoreConfig
 from rag.errors import ConfigError, IndexMismatchError
 from rag.index import Index
+from tests.support.app import copy_index, index_stats, ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 QUESTIONS = ["How do I remove a document?", "如何删除文档？", "What does ingest do?"]
@@ -35,28 +34,28 @@ def _top(config: RagConfig, embedder) -> list[list[tuple[str, float]]]:  # type:
 
 def test_chroma_to_milvus_copies_everything_and_searches_the_same(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     source = _config(tmp_path / "chroma", "chroma")
-    assert ingest_paths(source, [GUIDE]).exit_code == 0
+    assert ingest(source, [GUIDE]).exit_code == 0
     target = _config(tmp_path / "milvus", "milvus")
-    report = reindex(source, target)
+    report = copy_index(source, target)
     assert (report.chunks, report.summaries) == (13, 4)
     assert _top(target, embedder) == _top(source, embedder)
-    figures = stats(target)
+    figures = index_stats(target)
     assert figures.backend == "milvus" and figures.documents == 4
     assert figures.collections == {"chunks": 13, "chunks_summaries": 4}
     assert figures.model == "all-MiniLM-L6-v2" and figures.dimension == 384
     assert figures.disk_bytes > 0
     # The target is a whole index: ingesting the same files again writes nothing.
-    assert ingest_paths(target, [GUIDE]).count("skipped") == 4
+    assert ingest(target, [GUIDE]).count("skipped") == 4
 
 
 def test_milvus_to_chroma_in_place_switches_the_backend(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     source = _config(tmp_path / "index", "milvus")
-    assert ingest_paths(source, [GUIDE / "user-guide.md"]).exit_code == 0
+    assert ingest(source, [GUIDE / "user-guide.md"]).exit_code == 0
     before = _top(source, embedder)
     target = _config(tmp_path / "index", "chroma")
     with pytest.raises(IndexMismatchError, match="stored in milvus, but store.backend is chroma"):
         Index.open(target, embedder, write=False)
-    report = reindex(source, target)
+    report = copy_index(source, target)
     assert report.chunks == 4
     assert _top(target, embedder) == before
     with pytest.raises(IndexMismatchError, match="rag reindex --to"):
@@ -65,13 +64,13 @@ def test_milvus_to_chroma_in_place_switches_the_backend(tmp_path: Path, embedder
 
 def test_reindex_refuses_what_it_would_overwrite(tmp_path: Path) -> None:
     source = _config(tmp_path / "a", "chroma")
-    assert ingest_paths(source, [GUIDE / "user-guide.md"]).exit_code == 0
+    assert ingest(source, [GUIDE / "user-guide.md"]).exit_code == 0
     with pytest.raises(ConfigError, match="nothing to copy"):
-        reindex(source, source)
+        copy_index(source, source)
     other = _config(tmp_path / "b", "chroma")
-    assert ingest_paths(other, [GUIDE / "user-guide.md"]).exit_code == 0
+    assert ingest(other, [GUIDE / "user-guide.md"]).exit_code == 0
     with pytest.raises(ConfigError, match="already holds an index"):
-        reindex(source, other.model_copy(update={"store": StoreConfig(backend="milvus")}))
+        copy_index(source, other.model_copy(update={"store": StoreConfig(backend="milvus")}))
 
 
 def test_cli_reindex_and_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,18 +8,18 @@ from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from ingest.run import ingest_paths
 from rag.config import RagConfig
 from rag.integrations.langchain import RagRetriever
+from tests.support.app import ingest, opened
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 QUESTION = "How do I remove a document from the index?"
 
 
 def test_retriever_in_a_langchain_chain(config: RagConfig) -> None:
-    assert ingest_paths(config, [GUIDE]).exit_code == 0
-    retriever = RagRetriever.open(config, k=3)
-    try:
+    assert ingest(config, [GUIDE]).exit_code == 0
+    with opened(config) as app:
+        retriever = RagRetriever(pipeline=app.pipeline, k=3)
         docs = retriever.invoke(QUESTION)
         ours = retriever.pipeline.search.retrieve(QUESTION, 3)
 
@@ -29,8 +29,6 @@ def test_retriever_in_a_langchain_chain(config: RagConfig) -> None:
         join = RunnableLambda(lambda found: "\n\n".join(d.page_content for d in found))
         chain = {"context": retriever | join, "question": RunnablePassthrough()} | prompt
         messages = chain.invoke(QUESTION).to_messages()
-    finally:
-        retriever.close()
 
     assert all(isinstance(d, Document) for d in docs) and len(docs) == 3
     assert [d.metadata["chunk_id"] for d in docs] == [h.chunk.chunk_id for h in ours]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import ingest_jsonl
+from rag.app import Rag
 from rag.config import RagConfig
 from rag.embed.sentence_transformers import resolve_model_dir
 from rag.errors import IndexMismatchError, ModelUnavailableError
-from rag.pipeline import RagPipeline
+from tests.support.app import ingest_corpus, pipeline_of
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def built(tmp_path: Path) -> RagConfig:
         '{"_id": "a", "title": "Leave", "text": "Twenty days of leave."}\n', encoding="utf-8"
     )
     config = RagConfig(data_dir=tmp_path / "index")
-    assert ingest_jsonl(config, corpus).count("parsed") == 1
+    assert ingest_corpus(config, corpus).count("parsed") == 1
     return config
 
 
@@ -60,7 +60,7 @@ def test_other_model_is_refused(built: RagConfig, tiny_model: Path) -> None:
         }
     )
     with pytest.raises(IndexMismatchError, match="built with embedding model all-MiniLM-L6-v2"):
-        RagPipeline.open(other)
+        Rag.open(other)
 
 
 def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) -> None:
@@ -69,7 +69,7 @@ def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) ->
         update={"embedder": built.embedder.model_copy(update={"path": str(tiny_model)})}
     )
     with pytest.raises(IndexMismatchError, match="sha256"):
-        RagPipeline.open(other)
+        Rag.open(other)
 
 
 def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) -> None:
@@ -78,18 +78,18 @@ def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) 
         update={"chunker": built.chunker.model_copy(update={"chunk_tokens": 100})}
     )
     with pytest.raises(IndexMismatchError, match="chunked with"):
-        ingest_jsonl(other, corpus)
-    with RagPipeline.open(other) as pipeline:  # reading with other chunk settings is harmless
+        ingest_corpus(other, corpus)
+    with pipeline_of(other) as pipeline:  # reading with other chunk settings is harmless
         assert pipeline.ask("how many days of leave?").citations
 
 
 def test_missing_model_path_says_what_to_set(tmp_path: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "i", embedder={"path": str(tmp_path / "nope")})  # type: ignore[arg-type]
     with pytest.raises(ModelUnavailableError, match="RAG_EMBEDDER__PATH"):
-        RagPipeline.open(config)
+        Rag.open(config)
 
 
 def test_unknown_hub_model_offline_is_a_clear_error(tmp_path: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "i", embedder={"model": "nobody/no-such-model"})  # type: ignore[arg-type]
     with pytest.raises(ModelUnavailableError, match="not in the local Hugging Face cache"):
-        RagPipeline.open(config)
+        Rag.open(config)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import delete_source, ingest_paths
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.errors import ConfigError
 from rag.index import Index
 from rag.retrieve import create_retriever
+from tests.support.app import delete, ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 
@@ -27,7 +27,7 @@ def _config(tmp_path: Path, backend: str) -> RagConfig:
 
 def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path, "milvus")
-    assert ingest_paths(config, [GUIDE]).exit_code == 0
+    assert ingest(config, [GUIDE]).exit_code == 0
     with Index.open(config, embedder, write=False) as index:
         retriever = create_retriever(config, index, embedder)
         english = retriever.retrieve("How do I remove a document?", 5)
@@ -42,7 +42,7 @@ def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ign
     scores = [h.score for h in chinese]
     assert scores == sorted(scores, reverse=True) and scores[-1] > 0
 
-    assert delete_source(config, str(GUIDE / "user-guide.md"))
+    assert delete(config, str(GUIDE / "user-guide.md"))
     with Index.open(config, embedder, write=False) as index:
         hits = create_retriever(config, index, embedder).retrieve("How do I remove a document?", 20)
     assert hits and not any(h.chunk.source.endswith("user-guide.md") for h in hits)
@@ -50,7 +50,7 @@ def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ign
 
 def test_native_hybrid_needs_a_store_that_searches_text(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path, "chroma")
-    assert ingest_paths(config, [GUIDE / "user-guide.md"]).exit_code == 0
+    assert ingest(config, [GUIDE / "user-guide.md"]).exit_code == 0
     with Index.open(config, embedder, write=False) as index:
         retriever = create_retriever(config, index, embedder)
         with pytest.raises(ConfigError, match="store.backend = milvus"):

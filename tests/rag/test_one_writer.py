@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import ingest_paths
 from rag.config import RagConfig, StoreConfig
 from rag.embed import create_embedder
 from rag.errors import IndexLockedError
 from rag.index import Index
+from tests.support.app import ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 
@@ -51,7 +51,7 @@ def _hold(config: RagConfig) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("backend", ["chroma", "milvus"])
 def test_a_second_writer_is_refused_fast_with_the_holder(tmp_path: Path, backend: str) -> None:
     config = _config(tmp_path, backend)
-    assert ingest_paths(config, [GUIDE / "user-guide.md"]).exit_code == 0
+    assert ingest(config, [GUIDE / "user-guide.md"]).exit_code == 0
     embedder = create_embedder(config.embedder)
     holder = _hold(config)
     try:
@@ -77,11 +77,11 @@ def test_a_second_writer_is_refused_fast_with_the_holder(tmp_path: Path, backend
 @pytest.mark.parametrize("backend", ["chroma", "milvus"])
 def test_the_index_reopens_after_its_writer_is_killed(tmp_path: Path, backend: str) -> None:
     config = _config(tmp_path, backend)
-    assert ingest_paths(config, [GUIDE / "user-guide.md"]).exit_code == 0
+    assert ingest(config, [GUIDE / "user-guide.md"]).exit_code == 0
     holder = _hold(config)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    report = ingest_paths(config, [GUIDE / "user-guide.md", GUIDE / "用户指南.md"])
+    report = ingest(config, [GUIDE / "user-guide.md", GUIDE / "用户指南.md"])
     assert report.exit_code == 0 and report.count("parsed") == 1
     index = Index.open(config, create_embedder(config.embedder), write=False)
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.run import delete_source, ingest_jsonl
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.index import Index
 from rag.retrieve import create_retriever
 from rag.retrieve.two_level import TwoLevelRetriever
+from tests.support.app import delete, ingest_corpus
 
 QUERY = "vitamin D deficiency and bone mineral density"
 
@@ -33,7 +33,7 @@ def corpus(scifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def built(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RagConfig:
     config = RagConfig(data_dir=tmp_path_factory.mktemp("index"))
-    assert ingest_jsonl(config, corpus).exit_code == 0
+    assert ingest_corpus(config, corpus).exit_code == 0
     return config
 
 
@@ -134,7 +134,7 @@ def _postings(config: RagConfig) -> tuple[int, int]:
 @pytest.mark.parametrize("backend", ["chroma", "milvus"])
 def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder, backend: str) -> None:  # type: ignore[no-untyped-def]
     config = RagConfig(data_dir=tmp_path / "index", store=StoreConfig(backend=backend))
-    ingest_jsonl(config, corpus)
+    ingest_corpus(config, corpus)
     doc_id, word = _unique_term(corpus)
     assert _found(config, embedder, doc_id, word) == dict.fromkeys(
         ("bm25", "summary_bm25", "summary_dense", "dense"), True
@@ -143,7 +143,7 @@ def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder, bac
     with Index.open(config, embedder, write=False) as index:
         own = len(index.catalog.chunk_ids(doc_id))
 
-    assert delete_source(config, doc_id)
+    assert delete(config, doc_id)
     assert not any(_found(config, embedder, doc_id, word).values())
     assert _postings(config) == (chunks_before - own, summaries_before - 1)
 
@@ -156,7 +156,7 @@ def test_changed_and_pruned_documents_leave_no_ghost_hits(
     rows = [json.loads(line) for line in corpus.read_text().splitlines()]
     file = tmp_path / "corpus.jsonl"
     file.write_text(corpus.read_text(), encoding="utf-8")
-    ingest_jsonl(config, file)
+    ingest_corpus(config, file)
     doc_id, word = _unique_term(corpus)
 
     # Change the document so that the word is gone: its old chunks and summary go with it.
@@ -165,7 +165,7 @@ def test_changed_and_pruned_documents_leave_no_ghost_hits(
         for r in rows
     ]
     file.write_text("".join(json.dumps(r) + "\n" for r in changed), encoding="utf-8")
-    assert ingest_jsonl(config, file).count("parsed") == 1
+    assert ingest_corpus(config, file).count("parsed") == 1
     found = _found(config, embedder, doc_id, word)
     assert not found["bm25"] and not found["summary_bm25"]
     assert _stored(config, embedder)[1] == len(rows)
@@ -177,7 +177,7 @@ def test_changed_and_pruned_documents_leave_no_ghost_hits(
     gone, gone_word = _unique_term(file)
     kept = [r for r in changed if r["_id"] != gone]
     file.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    ingest_jsonl(config, file, prune=True)
+    ingest_corpus(config, file, prune=True)
     assert not any(_found(config, embedder, gone, gone_word).values())
     assert _postings(config)[1] == len(rows) - 1 == _stored(config, embedder)[1]
     assert _postings(config)[0] == _stored(config, embedder)[0] < chunks

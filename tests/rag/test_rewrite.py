@@ -18,6 +18,7 @@ from rag.errors import GenerationError
 from rag.index import Index
 from rag.retrieve import create_search
 from rag.retrieve.rewrite import LLMRewriter, NoRewriter
+from tests.support.app import ingest
 
 
 class ScriptedChatModel:
@@ -88,9 +89,8 @@ def test_no_model_searches_the_question_as_asked() -> None:
 
 
 def test_several_queries_are_fused_by_rank(config: RagConfig, small_folder: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from ingest.run import ingest_paths
 
-    ingest_paths(config, [small_folder])
+    ingest(config, [small_folder])
     config = config.model_copy(update={"rewrite": RewriteConfig(strategies=["multi_query"])})
     chat = ScriptedChatModel(["Norwich City football club history"])
     with Index.open(config, embedder, write=False) as index:

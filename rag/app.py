@@ -1,0 +1,223 @@
+"""The composition root: every component of one process, built once from one configuration.
+
+`Rag.open(config)` checks the whole configuration, takes the write lock when asked (before
+anything slow), loads the embedding model, connects the generation backend and opens the
+index. The question pipeline (search, compression, answers) is built on first use. The CLI
+commands, ingestion, evaluation, the LangChain retriever and the service all take a `Rag`
+(or the pieces it holds) instead of rebuilding them from a config, so a long-lived process
+loads its model once.
+
+Example:
+    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
+    ...     print(app.pipeline.ask("what does the handbook say about leave?").text)
+    >>> with Rag.open(load_config(), write=True) as app:  # doctest: +SKIP
+    ...     ingest_paths(app, [Path("docs")])
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from rag.compress import REGISTRY as COMPRESSORS
+from rag.compress import create_compressor
+from rag.config import RagConfig, derive
+from rag.embed import REGISTRY as EMBEDDERS
+from rag.embed import Embedder, create_embedder
+from rag.embed.cache import CachedEmbedder
+from rag.errors import ConfigError
+from rag.generate import BACKENDS, ChatBackend, create_backend
+from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.llm import LLMGenerator
+from rag.generate.prompts import PromptSet
+from rag.generate.synthesis import SYNTHESES
+from rag.generate.tokens import TokenCounter, create_counter
+from rag.index import Index, WriteLock
+from rag.pipeline import RagPipeline
+from rag.registry import check
+from rag.rerank import REGISTRY as RERANKERS
+from rag.retrieve import REGISTRY as RETRIEVERS
+from rag.retrieve import create_search, embedder_languages
+from rag.stores import REGISTRY as STORES
+from rag.summary import SUMMARIZERS, create_summarizer
+
+__all__ = ["Rag", "check_config", "connect_backend"]
+
+_NAMED: tuple[tuple[str, Mapping[str, Any]], ...] = (
+    ("embedder.backend", EMBEDDERS),
+    ("store.backend", STORES),
+    ("retrieval.mode", RETRIEVERS),
+    ("reranker.backend", RERANKERS),
+    ("compression.method", COMPRESSORS),
+    ("summary.method", SUMMARIZERS),
+    ("generator.backend", BACKENDS),
+    ("generator.synthesis", SYNTHESES),
+)
+
+
+def check_config(config: RagConfig) -> None:
+    """Check every implementation the configuration names against its registry, before
+    anything is loaded or written.
+
+    Raises:
+        ConfigError: A name is not registered; the message lists the valid ones.
+    """
+    for key, registry in _NAMED:
+        section, field = key.split(".")
+        check(registry, key, getattr(getattr(config, section), field))
+
+
+def connect_backend(config: RagConfig) -> tuple[ChatBackend | None, TokenCounter | None]:
+    """The generation backend and the prompt token counter (None, None without a model).
+    Cheap: nothing connects until the first request."""
+    if config.generator.backend == "none":
+        return None, None
+    counter = create_counter(config.generator.tokenizer)
+    return create_backend(config.generator, counter), counter
+
+
+class Rag:
+    """The embedder, the index, the generation backend and the question pipeline."""
+
+    def __init__(
+        self,
+        config: RagConfig,
+        index: Index,
+        embedder: Embedder | None,
+        backend: ChatBackend | None = None,
+        counter: TokenCounter | None = None,
+        *,
+        owns_index: bool = True,
+    ) -> None:
+        self.config, self.index = config, index
+        self.backend, self.counter = backend, counter
+        self._embedder = embedder
+        self._owns_index = owns_index
+        self._pipeline: RagPipeline | None = None
+        self._languages: list[str] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        config: RagConfig,
+        *,
+        write: bool = False,
+        model: bool = True,
+        embedder: Embedder | None = None,
+        backend: tuple[ChatBackend | None, TokenCounter | None] | None = None,
+    ) -> Rag:
+        """Build the components of `config`.
+
+        Args:
+            config: The configuration.
+            write: Open the index for writing too (takes the one-writer lock first).
+            model: Load the embedding model. Without it the index opens from its manifest
+                alone: counts, deletes and copies, but no search or ingest.
+            embedder: An already-loaded embedder to use instead of loading one.
+            backend: An already-built (backend, counter) pair to use.
+
+        Raises:
+            ConfigError: The configuration names an unknown implementation.
+            IndexLockedError: `write` and another process is writing.
+            IndexMismatchError: The index was built with another model or chunker.
+            ModelUnavailableError: The embedding model cannot be loaded.
+        """
+        check_config(config)
+        lock = WriteLock(config.data_dir / "write.lock", wait_s=3.0) if write else None
+        try:
+            chat, counter = backend if backend is not None else connect_backend(config)
+            if model and embedder is None:
+                embedder = create_embedder(config.embedder)
+                embedder.warm_up()
+            summarizer = None
+            if write and embedder is not None:
+                summarizer = create_summarizer(config, embedder, chat, counter)
+            index = Index.open(config, embedder, write=write, lock=lock, summarizer=summarizer)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return cls(config, index, embedder, chat, counter)
+
+    def derived(self, config: RagConfig, *, write: bool = False) -> Rag:
+        """The components of a derived configuration (an evaluation's own index, other
+        search settings), sharing this one's model and backend; the index too when it is
+        the same one and no writer is asked for. Close it when done."""
+        same = (config.data_dir, config.store) == (self.config.data_dir, self.config.store)
+        if same and not write:
+            return Rag(
+                config, self.index, self._embedder, self.backend, self.counter, owns_index=False
+            )
+        return Rag.open(
+            config, write=write, embedder=self.embedder, backend=(self.backend, self.counter)
+        )
+
+    @property
+    def embedder(self) -> Embedder:
+        """The loaded embedding model.
+
+        Raises:
+            ConfigError: The components were opened without the model.
+        """
+        if self._embedder is None:
+            raise ConfigError("opened without the embedding model (model=False): cannot embed")
+        return self._embedder
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages the embedder reads (measured once, when needed)."""
+        with self._lock:
+            if self._languages is None:
+                self._languages = embedder_languages(self.config, self.embedder)
+            return self._languages
+
+    @property
+    def pipeline(self) -> RagPipeline:
+        """The question pipeline: search, compression, answers (built on first use)."""
+        languages = self.languages
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = self._build_pipeline(languages)
+            return self._pipeline
+
+    def _build_pipeline(self, languages: list[str]) -> RagPipeline:
+        config, embedder, backend, counter = self.config, self.embedder, self.backend, self.counter
+        search = create_search(config, self.index, embedder, languages, backend)
+        # Lost-in-the-middle order matters to a model reading the context, not to the
+        # extractive answer; the budget leaves room for the prompt and the answer.
+        compression = derive(
+            config.compression, reorder=config.compression.reorder and backend is not None
+        )
+        # Compression and the extractive answer embed the same sentences: once is enough.
+        sentences = CachedEmbedder(embedder)
+        compressor = create_compressor(
+            compression, sentences, self.index.analyzer, languages, counter
+        )
+        extractive = ExtractiveGenerator(config.answer, sentences)
+        llm = None
+        if backend is not None:
+            generator = config.generator
+            llm = LLMGenerator(
+                backend,
+                PromptSet.load(generator.prompt_dir),
+                generator.params,
+                config.language,
+                generator.synthesis,
+                counter,
+                generator.context_window,
+                generator.parallel_requests,
+            )
+        return RagPipeline(self.index, search, compressor, extractive, llm, config.retrieval.top_k)
+
+    def close(self) -> None:
+        """Close the index (unless it is shared with the components this came from)."""
+        if self._owns_index:
+            self.index.close()
+
+    def __enter__(self) -> Rag:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

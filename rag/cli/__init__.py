@@ -1,0 +1,115 @@
+"""The `rag` command: ingest documents, ask questions, delete documents, evaluate retrieval.
+
+One module per command group registers its commands and their handlers; `main` parses,
+loads the configuration once, and runs the handler the parsed command names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rag.cli import ask, evaluate, index_commands, models
+from rag.cli.exit_codes import HELP, ExitCode
+from rag.cli.output import err, error
+from rag.config import RagConfig, load_config
+from rag.errors import EmptyIndexError, RagError
+
+__all__ = ["ExitCode", "main"]
+
+# Each registers its commands, with `handler(config, args) -> exit code` as a default.
+GROUPS = (index_commands, ask, models, evaluate)
+
+_EPILOG = f"""exit codes:
+{HELP}
+
+environment:
+  RAG_CONFIG            the TOML config file (default: ./rag.toml)
+  RAG_<SECTION>__<KEY>  any setting, e.g. RAG_DATA_DIR=.rag, RAG_RETRIEVAL__TOP_K=8,
+                        RAG_GENERATOR__BACKEND=openai (a name that matches no setting warns)
+"""
+
+
+def _version() -> str:
+    try:
+        return version("rag-framework")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description=(__doc__ or "").splitlines()[0],
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="TOML config file (default: $RAG_CONFIG or ./rag.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"rag {_version()}")
+    # Also accepted after the command (`rag eval beir DIR --config FILE`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub, common)
+    return parser
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops as Ctrl-C does: finished work is kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (`ExitCode`)."""
+    args = _parser().parse_args(argv)
+    # Model loading draws its own progress bars; the CLI draws one of its own instead.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    config: RagConfig | None = None
+    try:
+        config = load_config(args.config)
+        return int(args.handler(config, args))
+    except EmptyIndexError as exc:
+        error(str(exc), label="nothing to answer from")
+        return ExitCode.USAGE
+    except RagError as exc:
+        error(str(exc))
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, traceback to a file
+        log = _log_traceback(config)
+        error(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})")
+        return ExitCode.INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _log_traceback(config: RagConfig | None) -> Path:
+    """Append the current traceback to the error log: `<data_dir>/errors.log`, or the
+    temporary folder's `rag-errors.log` when there is no data dir."""
+    folder = config.data_dir if config is not None and config.data_dir.is_dir() else None
+    log = (folder or Path(tempfile.gettempdir())) / ("errors.log" if folder else "rag-errors.log")
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"--- rag {' '.join(sys.argv[1:])}\n{traceback.format_exc()}\n")
+    return log
+
+
+def run(argv: Any = None) -> None:
+    """Console entry point."""
+    sys.exit(main(argv))

@@ -1,0 +1,109 @@
+"""`rag eval beir|passages|ablation`: retrieval reports, run as `rag ask` runs a query."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from rag.app import Rag
+from rag.cli.exit_codes import ExitCode
+from rag.cli.output import Bar, out, progress
+from rag.config import RagConfig
+
+__all__ = ["register"]
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add `rag eval ...` to the `rag` parser."""
+    evaluate = sub.add_parser("eval", help="retrieval evaluation reports")
+    kinds = evaluate.add_subparsers(dest="kind", required=True)
+    beir = kinds.add_parser(
+        "beir", help="nDCG@10, Recall@10/100, MRR@10, MAP@100 on a BEIR folder", parents=[common]
+    )
+    beir.add_argument("folder", type=Path, help="corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
+    beir.add_argument("--split", default="test", help="qrels split (default: test)")
+    passages = kinds.add_parser(
+        "passages", help="the same metrics, per chunk, on a folder of documents", parents=[common]
+    )
+    passages.add_argument("folder", type=Path, help="the documents the questions are about")
+    passages.add_argument(
+        "--questions", type=Path, help="JSON lines: id, question, answers (default: Chinese set)"
+    )
+    for one in (beir, passages):
+        one.add_argument("--compress", action="store_true", help="compress the best chunks")
+        one.set_defaults(handler=_report)
+    ablation = kinds.add_parser(
+        "ablation", help="dense, BM25, hybrid, two-level, compression: a table", parents=[common]
+    )
+    ablation.add_argument("folder", type=Path, help="a BEIR folder (SciFact)")
+    ablation.add_argument("--passages", type=Path, help="documents for the passage check")
+    ablation.add_argument("--questions", type=Path, help="questions for the passage check")
+    ablation.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ablation.set_defaults(handler=_ablation)
+    for one in (beir, passages, ablation):
+        one.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+        one.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _report(config: RagConfig, args: argparse.Namespace) -> int:
+    with Rag.open(config) as app, progress(args.quiet) as display:
+        if args.kind == "passages":
+            from eval.passages import QUESTIONS, evaluate_passages
+
+            questions = args.questions or QUESTIONS
+            report = evaluate_passages(app, args.folder, questions, Bar(display), args.compress)
+        else:
+            from eval.run import evaluate_beir
+
+            report = evaluate_beir(app, args.folder, args.split, Bar(display), args.compress)
+    table = Table(
+        title=f"{report.dataset} ({report.split}, {report.queries} queries, "
+        f"retrieval.mode={config.retrieval.mode}{', compressed' if args.compress else ''})",
+        title_justify="left",
+    )
+    names = [*report.metrics, "p50 ms", "p95 ms", "p50 ms depth 300"]
+    for name in names:
+        table.add_column(name, justify="right")
+    values = [f"{v:.4f}" if v < 10 else f"{v:.0f}" for v in report.metrics.values()]
+    latency = report.latency_ms
+    table.add_row(
+        *values,
+        f"{latency['p50']:.1f}",
+        f"{latency['p95']:.1f}",
+        f"{latency['p50_eval_depth']:.1f}",
+    )
+    out.print(table)
+    if report.rewritten:
+        out.print(f"{len(report.rewritten)} queries were rewritten ([rewrite])", markup=False)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        out.print(f"report written to {args.json}", markup=False)
+    return ExitCode.OK
+
+
+def _ablation(config: RagConfig, args: argparse.Namespace) -> int:
+    from eval.ablation import ablation, markdown
+    from eval.passages import QUESTIONS
+
+    with Rag.open(config) as app, progress(args.quiet) as display:
+        questions = args.questions or QUESTIONS
+        rows = ablation(app, args.folder, args.passages, questions, Bar(display))
+    table = markdown(rows, config.retrieval.mode)
+    out.print(table, markup=False)
+    if args.markdown is not None:
+        args.markdown.write_text(table + "\n", encoding="utf-8")
+    if args.json is not None:
+        data = [
+            {
+                "name": r.name,
+                "beir": r.beir.to_json(),
+                "passages": r.passages.to_json() if r.passages else None,
+            }
+            for r in rows
+        ]
+        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    return ExitCode.OK

@@ -1,0 +1,144 @@
+"""`rag ingest`, `rag delete`, `rag reindex`, `rag stats`: building and keeping the index."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from rag.app import Rag
+from rag.cli.exit_codes import ExitCode
+from rag.cli.output import Bar, err, error, out, progress
+from rag.config import RagConfig, load_config
+
+__all__ = ["register"]
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the index commands to the `rag` parser."""
+    ingest = sub.add_parser(
+        "ingest", help="parse, chunk, embed and index files and folders", parents=[common]
+    )
+    ingest.add_argument("paths", nargs="*", type=Path, help="files or folders")
+    ingest.add_argument("--jsonl", type=Path, help="a BEIR corpus.jsonl (_id, title, text)")
+    ingest.add_argument(
+        "--prune", action="store_true", help="remove documents whose files are gone"
+    )
+    ingest.add_argument("--quiet", "-q", action="store_true", help="no progress bar, failures only")
+    ingest.set_defaults(handler=_ingest)
+
+    delete = sub.add_parser(
+        "delete", help="remove one file's documents (or one document id)", parents=[common]
+    )
+    delete.add_argument("source")
+    delete.set_defaults(handler=_delete)
+
+    reindex = sub.add_parser(
+        "reindex", help="copy the index to another store, without re-embedding", parents=[common]
+    )
+    reindex.add_argument("--to", type=Path, required=True, help="the target's TOML config")
+    reindex.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    reindex.set_defaults(handler=_reindex)
+
+    stats = sub.add_parser(
+        "stats",
+        help="counts per collection, model, dimension, backend, disk size",
+        parents=[common],
+    )
+    stats.set_defaults(handler=_stats)
+
+
+def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
+    from ingest.run import ingest_jsonl, ingest_paths
+
+    if not args.paths and args.jsonl is None:
+        error("give files or folders to ingest, or --jsonl FILE")
+        return ExitCode.USAGE
+    with Rag.open(config, write=True) as app, progress(args.quiet) as display:
+        reports = []
+        if args.paths:
+            reports.append(ingest_paths(app, args.paths, prune=args.prune, progress=Bar(display)))
+        if args.jsonl is not None:
+            reports.append(ingest_jsonl(app, args.jsonl, prune=args.prune, progress=Bar(display)))
+    for report in reports:
+        _summary(report, quiet=args.quiet)
+    return max(r.exit_code for r in reports)
+
+
+def _summary(report: Any, quiet: bool) -> None:
+    failed = [r for r in report.results if r.status == "failed"]
+    for result in failed:
+        out.print(f"failed: {result.source}: {result.reason}", markup=False)
+    parsed, skipped = report.count("parsed"), report.count("skipped")
+    removed = report.count("removed")
+    if not quiet:
+        table = Table(title="ingest summary", title_justify="left")
+        names = ("parsed", "skipped (unchanged)", "failed", "removed", "chunks written", "time")
+        for name in names:
+            table.add_column(name, justify="right")
+        table.add_row(
+            str(parsed),
+            str(skipped),
+            str(len(failed)),
+            str(removed),
+            str(report.chunks_written),
+            f"{report.seconds:.1f} s",
+        )
+        out.print(table)
+    if parsed == 0 and removed == 0 and not failed:
+        out.print("nothing changed: every file is already indexed (nothing written)")
+    elif quiet:
+        out.print(
+            f"parsed {parsed}, skipped {skipped}, failed {len(failed)}, removed {removed}, "
+            f"{report.chunks_written} chunks written in {report.seconds:.1f} s"
+        )
+
+
+def _delete(config: RagConfig, args: argparse.Namespace) -> int:
+    from ingest.run import delete_source
+
+    with Rag.open(config, write=True, model=False) as app:
+        removed = delete_source(app, args.source)
+    if not removed:
+        err.print(f"no indexed document matches {args.source!r}; nothing removed", markup=False)
+        return ExitCode.INPUTS_FAILED
+    for item in removed:
+        out.print(f"removed {item}", markup=False)
+    return ExitCode.OK
+
+
+def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
+    from ingest.reindex import reindex
+
+    if not args.to.is_file():
+        error(f"{args.to} does not exist; give the target's config file")
+        return ExitCode.USAGE
+    target = load_config(args.to)
+    with Rag.open(config, model=False) as app, progress(args.quiet) as display:
+        report = reindex(app, target, Bar(display))
+    out.print(
+        f"copied {report.chunks} chunks and {report.summaries} summaries from "
+        f"{config.store.backend} ({config.data_dir}) to {target.store.backend} "
+        f"({target.data_dir}) in {report.seconds:.1f} s; counts verified",
+        markup=False,
+    )
+    return ExitCode.OK
+
+
+def _stats(config: RagConfig, args: argparse.Namespace) -> int:
+    from ingest.reindex import stats
+
+    with Rag.open(config, model=False) as app:
+        figures = stats(app)
+    table = Table(title=f"index in {figures.data_dir}", title_justify="left", show_header=False)
+    table.add_row("backend", figures.backend)
+    table.add_row("store uri", figures.uri)
+    table.add_row("embedding model", f"{figures.model} (dimension {figures.dimension})")
+    table.add_row("documents", str(figures.documents))
+    for name, count in figures.collections.items():
+        table.add_row(f"collection {name}", str(count))
+    table.add_row("disk size", f"{figures.disk_bytes / 1e6:.1f} MB")
+    out.print(table)
+    return ExitCode.OK
