@@ -10,7 +10,7 @@ Only `load_config` reads files or the environment; everything else receives a su
 from __future__ import annotations
 
 import difflib
-import logging
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -42,7 +42,6 @@ __all__ = [
     "unknown_variables",
 ]
 
-logger = logging.getLogger(__name__)
 
 # RAG_ variables that are not settings: the config file's name, the tests' data folder.
 _NOT_SETTINGS = frozenset({"RAG_CONFIG", "RAG_TEST_DATA"})
@@ -71,9 +70,33 @@ def derive(model: M, /, **updates: Any) -> M:
             value = {**current.model_dump(), **value}
         data[key] = value
     try:
+        if isinstance(model, BaseSettings):
+            # A settings model reads the environment again when validated: validate with
+            # the given values only, then keep the original class.
+            validated = _without_sources(type(model))(**data)
+            return type(model).model_construct(**dict(validated))
         return type(model).model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc)) from exc
+
+
+@functools.cache
+def _without_sources(cls: type[BaseSettings]) -> type[BaseSettings]:
+    """A subclass of `cls` that takes its values from its arguments alone."""
+
+    class Given(cls):  # type: ignore[valid-type, misc]
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    return Given
 
 
 def _problems(exc: ValidationError) -> str:
@@ -405,8 +428,6 @@ def load_config(path: str | Path | None = None) -> RagConfig:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
-    for warning in unknown_variables(os.environ):
-        logger.warning("%s", warning)
     try:
         return RagConfig(**data)
     except ValidationError as exc:

@@ -20,8 +20,8 @@ from typing import Any
 
 from rag.cli import ask, evaluate, index_commands, models
 from rag.cli.exit_codes import HELP, ExitCode
-from rag.cli.output import err, error
-from rag.config import RagConfig, load_config
+from rag.cli.output import err, error, warn
+from rag.config import RagConfig, load_config, unknown_variables
 from rag.errors import EmptyIndexError, RagError
 
 __all__ = ["ExitCode", "main"]
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     config: RagConfig | None = None
     try:
+        for warning in unknown_variables(os.environ):
+            warn(warning)
         config = load_config(args.config)
         return int(args.handler(config, args))
     except EmptyIndexError as exc:

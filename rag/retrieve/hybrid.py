@@ -92,15 +92,17 @@ def fuse(
     config: RetrievalConfig,
     weights: Mapping[str, float] | None = None,
 ) -> Ranked:
-    """One ranking from the named lists, by `config.fusion`; a single list passes as is and
-    a list of weight 0 is left out. Weights default to `dense_weight` and `bm25_weight`."""
+    """One ranking from the named lists, by `config.fusion`; a list of weight 0 is left out.
+    Weights default to `dense_weight` and `bm25_weight`. A single list keeps its order with
+    its scores min-max normalised, so every final score is on one 0-1 scale (best 1) whether
+    one search ran or two (a Chinese question the embedder cannot read: BM25 alone)."""
     if weights is None:
         weights = {"dense": config.dense_weight, "bm25": config.bm25_weight}
     present = {
         name: ranked for name, ranked in lists.items() if ranked and weights.get(name, 1.0) > 0
     }
     if len(present) <= 1:
-        return next(iter(present.values()), [])
+        return weighted(present) if present else []
     if config.fusion == "rrf":
         ids = {name: [i for i, _ in ranked] for name, ranked in present.items()}
         return rrf(ids, config.rrf_k, weights)

@@ -1,0 +1,156 @@
+"""Many searches at once on one open index while a writer in the same process ingests and
+deletes: no error, and every result shows the index before or after each write, never a
+mix. Run on Chroma embedded and on Milvus Lite.
+
+16 reader threads run 50 queries each, cycling through dense, BM25, hybrid and two-level
+search, while the writer thread replaces one probe document again and again (a new
+version, or a delete every fourth step). Each probe version's text names its number, so a
+result tells which versions it saw; the versions visible while a query ran are known from
+the writer's step counter read before and after it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.run import delete_source, ingest_jsonl, ingest_paths
+from rag.app import Rag
+from rag.config import RagConfig, StoreConfig, derive
+from tests.support.app import loaded_embedder
+
+GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
+READERS, QUERIES = 16, 50
+MODES = ("dense", "bm25", "hybrid", "two_level")
+PROBE_QUERY = "quokka zebra lighthouse protocol"
+QUESTIONS = (
+    PROBE_QUERY,
+    "How do I remove a document from the index?",
+    "如何删除文档？",
+    PROBE_QUERY,
+    "Which file formats can be ingested?",
+)
+_VERSION = re.compile(r"probe version (\d+)")
+
+
+def _probe_text(version: int) -> str:
+    return (
+        f"The quokka zebra lighthouse protocol, probe version {version}. The quokka zebra "
+        f"lighthouse protocol guards the harbour; probe version {version} replaces the last."
+    )
+
+
+class _Writer(threading.Thread):
+    """Replaces the probe document step after step until told to stop."""
+
+    def __init__(self, app: Rag, corpus: Path) -> None:
+        super().__init__(daemon=True)
+        self.app, self.corpus = app, corpus
+        self.states: list[int | None] = [None]  # probe version visible after each step
+        self.done = 0  # steps finished
+        self.writing = False  # a step is under way
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        step = 0
+        try:
+            while not self.stop.is_set():
+                step += 1
+                version = None if step % 4 == 0 else step
+                self.states.append(version)
+                self.writing = True
+                if version is None:
+                    delete_source(self.app, "probe")
+                else:
+                    line = '{"_id": "probe", "title": "Probe", "text": "%s"}\n'
+                    self.corpus.write_text(line % _probe_text(version), encoding="utf-8")
+                    ingest_jsonl(self.app, self.corpus)
+                self.done = step
+                self.writing = False
+                time.sleep(0.3)  # quiet spells, in which a search must see exactly one state
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+
+
+def _config(tmp_path: Path, backend: str) -> RagConfig:
+    # two_level needs enough documents for the summary step to matter: the guide's four.
+    return RagConfig(data_dir=tmp_path / "index", store=StoreConfig(backend=backend))
+
+
+@pytest.mark.parametrize("backend", ["chroma", "milvus"])
+def test_searches_from_many_threads_while_writing(tmp_path: Path, backend: str) -> None:
+    config = _config(tmp_path, backend)
+    with Rag.open(config, write=True, embedder=loaded_embedder(config)) as app:
+        assert ingest_paths(app, [GUIDE]).exit_code == 0
+        searches = {m: app.derived(derive(config, retrieval={"mode": m})) for m in MODES}
+        for rag in searches.values():
+            rag.pipeline.search.retrieve("warm-up", 1)
+        writer = _Writer(app, tmp_path / "probe.jsonl")
+        failures: list[str] = []
+        errors: list[BaseException] = []
+        latencies: dict[str, list[float]] = {m: [] for m in MODES}
+        checked = {"strong": 0, "probe_seen": 0}
+
+        def read(worker: int) -> None:
+            try:
+                for n in range(QUERIES):
+                    mode = MODES[(worker + n) % len(MODES)]
+                    question = QUESTIONS[(worker * 7 + n) % len(QUESTIONS)]
+                    before, busy = writer.done, writer.writing
+                    started = time.perf_counter()
+                    hits = searches[mode].pipeline.search.retrieve(question, 5)
+                    latencies[mode].append((time.perf_counter() - started) * 1000)
+                    after, busy = writer.done, busy or writer.writing
+                    # A step under way may have committed already: its state is allowed too.
+                    allowed = writer.states[before : after + (2 if busy or after > before else 1)]
+                    _check(mode, question, hits, allowed)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        def _check(mode: str, question: str, hits: list, allowed: list[int | None]) -> None:
+            seen = {int(v) for h in hits for v in _VERSION.findall(h.chunk.text)}
+            if len(seen) > 1 or not seen <= set(allowed):
+                failures.append(f"{mode} {question!r}: saw {seen}, allowed {allowed}")
+            checked["probe_seen"] += bool(seen)
+            if question == PROBE_QUERY and mode in ("bm25", "hybrid") and len(set(allowed)) == 1:
+                checked["strong"] += 1
+                expected = set() if allowed[0] is None else {allowed[0]}
+                if seen != expected:
+                    failures.append(f"{mode}: saw {seen} while only {expected} was visible")
+
+        writer.start()
+        while writer.done < 2:  # the writer is running before the readers start
+            time.sleep(0.05)
+        started = time.perf_counter()
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(READERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+        elapsed = time.perf_counter() - started
+        writer.stop.set()
+        writer.join(timeout=120)
+        for rag in searches.values():
+            rag.close()
+
+    assert not errors and not writer.errors, (errors + writer.errors)[:3]
+    assert failures == []
+    total = sum(len(v) for v in latencies.values())
+    assert total == READERS * QUERIES
+    assert writer.done >= 4, "the writer should have written during the searches"
+    assert checked["probe_seen"] > 0 and checked["strong"] > 0
+    figures = ", ".join(
+        f"{m} p50 {np.percentile(v, 50):.0f} / p95 {np.percentile(v, 95):.0f} ms"
+        for m, v in latencies.items()
+    )
+    print(
+        f"\n{backend}: {total} queries by {READERS} threads in {elapsed:.1f} s "
+        f"({total / elapsed:.0f}/s) during {writer.done} writes; {figures}; "
+        f"{checked['strong']} exact-state checks"
+    )
