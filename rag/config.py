@@ -74,7 +74,8 @@ def derive(model: M, /, **updates: Any) -> M:
             # A settings model reads the environment again when validated: validate with
             # the given values only, then keep the original class.
             validated = _without_sources(type(model))(**data)
-            return type(model).model_construct(**dict(validated))
+            derived: M = type(model).model_construct(**dict(validated))  # type: ignore[assignment]
+            return derived
         return type(model).model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc)) from exc

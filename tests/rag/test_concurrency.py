@@ -22,6 +22,7 @@ import pytest
 from ingest.run import delete_source, ingest_jsonl, ingest_paths
 from rag.app import Rag
 from rag.config import RagConfig, StoreConfig, derive
+from rag.types import Hit
 from tests.support.app import loaded_embedder
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
@@ -83,6 +84,46 @@ def _config(tmp_path: Path, backend: str) -> RagConfig:
     return RagConfig(data_dir=tmp_path / "index", store=StoreConfig(backend=backend))
 
 
+class _Reader(threading.Thread):
+    """Runs `QUERIES` searches, checking each result against the writer's states."""
+
+    def __init__(self, worker: int, searches: dict[str, Rag], writer: _Writer) -> None:
+        super().__init__(daemon=True)
+        self.worker, self.searches, self.writer = worker, searches, writer
+        self.latencies: dict[str, list[float]] = {m: [] for m in MODES}
+        self.failures: list[str] = []
+        self.errors: list[BaseException] = []
+        self.strong = self.probe_seen = 0
+
+    def run(self) -> None:
+        writer = self.writer
+        try:
+            for n in range(QUERIES):
+                mode = MODES[(self.worker + n) % len(MODES)]
+                question = QUESTIONS[(self.worker * 7 + n) % len(QUESTIONS)]
+                before, busy = writer.done, writer.writing
+                started = time.perf_counter()
+                hits = self.searches[mode].pipeline.search.retrieve(question, 5)
+                self.latencies[mode].append((time.perf_counter() - started) * 1000)
+                after, busy = writer.done, busy or writer.writing
+                # A step under way may have committed already: its state is allowed too.
+                allowed = writer.states[before : after + (2 if busy or after > before else 1)]
+                self._check(mode, question, hits, allowed)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+
+    def _check(self, mode: str, question: str, hits: list[Hit], allowed: list[int | None]) -> None:
+        seen = {int(v) for h in hits for v in _VERSION.findall(h.chunk.text)}
+        if len(seen) > 1 or not seen <= set(allowed):
+            self.failures.append(f"{mode} {question!r}: saw {seen}, allowed {allowed}")
+        self.probe_seen += bool(seen)
+        if question == PROBE_QUERY and mode in ("bm25", "hybrid") and len(set(allowed)) == 1:
+            self.strong += 1  # one state all along: the probe must be found exactly as it is
+            expected = set() if allowed[0] is None else {allowed[0]}
+            if seen != expected:
+                self.failures.append(f"{mode}: saw {seen} while only {expected} was visible")
+
+
 @pytest.mark.parametrize("backend", ["chroma", "milvus"])
 def test_searches_from_many_threads_while_writing(tmp_path: Path, backend: str) -> None:
     config = _config(tmp_path, backend)
@@ -92,59 +133,30 @@ def test_searches_from_many_threads_while_writing(tmp_path: Path, backend: str) 
         for rag in searches.values():
             rag.pipeline.search.retrieve("warm-up", 1)
         writer = _Writer(app, tmp_path / "probe.jsonl")
-        failures: list[str] = []
-        errors: list[BaseException] = []
-        latencies: dict[str, list[float]] = {m: [] for m in MODES}
-        checked = {"strong": 0, "probe_seen": 0}
-
-        def read(worker: int) -> None:
-            try:
-                for n in range(QUERIES):
-                    mode = MODES[(worker + n) % len(MODES)]
-                    question = QUESTIONS[(worker * 7 + n) % len(QUESTIONS)]
-                    before, busy = writer.done, writer.writing
-                    started = time.perf_counter()
-                    hits = searches[mode].pipeline.search.retrieve(question, 5)
-                    latencies[mode].append((time.perf_counter() - started) * 1000)
-                    after, busy = writer.done, busy or writer.writing
-                    # A step under way may have committed already: its state is allowed too.
-                    allowed = writer.states[before : after + (2 if busy or after > before else 1)]
-                    _check(mode, question, hits, allowed)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        def _check(mode: str, question: str, hits: list, allowed: list[int | None]) -> None:
-            seen = {int(v) for h in hits for v in _VERSION.findall(h.chunk.text)}
-            if len(seen) > 1 or not seen <= set(allowed):
-                failures.append(f"{mode} {question!r}: saw {seen}, allowed {allowed}")
-            checked["probe_seen"] += bool(seen)
-            if question == PROBE_QUERY and mode in ("bm25", "hybrid") and len(set(allowed)) == 1:
-                checked["strong"] += 1
-                expected = set() if allowed[0] is None else {allowed[0]}
-                if seen != expected:
-                    failures.append(f"{mode}: saw {seen} while only {expected} was visible")
-
         writer.start()
         while writer.done < 2:  # the writer is running before the readers start
             time.sleep(0.05)
         started = time.perf_counter()
-        threads = [threading.Thread(target=read, args=(i,)) for i in range(READERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=600)
+        readers = [_Reader(i, searches, writer) for i in range(READERS)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(timeout=600)
         elapsed = time.perf_counter() - started
         writer.stop.set()
         writer.join(timeout=120)
         for rag in searches.values():
             rag.close()
 
-    assert not errors and not writer.errors, (errors + writer.errors)[:3]
-    assert failures == []
+    errors = [e for r in readers for e in r.errors] + writer.errors
+    assert not errors, errors[:3]
+    assert [f for r in readers for f in r.failures] == []
+    latencies = {m: [ms for r in readers for ms in r.latencies[m]] for m in MODES}
     total = sum(len(v) for v in latencies.values())
+    strong = sum(r.strong for r in readers)
     assert total == READERS * QUERIES
     assert writer.done >= 4, "the writer should have written during the searches"
-    assert checked["probe_seen"] > 0 and checked["strong"] > 0
+    assert sum(r.probe_seen for r in readers) > 0 and strong > 0
     figures = ", ".join(
         f"{m} p50 {np.percentile(v, 50):.0f} / p95 {np.percentile(v, 95):.0f} ms"
         for m, v in latencies.items()
@@ -152,5 +164,5 @@ def test_searches_from_many_threads_while_writing(tmp_path: Path, backend: str) 
     print(
         f"\n{backend}: {total} queries by {READERS} threads in {elapsed:.1f} s "
         f"({total / elapsed:.0f}/s) during {writer.done} writes; {figures}; "
-        f"{checked['strong']} exact-state checks"
+        f"{strong} exact-state checks"
     )
