@@ -70,6 +70,9 @@ def _parse_one(path: Path, loader: Any, member: str | None) -> ParsedPart:
 def _serve(tasks: Connection, conn: Connection, config: ParserConfig) -> None:
     """Parser process main loop: receive paths, send parts or an error, until EOF."""
     _die_with_parent()
+    # Ctrl-C reaches the whole process group: the ingesting process decides what to keep
+    # and stops the parsers; a parser printing its own KeyboardInterrupt is noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from ingest.loaders import create_loader
 
     loader = create_loader(config)

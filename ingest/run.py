@@ -56,6 +56,8 @@ class IngestReport:
 
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: int | None = None  # files left when Ctrl-C or SIGTERM stopped the run
+    resumed: int | None = None  # files an interrupted earlier run had left
 
     def count(self, status: Status) -> int:
         """Number of results with this status."""
@@ -219,16 +221,40 @@ def ingest_paths(
         else:
             todo[file] = sha
     writer = _writer(app)
+    marker = config.data_dir / _INTERRUPTED
+    report.resumed = _left_last_time(marker)
     progress.start(len(todo), "parsing")
-    with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
-        for file, parts in pool.parse(todo):
-            report.results += _ingest_file(index, writer, file, todo[file], parts)
-            progress.advance(1, display(file))
+    finished = 0
+    try:
+        with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
+            for file, parts in pool.parse(todo):
+                report.results += _ingest_file(index, writer, file, todo[file], parts)
+                finished += 1
+                progress.advance(1, display(file))
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: what was parsed is written (and skipped by the next run).
+        report.interrupted = len(todo) - finished
     writer.flush()
+    if report.interrupted is not None:
+        marker.write_text(json.dumps({"left": report.interrupted}), encoding="utf-8")
+        report.seconds = time.monotonic() - started
+        return report
+    marker.unlink(missing_ok=True)
     if prune:
         report.results += _prune(index, paths)
     report.seconds = time.monotonic() - started
     return report
+
+
+_INTERRUPTED = "ingest.interrupted"  # left by an interrupted run: {"left": files}
+
+
+def _left_last_time(marker: Path) -> int | None:
+    """Files an interrupted earlier run left, if it was interrupted."""
+    try:
+        return int(json.loads(marker.read_text(encoding="utf-8"))["left"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _too_big(file: Path, max_mb: float) -> str | None:

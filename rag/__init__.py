@@ -1,11 +1,12 @@
 """RAG framework core: configuration, index, retrieval and answers.
 
 Example:
-    >>> from rag import RagPipeline, load_config
-    >>> with RagPipeline.open(load_config()) as pipeline:  # doctest: +SKIP
-    ...     print(pipeline.ask("what does the handbook say about leave?").text)
+    >>> from rag import Rag, load_config
+    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
+    ...     print(app.pipeline.ask("what does the handbook say about leave?").text)
 """
 
+from rag.app import Rag
 from rag.config import RagConfig, load_config
 from rag.errors import (
     ConfigError,
@@ -35,6 +36,7 @@ __all__ = [
     "IndexMismatchError",
     "IngestError",
     "ModelUnavailableError",
+    "Rag",
     "RagConfig",
     "RagError",
     "RagPipeline",

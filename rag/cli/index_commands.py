@@ -63,7 +63,19 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
         if args.jsonl is not None:
             reports.append(ingest_jsonl(app, args.jsonl, prune=args.prune, progress=Bar(display)))
     for report in reports:
+        if report.resumed is not None:
+            out.print(
+                f"resuming an interrupted ingest ({report.resumed} files were left)", markup=False
+            )
         _summary(report, quiet=args.quiet)
+        if report.interrupted is not None:
+            written = report.count("parsed")
+            err.print(
+                f"interrupted: {written} files written, {report.interrupted} left; run the same "
+                "command to finish",
+                markup=False,
+            )
+            return ExitCode.INTERRUPTED
     return max(r.exit_code for r in reports)
 
 

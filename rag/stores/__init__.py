@@ -41,7 +41,8 @@ def _milvus(
         import pymilvus  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "store.backend = milvus needs pymilvus and Milvus Lite: pip install 'rag[milvus]'"
+            "store.backend = milvus needs pymilvus and Milvus Lite: run "
+            "pip install -e '.[milvus]' in this checkout"
         ) from None
     from rag.stores.milvus import MilvusStore
 

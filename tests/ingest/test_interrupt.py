@@ -1,0 +1,56 @@
+"""Ctrl-C during `rag ingest`: what was parsed is written, one line says what is left, the
+exit code is 130, and the same command run again resumes (skipping what was written)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+FILES = 300
+
+
+def test_ctrl_c_keeps_what_is_finished_and_the_rerun_resumes(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(FILES):
+        text = f"Note {n}. The harbour office opens at {n % 12 + 1} o'clock on weekday {n}."
+        (folder / f"note-{n:03d}.txt").write_text(text, encoding="utf-8")
+    # Batches of 4 chunks: documents become visible as they go, so the test sees progress.
+    env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "index"), "RAG_EMBEDDER__BATCH_SIZE": "1"}
+    command = [sys.executable, "-m", "rag.cli", "ingest", "--quiet", str(folder)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 180
+    while _documents(tmp_path / "index" / "catalog.sqlite") < 8:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    line = next(x for x in err.splitlines() if x.startswith("interrupted:"))
+    written, left = (int(w) for w in line.split()[1:5:3])
+    assert written > 0 and left > 0 and written + left <= FILES
+    assert line.endswith("run the same command to finish")
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "resuming an interrupted ingest" in again.stdout
+    assert f"skipped {written}" in again.stdout and f"parsed {FILES - written}" in again.stdout
+
+
+def _documents(catalog: Path) -> int:
+    if not catalog.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(catalog, timeout=1)) as db:
+            return int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+    except sqlite3.Error:
+        return 0
