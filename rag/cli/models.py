@@ -44,7 +44,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def _create(config: RagConfig, args: argparse.Namespace) -> int:
     from rag.generate.serving import parse_parameters, register_gguf
 
-    config = overrides(config, args)
     file, base_url = register_gguf(
         config.generator,
         args.gguf,
@@ -53,6 +52,7 @@ def _create(config: RagConfig, args: argparse.Namespace) -> int:
         template=_text_or_file(args.template),
         parameters=parse_parameters(args.param),
         progress=lambda status: err.print(status, markup=False),
+        base_url=args.base_url,
     )
     out.print(f"wrote {file} (for `ollama create {args.name} -f {file}`)", markup=False)
     out.print(

@@ -124,9 +124,11 @@ def register_gguf(
     template: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    base_url: str | None = None,
 ) -> tuple[Path, str]:
-    """Write `NAME.Modelfile` beside `gguf` and register the model with Ollama (the
-    configured Ollama, else the local default). Returns (the Modelfile, Ollama's URL).
+    """Write `NAME.Modelfile` beside `gguf` and register the model with Ollama at
+    `base_url` (else the configured Ollama, else the local default). Returns (the
+    Modelfile, Ollama's URL).
 
     Raises:
         ConfigError: `gguf` does not exist.
@@ -141,7 +143,8 @@ def register_gguf(
     file = gguf.with_name(f"{gguf.stem}.Modelfile")
     text = modelfile(gguf, system=system, template=template, parameters=parameters)
     file.write_text(text, "utf-8")
-    base_url = config.base_url if config.backend == "ollama" and config.base_url else DEFAULT_HOST
+    configured = config.base_url if config.backend == "ollama" else ""
+    base_url = base_url or configured or DEFAULT_HOST
     ollama = derive(config, backend="ollama", base_url=base_url, model=name)
     backend = OllamaBackend(ollama, EstimatedCounter())
     backend.create(
