@@ -35,7 +35,7 @@ from rag.config import LexicalConfig, StoreConfig
 from rag.errors import StoreError
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.stores.base import And, FilterExpr
-from rag.stores.milvus_lite import held_error, quiet_lite_server
+from rag.stores.milvus_lite import SERVERS, held_error, quiet_lite_server
 from rag.types import Chunk, Hit
 
 __all__ = ["MilvusStore", "to_expr"]
@@ -146,7 +146,7 @@ class MilvusStore:
             Path(self._uri).parent.mkdir(parents=True, exist_ok=True)
             quiet_lite_server()
         try:
-            return MilvusClient(
+            client = MilvusClient(
                 uri=self._uri,
                 token=self._config.token.get_secret_value(),
                 timeout=self._config.timeout_s,
@@ -155,6 +155,9 @@ class MilvusStore:
             if self._local:
                 raise held_error(Path(self._uri)) from exc
             raise
+        if self._local:
+            SERVERS.acquire(self._uri)
+        return client
 
     def _create(self) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
@@ -362,7 +365,6 @@ class MilvusStore:
         self._client = None
         if self._local:
             # Milvus Lite keeps its embedded server (and the file's lock) until the process
-            # exits unless told to stop: another process could not open the index.
-            from milvus_lite.server_manager import server_manager_instance
-
-            server_manager_instance.release_server(self._uri)
+            # exits unless told to stop: another process could not open the index. Stopped
+            # when the last of our stores on the file closes, not under a reader.
+            SERVERS.release(self._uri)

@@ -4,11 +4,13 @@ in-process server, and who holds its file when a second process tries to open it
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from pathlib import Path
 
 from rag.errors import IndexLockedError
 
-__all__ = ["held_error", "quiet_lite_server"]
+__all__ = ["LiteServers", "SERVERS", "held_error", "quiet_lite_server"]
 
 
 class _LiteNoise(logging.Filter):
@@ -60,3 +62,39 @@ def held_error(path: Path) -> IndexLockedError:
         f"`milvus-lite server --data-dir {path}` (or a Milvus standalone) and set "
         "store.uri = http://127.0.0.1:19530"
     )
+
+
+class LiteServers:
+    """How many of our stores use each Milvus Lite file's embedded server in this process.
+
+    Milvus Lite runs one server per file per process (its `server_manager_instance`, itself
+    process-wide) and `release_server` stops it at once, under every other client of the
+    file: a reader would lose its connection when a writer in the same process closes. So
+    the server is released when the last of our stores on the file closes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: Counter[str] = Counter()
+
+    def acquire(self, path: str) -> None:
+        """One more store uses the server of `path`."""
+        with self._lock:
+            self._users[str(Path(path).resolve())] += 1
+
+    def release(self, path: str) -> None:
+        """One store less; the last one stops the server (and frees the file)."""
+        key = str(Path(path).resolve())
+        with self._lock:
+            self._users[key] -= 1
+            last = self._users[key] <= 0
+            if last:
+                del self._users[key]
+        if last:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(key)
+
+
+# Mirrors Milvus Lite's own process-wide server table (see LiteServers); not configuration.
+SERVERS = LiteServers()

@@ -78,3 +78,18 @@ def test_milvus_lite_flushes_what_was_written_before_the_next_search(tmp_path: P
         assert len(_data_files(tmp_path, "fresh")) == 1  # nothing new: no second flush
     finally:
         store.close()
+
+
+def test_closing_a_writer_leaves_the_reader_in_the_same_process_working(tmp_path: Path) -> None:
+    config = StoreConfig(backend="milvus")
+    writer = open_store(config, tmp_path, 16)
+    writer.upsert(_chunks(), _vectors(len(TEXTS)))
+    reader = open_store(config, tmp_path, 16)
+    writer.close()  # Milvus Lite's embedded server serves the reader still
+    hits = reader.search_dense(_vectors(len(TEXTS))[0], 2)
+    assert [h.chunk.chunk_id for h in hits][0] == "c0"
+    reader.close()
+    from milvus_lite.server_manager import server_manager_instance
+
+    # The last store to close releases the server (and the file, for other processes).
+    assert str((tmp_path / "milvus.db").resolve()) not in server_manager_instance._servers
