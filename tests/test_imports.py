@@ -96,3 +96,24 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
         if node not in index:
             visit(node)
     return out
+
+
+def test_only_the_cli_reaches_into_ingest_and_eval() -> None:
+    """The core package depends on nothing above it; the CLI (an edge) imports the
+    ingestion and evaluation layers, lazily, inside the commands that use them."""
+    root = Path(rag.__file__).parent
+    offenders = []
+    for file in root.rglob("*.py"):
+        if "cli" in file.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(n.split(".")[0] in ("ingest", "eval", "api") for n in names):
+                offenders.append(str(file.relative_to(root)))
+    assert offenders == []
