@@ -154,3 +154,16 @@ def test_an_answer_cut_off_by_the_server_is_an_error_not_a_short_answer(
     )
     with pytest.raises(GenerationError, match="without finishing it"):
         _ = generator.stream(QUESTION, _hits()).answer
+
+
+def test_a_requests_max_tokens_sizes_the_context(scripted: OllamaStandIn) -> None:
+    config = GeneratorConfig(backend="ollama", base_url=scripted.url, model="security")
+    backend = OllamaBackend(config, EstimatedCounter())
+    generator = LLMGenerator(
+        backend, PromptSet.default(), GenerationParams(max_tokens=512), context_window=2048
+    )
+    configured = generator.context_budget(QUESTION, _hits())
+    longer = generator.context_budget(QUESTION, _hits(), GenerationParams(max_tokens=1024))
+    assert configured - longer == 512
+    with pytest.raises(Exception, match=r"max_tokens \(2000\)"):
+        generator.context_budget(QUESTION, _hits(), GenerationParams(max_tokens=2000))
