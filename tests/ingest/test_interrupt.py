@@ -1,5 +1,6 @@
-"""Ctrl-C during `rag ingest`: what was parsed is written, one line says what is left, the
-exit code is 130, and the same command run again resumes (skipping what was written)."""
+"""Ctrl-C (or SIGTERM) during `rag ingest`: what was parsed is written, one line says what
+is left, the exit code is 130, and the same command run again resumes (skipping what was
+written)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,21 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 FILES = 300
 
 
-def test_ctrl_c_keeps_what_is_finished_and_the_rerun_resumes(tmp_path: Path) -> None:
+def _default_sigint() -> None:
+    # A shell runs background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the child the terminal's default, as a user's shell does.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_ingest_keeps_what_is_finished_and_the_rerun_resumes(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     for n in range(FILES):
@@ -25,13 +37,18 @@ def test_ctrl_c_keeps_what_is_finished_and_the_rerun_resumes(tmp_path: Path) -> 
     env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "index"), "RAG_EMBEDDER__BATCH_SIZE": "1"}
     command = [sys.executable, "-m", "rag.cli", "ingest", "--quiet", str(folder)]
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 180
     while _documents(tmp_path / "index" / "catalog.sqlite") < 8:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, (out, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
