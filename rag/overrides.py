@@ -16,9 +16,6 @@ from typing import Any
 
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError
-from rag.generate import BACKENDS
-from rag.generate.synthesis import SYNTHESES
-from rag.registry import check
 
 __all__ = ["GENERATION_PARAMS", "with_generation", "with_top_k"]
 
@@ -48,6 +45,8 @@ def with_generation(
 ) -> RagConfig:
     """`config` with the given generator settings and sampling parameters (None: unchanged).
 
+    Names (backend, synthesis) are checked where they are built (`rag.app`).
+
     Raises:
         ConfigError: A value is invalid, or a parameter is not a sampling parameter.
     """
@@ -63,8 +62,6 @@ def with_generation(
         update["backend"] = "none"
     if synthesis is not None:
         update["synthesis"] = synthesis
-    check(BACKENDS, "generator.backend", update.get("backend", config.generator.backend))
-    check(SYNTHESES, "generator.synthesis", update.get("synthesis", config.generator.synthesis))
     sampling = {k: v for k, v in params.items() if v is not None}
     if sampling:
         update["params"] = sampling

@@ -40,6 +40,13 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh index folder, named by RAG_DATA_DIR for the commands under test."""
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "index"))
+    return tmp_path / "index"
+
+
+@pytest.fixture
 def config(tmp_path: Path) -> RagConfig:
     """Defaults with the index in a fresh temporary folder."""
     return RagConfig(data_dir=tmp_path / "index")

@@ -17,12 +17,6 @@ REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "examples" / "guide"
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "index"))
-    return tmp_path / "index"
-
-
 def test_ask_on_empty_index_exits_2(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "anything?"]) == 2
     assert "rag ingest" in capsys.readouterr().err

@@ -6,6 +6,7 @@ Each test is one defect found by trying the CLI as a new user would (issue 13, i
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -16,15 +17,7 @@ from rag.cli import ExitCode, main
 from rag.config import RagConfig
 from rag.index import WriteLock
 from tests.support.app import ingest
-
-REPO = Path(__file__).resolve().parents[1]
-GUIDE = REPO / "examples" / "guide"
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "index"))
-    return tmp_path / "index"
+from tests.test_cli import GUIDE
 
 
 @pytest.fixture
@@ -122,7 +115,7 @@ def test_stats_and_delete_do_not_load_the_model(
 def test_json_lists_the_cited_sources(guide: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "How do I remove a document from the index?", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    markers = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", payload["answer"])}
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", payload["answer"])}
     assert markers and set(payload["cited"]) == markers
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.config import GenerationParams, GeneratorConfig
+from rag.config import GenerationParams, GeneratorConfig, derive
 from rag.types import Answer, Hit
 
 __all__ = [
@@ -67,7 +67,7 @@ class ChatBackend(Protocol):
 
     def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
         """One user message in, the whole reply out (query rewriting, summaries)."""
-        params = self.config.params.model_copy(update={"max_tokens": max_tokens})
+        params = derive(self.config.params, max_tokens=max_tokens)
         messages = [{"role": "user", "content": prompt}]
         # A rewrite or a summary cut at max_tokens is expected: no warning.
         pieces = self.stream(messages, params, logger.debug, read_timeout_s=timeout_s)
