@@ -5,7 +5,8 @@ figures `rag stats` prints.
 the source's stores to the target's, copies the catalog (document versions, BM25 tables)
 and the manifest (with the new backend), then checks that the counts match. The target may
 be another data_dir, or the same one with another store (Chroma to Milvus in place: the
-catalog stays). The target collections must be empty.
+catalog stays). The target collections must be empty. One knowledge base is copied at a
+time (`source.config.kb`, into the same name): copy each one into the same target data dir.
 
 Example:
     >>> with Rag.open(load_config("rag.toml"), model=False) as app:  # doctest: +SKIP
@@ -26,8 +27,8 @@ from ingest.progress import NoProgress, Progress
 from rag.app import Rag
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError, EmptyIndexError, StoreError
-from rag.index import WriteLock
-from rag.manifest import read_manifest, write_manifest
+from rag.index import WriteLock, kb_catalog, kb_collection
+from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
 from rag.stores import VectorStore, open_store
 
 __all__ = ["ReindexReport", "Stats", "reindex", "stats"]
@@ -73,22 +74,36 @@ def reindex(source: Rag, target: RagConfig, progress: Progress | None = None) ->
     """
     bar = progress or NoProgress()
     config, index = source.config, source.index
+    kb = config.kb
     same_dir = config.data_dir.resolve() == target.data_dir.resolve()
     if same_dir and config.store == target.store:
         raise ConfigError("the target's [store] is the source's: nothing to copy to")
-    if not same_dir and read_manifest(target.data_dir) is not None:
-        raise ConfigError(
-            f"{target.data_dir} already holds an index; give the target an empty data_dir"
-        )
     manifest = read_manifest(config.data_dir)
     if manifest is None:
         raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")
+    others = sorted(set(manifest.kbs) - {kb, DEFAULT_KB})
+    if same_dir and others:
+        raise ConfigError(
+            f"{config.data_dir} holds other knowledge bases ({', '.join(others)}) that would "
+            "be left in the old store; copy each one (--kb NAME) into a new data_dir instead"
+        )
+    existing = None if same_dir else read_manifest(target.data_dir)
+    if existing is not None and (existing.embedder, existing.store) != (
+        manifest.embedder,
+        target.store.backend,
+    ):
+        raise ConfigError(
+            f"{target.data_dir} already holds an index of another model or store; give the "
+            "target an empty data_dir"
+        )
     started = time.perf_counter()
     lock = WriteLock(target.data_dir / "write.lock", wait_s=3.0)
     lexical = derive(target.lexical, **manifest.lexical)  # the terms it was built with
-    chunks = open_store(target.store, target.data_dir, manifest.embedder.dimension, lexical)
+    collection = kb_collection(target.store.collection, kb)
+    store = derive(target.store, collection=collection)
+    chunks = open_store(store, target.data_dir, manifest.embedder.dimension, lexical)
     try:
-        summaries = chunks.sibling(f"{target.store.collection}_summaries")
+        summaries = chunks.sibling(f"{collection}_summaries")
         if chunks.count() or summaries.count():
             raise ConfigError(
                 f"the target collections already hold {chunks.count()} chunks and "
@@ -114,8 +129,11 @@ def reindex(source: Rag, target: RagConfig, progress: Progress | None = None) ->
                 f"chunks, of which {copied} were copied"
             )
         if not same_dir:
-            _backup(config.data_dir / "catalog.sqlite", target.data_dir / "catalog.sqlite")
-        write_manifest(target.data_dir, replace(manifest, store=target.store.backend))
+            _backup(kb_catalog(config.data_dir, kb), kb_catalog(target.data_dir, kb))
+        written = existing or replace(manifest, store=target.store.backend)
+        entry = manifest.kbs.get(kb, {})
+        written = written.with_kb(kb, entry.get("description", ""))
+        write_manifest(target.data_dir, written)
     finally:
         chunks.close()
         lock.release()
@@ -154,7 +172,7 @@ def stats(app: Rag) -> Stats:
     manifest = read_manifest(config.data_dir)
     if manifest is None:
         raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")
-    name = config.store.collection
+    name = kb_collection(config.store.collection, config.kb)
     counts = {name: index.stores[0].count(), f"{name}_summaries": index.stores[1].count()}
     size = sum(f.stat().st_size for f in config.data_dir.rglob("*") if f.is_file())
     if config.store.uri and not config.store.uri.startswith(("http://", "https://")):

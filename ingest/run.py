@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,7 +33,15 @@ from rag.errors import CorruptFileError, IngestError
 from rag.index import Index, contextual_text
 from rag.types import Chunk, Document, Element
 
-__all__ = ["FileResult", "IngestReport", "delete_source", "ingest_jsonl", "ingest_paths"]
+__all__ = [
+    "FileResult",
+    "IngestReport",
+    "delete_source",
+    "ingest_jsonl",
+    "ingest_paths",
+    "ingest_text",
+    "ingest_uploads",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +56,7 @@ class FileResult:
     status: Status
     chunks: int = 0
     reason: str = ""
+    doc_id: str = ""
 
 
 @dataclass(slots=True)
@@ -265,20 +274,34 @@ def _too_big(file: Path, max_mb: float) -> str | None:
 
 
 def _ingest_file(
-    index: Index, writer: _Writer, file: Path, sha: str, parts: list[ParsedPart]
+    index: Index,
+    writer: _Writer,
+    file: Path,
+    sha: str,
+    parts: list[ParsedPart],
+    named: tuple[str, str] | None = None,
 ) -> list[FileResult]:
+    """One parsed file's documents; `named` (doc id, source) for an upload, whose file on
+    disk is temporary: its id is its content hash and its source the name it came with."""
     results: list[FileResult] = []
     kept: set[str] = set()
+    base_id, base_source = named or (str(file), display(file))
     for part in parts:
-        doc_id = str(file) if part.member is None else f"{file}!{part.member}"
-        source = display(file) if part.member is None else f"{display(file)}!{part.member}"
+        doc_id = base_id if part.member is None else f"{base_id}!{part.member}"
+        source = base_source if part.member is None else f"{base_source}!{part.member}"
         if part.error is not None:
             results.append(FileResult(source, "failed", reason=_one_line(part.error)))
             continue
         kept.add(doc_id)
         version = hashlib.sha256(f"{sha}\x00{part.member}".encode()).hexdigest()
-        doc = Document(doc_id, source, version, part.elements, _title(part.elements), str(file))
-        results.append(FileResult(source, "parsed", writer.add(doc)))
+        if named is not None and _current(index, doc_id, version):
+            results.append(FileResult(source, "skipped", doc_id=doc_id))
+            continue
+        origin = None if named else str(file)
+        doc = Document(doc_id, source, version, part.elements, _title(part.elements), origin)
+        results.append(FileResult(source, "parsed", writer.add(doc), doc_id=doc_id))
+    if named is not None:
+        return results
     if all(r.status == "parsed" for r in results):
         # Archive members that are no longer in the archive go with the old version.
         for old in index.documents(file=str(file)):
@@ -287,6 +310,82 @@ def _ingest_file(
                 index.delete_document(old.doc_id)
         writer.file_done(str(file), sha)
     return results
+
+
+def _current(index: Index, doc_id: str, version: str) -> bool:
+    old = index.document(doc_id)
+    return old is not None and old.version == version
+
+
+def ingest_uploads(
+    app: Rag, files: Sequence[tuple[str, Path]], *, progress: Progress | None = None
+) -> IngestReport:
+    """Ingest uploaded files, each given as (the name it came with, its temporary path).
+
+    An upload's document id is `sha256:<hash of its bytes>`, so the same file uploaded
+    twice (or by several clients) is one document; its source is the name it came with.
+    Files are parsed in isolation as on the command line: one that fails does not stop
+    the others.
+    """
+    started = time.monotonic()
+    progress = progress or NoProgress()
+    config, index = app.config, app.index
+    writer = _writer(app)
+    report = IngestReport()
+    todo: dict[Path, str] = {}
+    names: dict[Path, str] = {}
+    for name, path in files:
+        too_big = _too_big(path, config.parser.max_file_mb)
+        if too_big:
+            report.results.append(FileResult(name, "failed", reason=too_big))
+            continue
+        sha = _sha256(path)
+        if sha in todo.values():  # the same bytes twice in one upload: one document
+            report.results.append(FileResult(name, "skipped", doc_id=f"sha256:{sha}"))
+            continue
+        todo[path], names[path] = sha, name
+    progress.start(len(todo), "parsing")
+    with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
+        for path, parts in pool.parse(todo):
+            named = (f"sha256:{todo[path]}", names[path])
+            report.results += _ingest_file(index, writer, path, todo[path], parts, named)
+            progress.advance(1, names[path])
+    writer.flush()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def ingest_text(
+    app: Rag, text: str, source: str, title: str = "", *, progress: Progress | None = None
+) -> IngestReport:
+    """Ingest one text given directly (no file): its document id is `sha256:<hash of the
+    text>`, its source `source`.
+
+    Raises:
+        IngestError: The text is empty.
+    """
+    started = time.monotonic()
+    if not text.strip():
+        raise IngestError("the text is empty; give the document's text", source=source)
+    progress = progress or NoProgress()
+    progress.start(1, "embedding")
+    index, writer = app.index, _writer(app)
+    version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+    doc_id = f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+    report = IngestReport()
+    if _current(index, doc_id, version):
+        report.results.append(FileResult(source, "skipped", doc_id=doc_id))
+    else:
+        section = (title,) if title else ()
+        elements = ((Element(title, "Title", None, section),) if title else ()) + (
+            Element(text, "NarrativeText", None, section),
+        )
+        doc = Document(doc_id, source, version, elements, title, None)
+        report.results.append(FileResult(source, "parsed", writer.add(doc), doc_id=doc_id))
+        writer.flush()
+    progress.advance(1, source)
+    report.seconds = time.monotonic() - started
+    return report
 
 
 def _one_line(error: IngestError) -> str:

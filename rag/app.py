@@ -16,8 +16,10 @@ Example:
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rag.compress import REGISTRY as COMPRESSORS
@@ -26,19 +28,22 @@ from rag.config import RagConfig, derive
 from rag.embed import REGISTRY as EMBEDDERS
 from rag.embed import Embedder, create_embedder
 from rag.embed.cache import CachedEmbedder
-from rag.errors import ConfigError
+from rag.errors import ConfigError, InvalidRequestError, KnowledgeBaseNotFoundError
 from rag.generate import BACKENDS, ChatBackend, create_backend
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator
 from rag.generate.prompts import PromptSet
 from rag.generate.synthesis import SYNTHESES
 from rag.generate.tokens import TokenCounter, create_counter
-from rag.index import Index, WriteLock
+from rag.index import Index, WriteLock, kb_catalog
+from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
+from rag.overrides import with_generation
 from rag.pipeline import RagPipeline
 from rag.registry import check
 from rag.rerank import REGISTRY as RERANKERS
 from rag.retrieve import REGISTRY as RETRIEVERS
 from rag.retrieve import create_search, embedder_languages
+from rag.retrieve.federated import FederatedSearch
 from rag.stores import REGISTRY as STORES
 from rag.summary import SUMMARIZERS, create_summarizer
 
@@ -77,6 +82,20 @@ def connect_backend(config: RagConfig) -> tuple[ChatBackend | None, TokenCounter
     return create_backend(config.generator, counter), counter
 
 
+def _llm(config: RagConfig, backend: ChatBackend, counter: TokenCounter | None) -> LLMGenerator:
+    generator = config.generator
+    return LLMGenerator(
+        backend,
+        PromptSet.load(generator.prompt_dir),
+        generator.params,
+        config.language,
+        generator.synthesis,
+        counter,
+        generator.context_window,
+        generator.parallel_requests,
+    )
+
+
 class Rag:
     """The embedder, the index, the generation backend and the question pipeline."""
 
@@ -89,14 +108,20 @@ class Rag:
         counter: TokenCounter | None = None,
         *,
         owns_index: bool = True,
+        lock: WriteLock | None = None,
+        languages: list[str] | None = None,
     ) -> None:
         self.config, self.index = config, index
         self.backend, self.counter = backend, counter
         self._embedder = embedder
         self._owns_index = owns_index
         self._pipeline: RagPipeline | None = None
-        self._languages: list[str] | None = None
+        self._languages = languages
         self._lock = threading.Lock()
+        self._write_lock = lock
+        self._kbs: dict[str, Rag] = {config.kb: self}
+        self._generators: dict[tuple[str, str], LLMGenerator] = {}
+        self._kbs_lock = threading.RLock()
 
     @classmethod
     def open(
@@ -107,8 +132,9 @@ class Rag:
         model: bool = True,
         embedder: Embedder | None = None,
         backend: tuple[ChatBackend | None, TokenCounter | None] | None = None,
+        create: str | None = None,
     ) -> Rag:
-        """Build the components of `config`.
+        """Build the components of `config` (of its knowledge base `config.kb`).
 
         Args:
             config: The configuration.
@@ -117,8 +143,11 @@ class Rag:
                 alone: counts, deletes and copies, but no search or ingest.
             embedder: An already-loaded embedder to use instead of loading one.
             backend: An already-built (backend, counter) pair to use.
+            create: With `write`, create the knowledge base (with this description) when
+                it does not exist.
 
         Raises:
+            KnowledgeBaseNotFoundError: `config.kb` does not exist.
             ConfigError: The configuration names an unknown implementation.
             IndexLockedError: `write` and another process is writing.
             IndexMismatchError: The index was built with another model or chunker.
@@ -134,12 +163,14 @@ class Rag:
             summarizer = None
             if write and embedder is not None:
                 summarizer = create_summarizer(config, embedder, chat, counter)
-            index = Index.open(config, embedder, write=write, lock=lock, summarizer=summarizer)
+            index = Index.open(
+                config, embedder, write=write, lock=lock, summarizer=summarizer, create=create
+            )
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
-        return cls(config, index, embedder, chat, counter)
+        return cls(config, index, embedder, chat, counter, lock=lock)
 
     def derived(self, config: RagConfig, *, write: bool = False) -> Rag:
         """The components of a derived configuration (an evaluation's own index, other
@@ -196,23 +227,135 @@ class Rag:
             compression, sentences, self.index.analyzer, languages, counter
         )
         extractive = ExtractiveGenerator(config.answer, sentences)
-        llm = None
-        if backend is not None:
-            generator = config.generator
-            llm = LLMGenerator(
-                backend,
-                PromptSet.load(generator.prompt_dir),
-                generator.params,
-                config.language,
-                generator.synthesis,
-                counter,
-                generator.context_window,
-                generator.parallel_requests,
+        llm = None if backend is None else _llm(config, backend, counter)
+        return RagPipeline(
+            (self.index,), search, compressor, extractive, llm, config.retrieval.top_k
+        )
+
+    def generator(
+        self, backend: str | None = None, model: str | None = None
+    ) -> LLMGenerator | None:
+        """The answering model for one request: the configured one, or another backend or
+        model on the configured server (built on first use, then kept); None for `none`.
+
+        Raises:
+            ConfigError: `backend` is not a registered backend.
+        """
+        config = with_generation(self.config, backend=backend, model=model)
+        generator = config.generator
+        check(BACKENDS, "generator.backend", generator.backend)
+        if generator.backend == "none":
+            return None
+        if (generator.backend, generator.model) == (
+            self.config.generator.backend,
+            self.config.generator.model,
+        ):
+            return self.pipeline.llm
+        key = (generator.backend, generator.model)
+        with self._lock:
+            if key not in self._generators:
+                chat, counter = connect_backend(config)
+                assert chat is not None
+                self._generators[key] = _llm(config, chat, counter)
+            return self._generators[key]
+
+    def pipeline_for(self, kbs: Sequence[str]) -> RagPipeline:
+        """The question pipeline over several knowledge bases: each one's search, fused
+        (`rag.retrieve.federated`), then this one's compression and answers.
+
+        Raises:
+            KnowledgeBaseNotFoundError: One of `kbs` does not exist.
+        """
+        names = tuple(dict.fromkeys(kbs))
+        if len(names) == 1:
+            return self.kb(names[0]).pipeline
+        own = self.pipeline
+        parts = {name: self.kb(name) for name in names}
+        search = FederatedSearch(
+            {name: part.pipeline.search for name, part in parts.items()},
+            self.config.retrieval.rrf_k,
+        )
+        indexes = tuple(part.index for part in parts.values())
+        return replace(own, indexes=indexes, search=search)
+
+    # -- knowledge bases ------------------------------------------------------------------
+
+    def kbs(self) -> dict[str, dict[str, str]]:
+        """The knowledge bases in the data dir: name -> description and creation time."""
+        manifest = read_manifest(self.config.data_dir)
+        return dict(manifest.kbs) if manifest else {DEFAULT_KB: {"description": ""}}
+
+    def kb(self, name: str, *, create: str | None = None) -> Rag:
+        """The components of knowledge base `name`, sharing this one's model, backend and
+        write lock (opened once, then kept until `close`). With `create` (a description)
+        and a writer, the knowledge base is created when it does not exist.
+
+        Raises:
+            KnowledgeBaseNotFoundError: There is no knowledge base `name`.
+            ConfigError: `name` is not a valid knowledge base name.
+        """
+        languages = self.languages if self._embedder is not None else None
+        with self._kbs_lock:
+            if name in self._kbs:
+                return self._kbs[name]
+            config = derive(self.config, kb=name)
+            lock = self._write_lock.share() if self._write_lock is not None else None
+            try:
+                summarizer = None
+                if lock is not None and self._embedder is not None:
+                    summarizer = create_summarizer(
+                        config, self._embedder, self.backend, self.counter
+                    )
+                index = Index.open(
+                    config,
+                    self._embedder,
+                    write=lock is not None,
+                    lock=lock,
+                    summarizer=summarizer,
+                    create=create,
+                )
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
+            child = Rag(
+                config, index, self._embedder, self.backend, self.counter, languages=languages
             )
-        return RagPipeline(self.index, search, compressor, extractive, llm, config.retrieval.top_k)
+            self._kbs[name] = child
+            return child
+
+    def drop_kb(self, name: str) -> None:
+        """Delete knowledge base `name`: its collections, its catalog, its manifest entry.
+
+        Raises:
+            InvalidRequestError: `name` is `default` (it always exists) or this one.
+            KnowledgeBaseNotFoundError: There is no knowledge base `name`.
+            ConfigError: Opened for reading only.
+        """
+        if name in (DEFAULT_KB, self.config.kb):
+            raise InvalidRequestError(
+                f"knowledge base {name!r} cannot be deleted while it is the one opened "
+                "(`default` always exists); delete its documents instead"
+            )
+        self.index.require_writer()
+        with self._kbs_lock:
+            child = self.kb(name)
+            child.index.drop()
+            del self._kbs[name]
+            shutil.rmtree(kb_catalog(self.config.data_dir, name).parent, ignore_errors=True)
+            manifest = read_manifest(self.config.data_dir)
+            if manifest is None or name not in manifest.kbs:
+                raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r}")
+            write_manifest(self.config.data_dir, manifest.without_kb(name))
 
     def close(self) -> None:
-        """Close the index (unless it is shared with the components this came from)."""
+        """Close the index (unless it is shared with the components this came from), and
+        those of the other knowledge bases opened through `kb`."""
+        with self._kbs_lock:
+            for child in list(self._kbs.values()):
+                if child is not self:
+                    child.close()
+            self._kbs = {self.config.kb: self}
         if self._owns_index:
             self.index.close()
 

@@ -109,6 +109,15 @@ class Catalog:
         row = self._read().execute(sql, (doc_id,)).fetchone()
         return _record(row) if row else None
 
+    def doc_ids(self, source_prefix: str | None = None) -> set[str]:
+        """The ids of visible documents (whose source starts with `source_prefix`)."""
+        if not source_prefix:
+            rows = self._read().execute("SELECT doc_id FROM documents")
+        else:
+            sql = "SELECT doc_id FROM documents WHERE substr(source, 1, ?) = ?"
+            rows = self._read().execute(sql, (len(source_prefix), source_prefix))
+        return {row[0] for row in rows}
+
     def documents(self, file: str | None = None) -> list[DocRecord]:
         """Every visible document, or those that came from `file`."""
         sql = "SELECT doc_id, source, file, version, n_chunks, title FROM documents"

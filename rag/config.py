@@ -23,6 +23,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from rag.errors import ConfigError
 
 __all__ = [
+    "KB_NAME",
+    "ApiConfig",
+    "ApiKey",
     "AnswerConfig",
     "ChunkerConfig",
     "CompressionConfig",
@@ -372,6 +375,66 @@ class GeneratorConfig(BaseModel):
     params: GenerationParams = GenerationParams()
 
 
+class ApiKey(BaseModel):
+    """A key with scopes: the knowledge bases it reaches (`*`: all) and what it may do
+    (`read` asks and searches, `write` adds and deletes documents, `admin` creates and
+    deletes knowledge bases; each includes the ones before it)."""
+
+    model_config = _FROZEN
+    key: SecretStr
+    kbs: list[str] = Field(default_factory=lambda: ["*"])
+    role: Literal["read", "write", "admin"] = "admin"
+
+
+class ApiConfig(BaseModel):
+    """`[api]`: the REST service (`rag serve`)."""
+
+    model_config = _FROZEN
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Server processes; more than one needs a store server (Chroma or Milvus): "
+        "one of them is the writer, the others serve reads.",
+    )
+    keys: list[SecretStr | ApiKey] = Field(
+        default_factory=list,
+        description="API keys (plain strings have every scope); none: no authentication, "
+        "refused on a non-loopback host unless `rag serve --no-auth`.",
+    )
+    metrics_public: bool = Field(True, description="Serve /metrics without a key.")
+    max_concurrent_generations: int = Field(
+        4, gt=0, description="Answers being written at once; more wait in the queue."
+    )
+    max_concurrent_searches: int = Field(8, gt=0, description="Searches running at once.")
+    queue_size: int = Field(
+        32, ge=0, description="Requests waiting for a slot; beyond it, 429 with Retry-After."
+    )
+    queue_timeout_s: float = Field(30.0, gt=0, description="Longest wait for a slot: then 429.")
+    request_timeout_s: float = Field(120.0, gt=0, description="A whole answer, at most.")
+    max_body_mb: float = Field(100.0, gt=0, description="Request body, at most.")
+    max_file_mb: float = Field(50.0, gt=0, description="One uploaded file, at most.")
+    max_files: int = Field(100, gt=0, description="Files in one upload request.")
+    cors_origins: list[str] = Field(default_factory=list, description="Off when empty.")
+    references: Literal["field", "message", "both"] = Field(
+        "both",
+        description="OpenAI endpoint: references as a `references` field, as a numbered list "
+        "appended to the message, or both.",
+    )
+    embed_batch_wait_ms: float = Field(
+        2.0, ge=0, description="Query embeddings: wait this long to batch concurrent ones."
+    )
+    embed_max_batch: int = Field(32, gt=0)
+    torch_threads: int | None = Field(
+        None, gt=0, description="Threads torch uses (default: the CPU cores the process has)."
+    )
+    jobs_kept: int = Field(1000, gt=0, description="Finished document jobs remembered.")
+
+
+KB_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+
+
 class RagConfig(BaseSettings):
     """Root of the configuration tree."""
 
@@ -379,6 +442,11 @@ class RagConfig(BaseSettings):
         env_prefix="RAG_", env_nested_delimiter="__", frozen=True, extra="forbid"
     )
     data_dir: Path = Path(".rag")
+    kb: str = Field(
+        "default",
+        pattern=KB_NAME,
+        description="The knowledge base commands act on (lowercase letters, digits, _).",
+    )
     language: Literal["auto", "en", "zh"] = "auto"
     embedder: EmbedderConfig = EmbedderConfig()
     chunker: ChunkerConfig = ChunkerConfig()
@@ -392,6 +460,7 @@ class RagConfig(BaseSettings):
     compression: CompressionConfig = CompressionConfig()
     answer: AnswerConfig = AnswerConfig()
     generator: GeneratorConfig = GeneratorConfig()
+    api: ApiConfig = ApiConfig()
 
     @classmethod
     def settings_customise_sources(

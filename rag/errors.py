@@ -12,6 +12,7 @@ RagError
 ├── StoreError                  the index cannot be opened or written
 │   ├── IndexLockedError        another process is writing this index
 │   └── IndexMismatchError      the index was built with another model or chunker
+├── KnowledgeBaseNotFoundError  no knowledge base of that name in the data dir
 ├── EmptyIndexError             a question was asked of an index with no documents
 ├── InvalidRequestError         a request is malformed (an empty question, top_k 0, ...)
 ├── ModelUnavailableError       a model cannot be found or loaded
@@ -37,6 +38,7 @@ __all__ = [
     "IndexMismatchError",
     "IngestError",
     "InvalidRequestError",
+    "KnowledgeBaseNotFoundError",
     "MissingToolError",
     "ModelUnavailableError",
     "ModelUnreachableError",
@@ -102,6 +104,10 @@ class IndexMismatchError(StoreError):
 
 class InvalidRequestError(RagError):
     """A request cannot be served as given; the message says which part and why."""
+
+
+class KnowledgeBaseNotFoundError(RagError):
+    """No knowledge base of that name exists in the data dir."""
 
 
 class EmptyIndexError(RagError):

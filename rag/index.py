@@ -1,4 +1,10 @@
-"""The index: vector store + document catalog + manifest, opened for reading or writing.
+"""The index of one knowledge base: vector store + document catalog + manifest entry,
+opened for reading or writing.
+
+Knowledge bases share a data dir, its store and its manifest; each has its own chunk and
+summary collections, and its own catalog (documents, visibility, BM25 tables). `default`
+keeps the names an index had before knowledge bases existed (`chunks`, `catalog.sqlite`),
+so such an index opens as `default` as it is.
 
 A writer holds an exclusive lock on `<data_dir>/write.lock`; a second writer fails fast with
 the holder's process id. Visibility comes from the catalog (see `rag.catalog`), so a reader
@@ -8,6 +14,7 @@ never sees a half-written document.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import time
@@ -21,18 +28,37 @@ import numpy as np
 from rag.catalog import Catalog, DocRecord, DocWrite
 from rag.config import LexicalConfig, RagConfig, SummaryConfig, derive
 from rag.embed.base import Embedder
-from rag.errors import ConfigError, IndexLockedError, IndexMismatchError
+from rag.errors import (
+    ConfigError,
+    IndexLockedError,
+    IndexMismatchError,
+    KnowledgeBaseNotFoundError,
+)
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
-from rag.manifest import Manifest, check_manifest, read_manifest, write_manifest
+from rag.manifest import DEFAULT_KB, Manifest, check_manifest, read_manifest, write_manifest
 from rag.rwlock import ReadWriteLock
 from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Filters, Hit
 
-__all__ = ["Index", "WriteLock", "contextual_text"]
+__all__ = ["SERVER_NOTE", "Index", "WriteLock", "contextual_text", "kb_collection", "kb_catalog"]
 
 logger = logging.getLogger(__name__)
+
+SERVER_NOTE = "server.json"  # written by `rag serve`: {"pid", "url"}
+
+
+def kb_collection(collection: str, kb: str) -> str:
+    """The chunk collection of knowledge base `kb` (its summaries: this + `_summaries`)."""
+    return collection if kb == DEFAULT_KB else f"{collection}_kb_{kb}"
+
+
+def kb_catalog(data_dir: Path, kb: str) -> Path:
+    """The catalog file of knowledge base `kb`."""
+    if kb == DEFAULT_KB:
+        return data_dir / "catalog.sqlite"
+    return data_dir / "kbs" / kb / "catalog.sqlite"
 
 
 class WriteLock:
@@ -51,21 +77,49 @@ class WriteLock:
                     self._file.seek(0)
                     holder = self._file.read().strip() or "unknown"
                     self._file.close()
-                    raise IndexLockedError(
-                        f"the index in {path.parent} is being written by process {holder}; wait "
-                        "for it to finish (one writer at a time), or use another RAG_DATA_DIR"
-                    ) from None
+                    raise IndexLockedError(_held(path.parent, holder)) from None
                 time.sleep(0.2)
         self._file.seek(0)
         self._file.truncate()
         self._file.write(str(os.getpid()))
         self._file.flush()
+        self._holders = 1
+
+    def share(self) -> WriteLock:
+        """The same lock for one more holder (another knowledge base's index in this
+        process); it is released when every holder has released it."""
+        if self._file is None:
+            raise RuntimeError("the write lock was released")
+        self._holders += 1
+        return self
 
     def release(self) -> None:
-        if self._file is not None:
+        self._holders -= 1
+        if self._holders <= 0 and self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+def _held(data_dir: Path, holder: str) -> str:
+    """Who holds the lock, for the user: the rag server (and how to go through it), or a
+    process."""
+    try:
+        note = json.loads((data_dir / SERVER_NOTE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        note = {}
+    if isinstance(note, dict) and str(note.get("pid")) == holder:
+        url = str(note.get("url") or "")
+        via = f"--server {url}" if url else "--server URL"
+        return (
+            f"the index in {data_dir} is held by the rag server {url or ''} (process {holder}), "
+            f"which owns every write; send documents through it: rag ingest {via} PATH "
+            "(or stop the server)"
+        ).replace("  ", " ")
+    return (
+        f"the index in {data_dir} is being written by process {holder}; wait for it to finish "
+        "(one writer at a time), or use another RAG_DATA_DIR"
+    )
 
 
 class Index:
@@ -97,17 +151,20 @@ class Index:
         write: bool,
         lock: WriteLock | None = None,
         summarizer: Summarizer | None = None,
+        create: str | None = None,
     ) -> Index:
-        """Open the index in `config.data_dir`.
+        """Open the index of knowledge base `config.kb` in `config.data_dir`.
 
         For writing: take the lock (or use `lock`, already taken), create or check the
         manifest, and finish any interrupted write; documents are summarized with
         `summarizer` (extractive by default). For reading: check the manifest; an
         index that does not exist yet is empty (every search finds nothing) and nothing is
         written. With `embedder` None the model is not checked (counts, deletes, copies:
-        nothing that embeds); the dimension comes from the manifest.
+        nothing that embeds); the dimension comes from the manifest. With `create` (a
+        description), a writer creates the knowledge base when it does not exist yet.
 
         Raises:
+            KnowledgeBaseNotFoundError: `config.kb` does not exist (and is not created).
             IndexLockedError: Another process is writing (write mode).
             IndexMismatchError: The index was built with another model or chunker.
             ConfigError: Write mode without an embedder on a new index.
@@ -117,14 +174,18 @@ class Index:
             lock = WriteLock(data_dir / "write.lock", wait_s=3.0)
         chunks: VectorStore | None = None
         try:
-            manifest = _manifest(config, embedder, write)
+            manifest = _manifest(config, embedder, write, create)
             if manifest is None:
                 return cls.empty(data_dir, config.lexical)
             # Terms come from the settings the index was built with; scoring from the config.
             lexical = derive(config.lexical, **manifest.lexical)
-            chunks = open_store(config.store, data_dir, manifest.embedder.dimension, lexical)
-            stores = (chunks, chunks.sibling(f"{config.store.collection}_summaries"))
-            catalog = Catalog(data_dir / "catalog.sqlite", lexical)
+            collection = kb_collection(config.store.collection, config.kb)
+            store = derive(config.store, collection=collection)
+            chunks = open_store(store, data_dir, manifest.embedder.dimension, lexical)
+            stores = (chunks, chunks.sibling(f"{collection}_summaries"))
+            path = kb_catalog(data_dir, config.kb)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            catalog = Catalog(path, lexical)
             analyzer = Analyzer(lexical)
             summarizer = summarizer or ExtractiveSummarizer(config.summary)
             index = cls(data_dir, stores, catalog, analyzer, lock, summarizer)
@@ -251,6 +312,19 @@ class Index:
             self.collect_garbage()
         return removed
 
+    def drop(self) -> None:
+        """Remove every chunk and summary (the collections themselves) and close the
+        index: its knowledge base is being deleted.
+
+        Raises:
+            ConfigError: Opened for reading only.
+        """
+        self.require_writer()
+        with self._rw.writing():
+            self._store.drop()
+            self._summaries.drop()
+            self.close()
+
     def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
         """Remember a file as ingested (its hash, size and mtime), to skip it next time."""
         self._catalog.set_file_state(file, sha256, size, mtime_ns)
@@ -297,23 +371,48 @@ class Index:
         only chunks of those documents. Only visible chunks are indexed."""
         return self._catalog.bm25.search(self.analyzer.terms(query), k, doc_ids)
 
-    def search_summaries(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """The `k` documents whose summary vectors are most similar: (doc id, cosine)."""
+    def search_summaries(
+        self, vector: np.ndarray, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The `k` documents whose summary vectors are most similar: (doc id, cosine); with
+        `doc_ids`, among those documents only."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        where = None if doc_ids is None else Filter("doc_id", "in", tuple(sorted(doc_ids)))
         extra = len(self._catalog.invisible_ids())
-        hits = self._summaries.search_dense(vector, k + extra)
+        hits = self._summaries.search_dense(vector, k + extra, where)
         visible = self._catalog.visible_summaries(h.chunk.chunk_id for h in hits)
         return [(h.chunk.doc_id, h.score) for h in hits if h.chunk.chunk_id in visible][:k]
 
-    def search_summaries_lexical(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The `k` documents whose summary text best matches `query`: (doc id, BM25)."""
-        return self._catalog.summary_bm25.search(self.analyzer.terms(query), k)
+    def search_summaries_lexical(
+        self, query: str, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The `k` documents whose summary text best matches `query`: (doc id, BM25); with
+        `doc_ids`, among those documents only."""
+        return self._catalog.summary_bm25.search(self.analyzer.terms(query), k, doc_ids)
+
+    def allowed(self, filters: Filters | None) -> frozenset[str] | None:
+        """The ids of the visible documents `filters` allow; None when they allow all."""
+        if filters is None or filters.empty:
+            return None
+        ids = self._catalog.doc_ids(filters.source_prefix)
+        if filters.doc_ids is not None:
+            ids &= set(filters.doc_ids)
+        return frozenset(ids)
 
     def chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """The stored chunks with these ids, by id."""
         return {c.chunk_id: c for c in self._store.get(ids)}
 
     def search_native(
-        self, query: str, vector: np.ndarray | None, k: int, *, candidates: int, rrf_k: int
+        self,
+        query: str,
+        vector: np.ndarray | None,
+        k: int,
+        *,
+        candidates: int,
+        rrf_k: int,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         """The `k` visible chunks for `query` from the store's own search: dense + BM25 fused
         by RRF in one request, or BM25 alone when `vector` is None.
@@ -328,12 +427,21 @@ class Index:
                 "store.backend = milvus (or use retrieval.mode = hybrid)"
             )
         with self.reading():
+            allowed = self.allowed(filters)
+            if allowed is not None and not allowed:
+                return []
+            where = None if allowed is None else Filter("doc_id", "in", tuple(sorted(allowed)))
             extra = len(self._catalog.invisible_ids())
             if vector is None:
-                hits = store.search_lexical(query, k + extra)
+                hits = store.search_lexical(query, k + extra, where)
             else:
                 hits = store.search_hybrid(
-                    query, vector, k + extra, candidates=max(candidates, k + extra), rrf_k=rrf_k
+                    query,
+                    vector,
+                    k + extra,
+                    candidates=max(candidates, k + extra),
+                    rrf_k=rrf_k,
+                    where=where,
                 )
             visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
@@ -354,12 +462,17 @@ class Index:
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
 
 
-def _manifest(config: RagConfig, embedder: Embedder | None, write: bool) -> Manifest | None:
+def _manifest(
+    config: RagConfig, embedder: Embedder | None, write: bool, create: str | None
+) -> Manifest | None:
     """The index's manifest, checked against the model and store (a new one written for
-    a new index opened to write); None for a reader when there is no index yet."""
+    a new index opened to write, the knowledge base added when `create`); None for a
+    reader when there is no index yet."""
     data_dir = config.data_dir
     manifest = read_manifest(data_dir)
     if manifest is None and not write:
+        if config.kb != DEFAULT_KB:
+            raise _not_found(config.kb, data_dir, [])
         return None
     if manifest is None:
         if embedder is None:
@@ -377,4 +490,16 @@ def _manifest(config: RagConfig, embedder: Embedder | None, write: bool) -> Mani
             f"is {config.store.backend}; set it back, or copy the index with "
             "`rag reindex --to CONFIG`"
         )
+    if config.kb != DEFAULT_KB and config.kb not in manifest.kbs:
+        if not (write and create is not None):
+            raise _not_found(config.kb, data_dir, sorted(manifest.kbs))
+        manifest = manifest.with_kb(config.kb, create)
+        write_manifest(data_dir, manifest)
     return manifest
+
+
+def _not_found(kb: str, data_dir: Path, known: list[str]) -> KnowledgeBaseNotFoundError:
+    return KnowledgeBaseNotFoundError(
+        f"no knowledge base {kb!r} in {data_dir} (there are: {', '.join(known) or 'none'}); "
+        f"create it with `rag ingest --kb {kb} PATH` or POST /v1/kbs"
+    )

@@ -1,7 +1,9 @@
 """The index manifest: build facts written next to the index (C5), never into the config.
 
 It records the index format, the embedding model (name, hash of its files, dimension), the
-chunker settings and the lexical analyzer settings. Opening an index with another model is
+chunker settings, the lexical analyzer settings and the knowledge bases the data dir holds
+(`kbs`: name -> description and creation time; an index written before knowledge bases
+existed holds `default` alone). Opening an index with another model is
 refused instead of mixing vectors; writing with another chunker or analyzer is refused too.
 """
 
@@ -11,7 +13,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,17 @@ from rag.config import ChunkerConfig, LexicalConfig
 from rag.embed.base import ModelFingerprint
 from rag.errors import IndexMismatchError, StoreError
 
-__all__ = ["MANIFEST_NAME", "Manifest", "check_manifest", "read_manifest", "write_manifest"]
+__all__ = [
+    "DEFAULT_KB",
+    "MANIFEST_NAME",
+    "Manifest",
+    "check_manifest",
+    "read_manifest",
+    "write_manifest",
+]
 
 MANIFEST_NAME = "manifest.json"
+DEFAULT_KB = "default"
 FORMAT = 2  # 2: BM25 tables in the catalog
 
 
@@ -37,6 +47,7 @@ class Manifest:
     versions: dict[str, str]
     lexical: dict[str, Any]
     format: int = FORMAT
+    kbs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def new(
@@ -52,13 +63,28 @@ class Manifest:
             chunker=chunker.model_dump(),
             lexical=lexical.analysis(),
             store=store,
-            created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            created_at=_now(),
             versions=_versions(),
+            kbs={DEFAULT_KB: {"description": "", "created_at": _now()}},
         )
+
+    def with_kb(self, name: str, description: str) -> Manifest:
+        """This manifest with knowledge base `name` added (or its description changed)."""
+        created = self.kbs.get(name, {}).get("created_at", _now())
+        entry = {"description": description, "created_at": created}
+        return replace(self, kbs={**self.kbs, name: entry})
+
+    def without_kb(self, name: str) -> Manifest:
+        """This manifest without knowledge base `name`."""
+        return replace(self, kbs={k: v for k, v in self.kbs.items() if k != name})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (also embedded in eval reports)."""
         return asdict(self)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def _versions() -> dict[str, str]:
@@ -86,6 +112,8 @@ def read_manifest(data_dir: Path) -> Manifest | None:
             versions=dict(raw.get("versions", {})),
             lexical=dict(raw.get("lexical", {})),
             format=int(raw.get("format", 1)),
+            kbs={str(k): dict(v) for k, v in raw.get("kbs", {}).items()}
+            or {DEFAULT_KB: {"description": "", "created_at": str(raw["created_at"])}},
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(

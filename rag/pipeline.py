@@ -18,8 +18,9 @@ from rag.errors import EmptyIndexError, InvalidRequestError, ModelUnreachableErr
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator
 from rag.index import Index
-from rag.retrieve import SearchPipeline, SearchTrace
-from rag.types import Answer, Hit
+from rag.retrieve import SearchTrace
+from rag.retrieve.base import Search
+from rag.types import Answer, Filters, Hit
 
 __all__ = ["Explained", "RagPipeline", "Streamed"]
 
@@ -38,41 +39,53 @@ class Explained:
 @dataclass
 class RagPipeline:
     """Search, compress and answer over built components (`rag.app.Rag.pipeline` builds
-    it); safe to share between threads."""
+    it, over one knowledge base's index or several); safe to share between threads."""
 
-    index: Index
-    search: SearchPipeline
+    indexes: tuple[Index, ...]
+    search: Search
     compressor: Compressor
     extractive: ExtractiveGenerator
     llm: LLMGenerator | None
     top_k: int
 
     def ask(
-        self, question: str, top_k: int | None = None, params: GenerationParams | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        params: GenerationParams | None = None,
+        filters: Filters | None = None,
     ) -> Answer:
         """Search, compress and answer, with the numbered sources the answer cites.
 
         Raises:
             EmptyIndexError: The index holds no documents.
         """
-        return self.explain(question, top_k, params).answer
+        return self.explain(question, top_k, params, filters).answer
 
     def explain(
-        self, question: str, top_k: int | None = None, params: GenerationParams | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        params: GenerationParams | None = None,
+        filters: Filters | None = None,
     ) -> Explained:
         """`ask`, keeping what every step produced."""
-        prepared = self.prepare(question, top_k, params)
+        prepared = self.prepare(question, top_k, params, filters)
         stream = self.stream(question, prepared, params)
         for _ in stream:
             pass
         return replace(prepared, answer=stream.answer)
 
     def prepare(
-        self, question: str, top_k: int | None = None, params: GenerationParams | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        params: GenerationParams | None = None,
+        filters: Filters | None = None,
     ) -> Explained:
         """Search and compress: everything before the answer is written (`answer` is empty).
         The context is packed for the answer length of `params` (the configured one when
-        None); pass the same `params` to `stream`.
+        None); pass the same `params` to `stream`. `filters` limit the documents searched.
 
         Raises:
             InvalidRequestError: The question is empty, or `top_k` is not positive.
@@ -84,12 +97,12 @@ class RagPipeline:
             raise InvalidRequestError(
                 f"top_k must be greater than 0. Currently, the top_k is {top_k}"
             )
-        if self.index.count_chunks() == 0:
+        if all(index.count_chunks() == 0 for index in self.indexes):
             raise EmptyIndexError(
-                f"the index in {self.index.data_dir} holds no documents; run `rag ingest PATH`"
+                f"the index in {self.indexes[0].data_dir} holds no documents; run `rag ingest PATH`"
             )
         started = time.perf_counter()
-        trace = self.search.trace(question, top_k or self.top_k)
+        trace = self.search.trace(question, top_k or self.top_k, filters=filters)
         searched = time.perf_counter()
         warnings: list[str] = []
         if self.llm is None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Element", "Hit", "StageScore"]
+__all__ = [
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Document",
+    "Element",
+    "Filters",
+    "Hit",
+    "StageScore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +82,27 @@ class StageScore:
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A retrieved chunk with the score of the stage that ranked it last (higher is better;
-    `dense` is cosine similarity) and the scores and ranks of every stage it went through."""
+    `dense` is cosine similarity) and the scores and ranks of every stage it went through;
+    `kb` names its knowledge base once a search over knowledge bases has tagged it."""
 
     chunk: Chunk
     score: float
     stage: str = "dense"
     stages: tuple[StageScore, ...] = ()
+    kb: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which documents a search may return: those with these ids, and/or whose source
+    starts with `source_prefix` (both: both must hold). Empty filters allow everything."""
+
+    doc_ids: tuple[str, ...] | None = None
+    source_prefix: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.doc_ids is None and not self.source_prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import RagConfig
+from tests.support.llama import free_port, start_server, wait_ready
+from tests.support.tiny_gguf import write_tiny_llama
 
 # transformers reads this once, at import: set it before any test imports it.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -84,3 +87,39 @@ def small_folder(tmp_path: Path, docs_dir: Path) -> Iterator[Path]:
     ):
         shutil.copy(docs_dir / rel, folder / Path(rel).name)
     yield folder
+
+
+# -- the tiny model served by a real llama.cpp server ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny.gguf and its tokenizer (tokenizer/), as a converted fine-tune's folder holds."""
+    folder = tmp_path_factory.mktemp("gguf")
+    write_tiny_llama(folder / "tiny.gguf", tokenizer_dir=folder / "tokenizer")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir / "tiny.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_dir: Path) -> Path:
+    return tiny_model_dir / "tokenizer"
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path) -> Iterator[str]:
+    """Base URL (`.../v1`) of a running llama.cpp server with the tiny model as `tiny`."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python[server] is not installed; run `pip install -e '.[dev]'`")
+    port = free_port()
+    server = start_server(tiny_gguf, port)
+    try:
+        wait_ready(port)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

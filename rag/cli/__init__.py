@@ -18,16 +18,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rag.cli import ask, evaluate, index_commands, models
+from rag.cli import ask, evaluate, index_commands, models, serve
 from rag.cli.exit_codes import HELP, ExitCode
 from rag.cli.output import err, error, warn
-from rag.config import RagConfig, load_config, unknown_variables
+from rag.config import RagConfig, derive, load_config, unknown_variables
 from rag.errors import EmptyIndexError, RagError
 
 __all__ = ["ExitCode", "main"]
 
 # Each registers its commands, with `handler(config, args) -> exit code` as a default.
-GROUPS = (index_commands, ask, models, evaluate)
+GROUPS = (index_commands, ask, models, evaluate, serve)
 
 _EPILOG = f"""exit codes:
 {HELP}
@@ -56,9 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML config file (default: $RAG_CONFIG or ./rag.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     parser.add_argument("--version", action="version", version=f"rag {_version()}")
+    parser.add_argument("--kb", help="the knowledge base to act on (default: default)")
     # Also accepted after the command (`rag eval beir DIR --config FILE`).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file")
+    common.add_argument(
+        "--kb", default=argparse.SUPPRESS, help="the knowledge base to act on (default: default)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for group in GROUPS:
         group.register(sub, common)
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         for warning in unknown_variables(os.environ):
             warn(warning)
         config = load_config(args.config)
+        if args.kb:
+            config = derive(config, kb=args.kb)
         return int(args.handler(config, args))
     except EmptyIndexError as exc:
         error(str(exc), label="nothing to answer from")

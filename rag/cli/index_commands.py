@@ -11,7 +11,8 @@ from rich.table import Table
 from rag.app import Rag
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, err, error, out, progress
-from rag.config import RagConfig, load_config
+from rag.config import RagConfig, derive, load_config
+from rag.manifest import DEFAULT_KB, read_manifest
 
 __all__ = ["register"]
 
@@ -56,7 +57,10 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     if not args.paths and args.jsonl is None:
         error("give files or folders to ingest, or --jsonl FILE")
         return ExitCode.USAGE
-    with Rag.open(config, write=True) as app, progress(args.quiet) as display:
+    known = read_manifest(config.data_dir)
+    if known is not None and config.kb not in known.kbs and config.kb != DEFAULT_KB:
+        out.print(f"creating knowledge base {config.kb!r}", markup=False)
+    with Rag.open(config, write=True, create="") as app, progress(args.quiet) as display:
         reports = []
         if args.paths:
             reports.append(ingest_paths(app, args.paths, prune=args.prune, progress=Bar(display)))
@@ -127,7 +131,7 @@ def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
     if not args.to.is_file():
         error(f"{args.to} does not exist; give the target's config file")
         return ExitCode.USAGE
-    target = load_config(args.to)
+    target = derive(load_config(args.to), kb=config.kb)
     with Rag.open(config, model=False) as app, progress(args.quiet) as display:
         report = reindex(app, target, Bar(display))
     out.print(
@@ -144,7 +148,9 @@ def _stats(config: RagConfig, args: argparse.Namespace) -> int:
 
     with Rag.open(config, model=False) as app:
         figures = stats(app)
+        app_kbs = app.kbs()
     table = Table(title=f"index in {figures.data_dir}", title_justify="left", show_header=False)
+    table.add_row("knowledge base", f"{config.kb} (all: {', '.join(sorted(app_kbs))})")
     table.add_row("backend", figures.backend)
     table.add_row("store uri", figures.uri)
     table.add_row("embedding model", f"{figures.model} (dimension {figures.dimension})")

@@ -61,3 +61,7 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray:
         """Vector for one query, shape (dimension,), normalised."""
         ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for several queries at once, shape (len(texts), dimension)."""
+        ...

@@ -44,6 +44,9 @@ class CachedEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._inner.embed_query(text)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._inner.embed_queries(texts)
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.fingerprint.dimension), dtype=np.float32)

@@ -154,6 +154,9 @@ class SentenceTransformerEmbedder:
         vectors: np.ndarray = self._encode([self._config.query_prefix + text])[0]
         return vectors
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self._config.query_prefix + t for t in texts])
+
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.warm_up()
         if not texts:

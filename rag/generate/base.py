@@ -65,6 +65,12 @@ class ChatBackend(Protocol):
         """The model's context window in tokens, when the server tells."""
         ...
 
+    @property
+    def breaker_open(self) -> bool:
+        """Whether the circuit breaker refuses calls now (the server failed repeatedly)."""
+        breaker = getattr(self, "_breaker", None)
+        return bool(breaker is not None and breaker.is_open)
+
     def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
         """One user message in, the whole reply out (query rewriting, summaries)."""
         params = derive(self.config.params, max_tokens=max_tokens)

@@ -142,6 +142,11 @@ class LLMGenerator:
         self._counter: TokenCounter = counter or EstimatedCounter()
         self._window = context_window
 
+    @property
+    def counter(self) -> TokenCounter:
+        """How prompt tokens are counted (the model's tokenizer, or the estimate)."""
+        return self._counter
+
     def _reply(self, params: GenerationParams | None) -> int:
         """Tokens kept for the answer: this request's max_tokens, else the configured."""
         return (params or self._params).max_tokens or REPLY_ALLOWANCE

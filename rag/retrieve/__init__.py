@@ -104,4 +104,6 @@ def create_search(
     retriever = create_retriever(config, index, embedder, languages)
     reranker = create_reranker(config.reranker)
     candidates = config.reranker.candidates if config.reranker.backend != "none" else 0
-    return SearchPipeline(retriever, rewriter, reranker, candidates, config.retrieval.rrf_k)
+    return SearchPipeline(
+        retriever, rewriter, reranker, candidates, config.retrieval.rrf_k, kb=config.kb
+    )

@@ -21,7 +21,7 @@ from rag.embed.base import Embedder
 from rag.embed.languages import reads
 from rag.index import Index
 from rag.retrieve.fusion import rrf, weighted
-from rag.types import Chunk, Hit, StageScore
+from rag.types import Chunk, Filters, Hit, StageScore
 
 __all__ = ["HybridRetriever", "Rankings", "fuse", "materialise"]
 
@@ -43,8 +43,10 @@ class HybridRetriever:
         self._languages = set(languages)
         self._searches = tuple(searches)
 
-    def retrieve(self, query: str, k: int) -> list[Hit]:
-        return self.search(query, self.query_vector(query), k, doc_ids=None)
+    def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        vector = self.query_vector(query)
+        with self._index.reading():
+            return self.search(query, vector, k, self._index.allowed(filters))
 
     def query_vector(self, query: str) -> np.ndarray | None:
         """The query's embedding, or None when dense search does not apply to it."""

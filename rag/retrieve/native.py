@@ -17,7 +17,7 @@ from rag.config import RetrievalConfig
 from rag.embed.base import Embedder
 from rag.embed.languages import reads
 from rag.index import Index
-from rag.types import Hit
+from rag.types import Filters, Hit
 
 __all__ = ["NativeHybridRetriever"]
 
@@ -35,7 +35,7 @@ class NativeHybridRetriever:
         self._index, self._embedder, self._config = index, embedder, config
         self._languages = set(languages)
 
-    def retrieve(self, query: str, k: int) -> list[Hit]:
+    def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         vector = self._embedder.embed_query(query) if reads(self._languages, query) else None
         return self._index.search_native(
             query,
@@ -43,4 +43,5 @@ class NativeHybridRetriever:
             k,
             candidates=self._config.candidates,
             rrf_k=int(self._config.rrf_k),
+            filters=filters,
         )

@@ -14,25 +14,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rag.rerank.base import Reranker
-from rag.retrieve.base import Retriever
+from rag.retrieve.base import Retriever, SearchTrace
 from rag.retrieve.fusion import rrf
 from rag.retrieve.rewrite import Rewriter
-from rag.types import Hit, StageScore
+from rag.types import Filters, Hit, StageScore
 
 __all__ = ["SearchPipeline", "SearchTrace"]
-
-
-@dataclass(frozen=True, slots=True)
-class SearchTrace:
-    """What each step produced for one question."""
-
-    queries: tuple[str, ...]
-    retrieved: tuple[Hit, ...]
-    hits: tuple[Hit, ...]
-    warnings: tuple[str, ...] = ()
 
 
 class SearchPipeline:
@@ -45,21 +35,32 @@ class SearchPipeline:
         reranker: Reranker,
         rerank_candidates: int,
         rrf_k: float = 60.0,
+        kb: str = "",
     ) -> None:
-        self.retriever = retriever
+        self.retriever, self.kb = retriever, kb
         self._rewriter, self._reranker = rewriter, reranker
         self._candidates, self._rrf_k = rerank_candidates, rrf_k
 
-    def retrieve(self, query: str, k: int) -> list[Hit]:
-        return list(self.trace(query, k).hits)
+    def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        return list(self.trace(query, k, filters=filters).hits)
 
-    def trace(self, query: str, k: int, history: Sequence[tuple[str, str]] = ()) -> SearchTrace:
-        """Run every step for `query` (with earlier (question, answer) turns, if any)."""
+    def trace(
+        self,
+        query: str,
+        k: int,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+    ) -> SearchTrace:
+        """Run every step for `query` (with earlier (question, answer) turns, if any), over
+        the documents `filters` allow."""
         rewritten = self._rewriter.rewrite(query, history)
         depth = max(k, self._candidates)
-        lists = [self.retriever.retrieve(q, depth) for q in rewritten.queries]
+        lists = [self.retriever.retrieve(q, depth, filters) for q in rewritten.queries]
         retrieved = lists[0] if len(lists) == 1 else _fuse(lists, self._rrf_k)[:depth]
         hits = self._reranker.rerank(rewritten.queries[0], retrieved)[:k]
+        if self.kb:
+            retrieved = [replace(h, kb=self.kb) for h in retrieved]
+            hits = [replace(h, kb=self.kb) for h in hits]
         return SearchTrace(
             tuple(rewritten.queries), tuple(retrieved), tuple(hits), tuple(rewritten.warnings)
         )

@@ -19,7 +19,7 @@ import numpy as np
 from rag.config import RetrievalConfig
 from rag.index import Index
 from rag.retrieve.hybrid import HybridRetriever, Rankings, fuse, materialise
-from rag.types import Hit
+from rag.types import Filters, Hit
 
 __all__ = ["TwoLevelRetriever"]
 
@@ -30,18 +30,25 @@ class TwoLevelRetriever:
     def __init__(self, chunks: HybridRetriever, index: Index, config: RetrievalConfig) -> None:
         self._chunks, self._index, self._config = chunks, index, config
 
-    def retrieve(self, query: str, k: int) -> list[Hit]:
+    def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         config = self._config
         n = max(k, config.candidates)
         vector = self._chunks.query_vector(query)
         with self._index.reading():  # one consistent view of the index
-            return self._search(query, vector, n, k)
+            return self._search(query, vector, n, k, self._index.allowed(filters))
 
-    def _search(self, query: str, vector: np.ndarray | None, n: int, k: int) -> list[Hit]:
+    def _search(
+        self,
+        query: str,
+        vector: np.ndarray | None,
+        n: int,
+        k: int,
+        allowed: frozenset[str] | None,
+    ) -> list[Hit]:
         config = self._config
-        documents = self.documents(query, vector)
+        documents = self.documents(query, vector, allowed)
         local = self._chunks.rankings(query, vector, n, {d for d, _ in documents})
-        every = self._chunks.rankings(query, vector, n, None)
+        every = self._chunks.rankings(query, vector, n, allowed)
         lists = Rankings(
             ranked={
                 "local": fuse(local.ranked, config)[:n],
@@ -54,11 +61,14 @@ class TwoLevelRetriever:
         hits = materialise(self._index, fused, lists, stage="two_level")
         return hits
 
-    def documents(self, query: str, vector: np.ndarray | None) -> list[tuple[str, float]]:
-        """Step 1: the chosen documents with their fused summary scores, best first."""
+    def documents(
+        self, query: str, vector: np.ndarray | None, allowed: frozenset[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Step 1: the chosen documents with their fused summary scores, best first (among
+        `allowed` documents when given)."""
         n = max(self._config.summary_docs, self._config.candidates)
         ranked = {}
         if vector is not None:
-            ranked["dense"] = self._index.search_summaries(vector, n)
-        ranked["bm25"] = self._index.search_summaries_lexical(query, n)
+            ranked["dense"] = self._index.search_summaries(vector, n, allowed)
+        ranked["bm25"] = self._index.search_summaries_lexical(query, n, allowed)
         return fuse(ranked, self._config)[: self._config.summary_docs]

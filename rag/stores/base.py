@@ -76,6 +76,11 @@ class VectorStore(Protocol):
         closing this store closes the connection they share."""
         ...
 
+    def drop(self) -> None:
+        """Remove the collection and everything in it (a knowledge base deleted); the store
+        is unusable afterwards except for `close`."""
+        ...
+
     def close(self) -> None:
         """Release files and connections (of siblings too)."""
         ...

@@ -194,6 +194,9 @@ class ChromaStore:
     def sibling(self, collection: str) -> ChromaStore:
         return ChromaStore(self._path, collection, self._dimension, self._config, self._client)
 
+    def drop(self) -> None:
+        self._client.delete_collection(self._collection.name)
+
     def close(self) -> None:
         # Chroma's embedded client has no close; dropping references releases the files.
         self._collection = None  # type: ignore[assignment]

@@ -46,5 +46,8 @@ class EmptyStore:
     def sibling(self, collection: str) -> EmptyStore:
         return EmptyStore()
 
+    def drop(self) -> None:
+        return None
+
     def close(self) -> None:
         return None

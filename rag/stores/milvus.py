@@ -358,6 +358,9 @@ class MilvusStore:
             for h in result[0]
         ]
 
+    def drop(self) -> None:
+        self._client.drop_collection(self._name)
+
     def close(self) -> None:
         if not self._owner or self._client is None:
             return

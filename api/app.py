@@ -1,0 +1,147 @@
+"""The FastAPI app factory: `create_app(config)`; nothing happens at import.
+
+Started by `rag serve`, or by `uvicorn --factory api.app:create_app` (which reads
+`rag.toml` and the `RAG_` environment, as the CLI does). The components are built once
+when the app starts (its lifespan) and closed when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import ApiError, from_rag_error
+from api.metrics import Metrics
+from api.middleware import RequestContext
+from api.service import Services, build_services, write_server_note
+from rag.config import RagConfig, load_config
+from rag.errors import RagError
+
+__all__ = ["PUBLIC_PATHS", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _json_error(request: Request, error: ApiError) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:10]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _json_error(request, exc)
+
+    @app.exception_handler(RagError)
+    async def rag_error(request: Request, exc: RagError) -> JSONResponse:
+        error = from_rag_error(exc)
+        if error.code == "internal_error":
+            logger.error("request %s failed: %s", request.state.request_id, exc)
+        return _json_error(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _json_error(request, ApiError("validation_error", _validation_message(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "invalid_request")
+        return _json_error(request, ApiError(code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("request %s failed", getattr(request.state, "request_id", "-"))
+        return _json_error(
+            request,
+            ApiError("internal_error", "the server failed; its log has this request id"),
+        )
+
+
+def create_app(
+    config: RagConfig | None = None, *, services: Services | None = None, url: str = ""
+) -> FastAPI:
+    """The service for `config` (default: `load_config()`, as the CLI reads it).
+
+    The components are built when the app starts, not here: creating the app is cheap and
+    touches nothing. `services` already built (by `rag serve`, so that a locked index or
+    a missing model is reported before the server starts) are used instead, and closed
+    when the app stops; `url` is where it listens, written to `<data_dir>/server.json`
+    so that a command refused by the server's lock can name it.
+    """
+    from api.routes import documents, health, kbs, openai, query
+
+    if services is not None:
+        config = services.config
+    config = config if config is not None else load_config()
+    metrics = services.metrics if services is not None else Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = services or build_services(config, metrics)
+        app.state.services = built
+        note = write_server_note(config.data_dir, url) if built.rag.index.writable else None
+        try:
+            yield
+        finally:
+            if note is not None:
+                note.unlink(missing_ok=True)
+            built.close()
+
+    app = FastAPI(
+        title="rag",
+        summary="Answers from your documents, with citations (Chinese and English)",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    _install_handlers(app)
+    for module in (query, kbs, documents, openai, health):
+        app.include_router(module.router)
+    public = PUBLIC_PATHS | ({"/metrics"} if config.api.metrics_public else set())
+    from api.auth import KeyRing
+
+    app.add_middleware(
+        RequestContext,
+        keys=KeyRing.from_config(config.api.keys),
+        public=frozenset(public),
+        max_body=int(config.api.max_body_mb * 1e6),
+        metrics=metrics,
+    )
+    if config.api.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+        )
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rag-framework")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,43 @@
+"""What route handlers share: the services, the caller, the error responses they document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from api.auth import Principal
+from api.errors import CODES, ErrorResponse
+from api.middleware import principal_of
+from api.service import Services
+
+__all__ = ["ERRORS", "CallerDep", "ServicesDep", "caller", "services"]
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def caller(request: Request) -> Principal | None:
+    """The authenticated key's principal (None when the route is public)."""
+    return principal_of(request.scope)
+
+
+def _errors() -> dict[int | str, dict[str, Any]]:
+    statuses = sorted(set(CODES.values()))
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": ", ".join(sorted(c for c, s in CODES.items() if s == status)),
+        }
+        for status in statuses
+    }
+
+
+# Every route documents every error status: a client (or schemathesis) can rely on it.
+ERRORS = _errors()
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+CallerDep = Annotated[Principal | None, Depends(caller)]

@@ -1,0 +1,230 @@
+"""Documents of a knowledge base (`/v1/kbs/{kb}/documents`) and the jobs that write them
+(`/v1/jobs/{id}`). Uploads and texts are ingested by a background job (202 + job id);
+deletes go through the same writer and return when done: a query straight after never
+finds the document."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.datastructures import UploadFile
+
+from api.errors import ApiError
+from api.jobs import Job, JobProgress
+from api.routes.deps import ERRORS, CallerDep, ServicesDep
+from api.schemas import DocumentList, DocumentOut, JobFile, JobOut, TextDocumentIn
+from api.service import Services
+from api.uploads import save_uploads
+from ingest.run import FileResult, IngestReport, ingest_text, ingest_uploads
+from rag.summary import summary_id
+
+__all__ = ["job_out", "router"]
+
+router = APIRouter(prefix="/v1", tags=["documents"], responses=ERRORS)
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                    "required": ["files"],
+                }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/TextDocumentIn"}},
+        },
+    }
+}
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        kb=job.kb,
+        kind=job.kind,
+        state=job.state,
+        progress={"done": job.done_steps, "total": job.total_steps},
+        files=[
+            JobFile(
+                source=r.source, status=r.status, doc_id=r.doc_id, chunks=r.chunks, reason=r.reason
+            )
+            for r in job.results
+        ],
+        error=job.error,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _known(svc: Services, kb: str) -> None:
+    if kb not in svc.rag.kbs():
+        raise ApiError("kb_not_found", f"no knowledge base {kb!r}; create it with POST /v1/kbs")
+
+
+@router.post(
+    "/kbs/{kb}/documents",
+    status_code=202,
+    response_model=JobOut,
+    summary="Add documents: files (multipart, field `files`) or one text (JSON)",
+    openapi_extra=_UPLOAD_BODY,
+)
+async def add_documents(kb: str, request: Request, response: Response, svc: ServicesDep) -> JobOut:
+    _known(svc, kb)
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        job = await _upload_job(svc, kb, request)
+    elif kind == "application/json":
+        job = await _text_job(svc, kb, request)
+    else:
+        raise ApiError(
+            "unsupported_media_type",
+            "send files as multipart/form-data (field `files`) or one text as application/json",
+        )
+    svc.submit(job)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job_out(job)
+
+
+async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
+    api = svc.config.api
+    form = await request.form(max_files=api.max_files, max_fields=api.max_files + 10)
+    try:
+        uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        if not uploads:
+            raise ApiError("invalid_request", "no files: send them in the multipart field `files`")
+        folder, saved = await save_uploads(uploads, svc.config.data_dir, int(api.max_file_mb * 1e6))
+    finally:
+        await form.close()
+    refused = [FileResult(s.name, "failed", reason=s.reason) for s in saved if s.path is None]
+    accepted = [(s.name, s.path) for s in saved if s.path is not None]
+    target = svc.rag.kb(kb)
+
+    def work(job: Job) -> IngestReport:
+        report = (
+            ingest_uploads(target, accepted, progress=JobProgress(job))
+            if accepted
+            else IngestReport()
+        )
+        report.results[:0] = refused
+        return report
+
+    return Job(kb, "ingest", work, temp_dir=folder)
+
+
+async def _text_job(svc: Services, kb: str, request: Request) -> Job:
+    try:
+        body = TextDocumentIn.model_validate_json(await request.body())
+    except ValueError as exc:
+        raise ApiError("validation_error", f"invalid text document: {exc}") from None
+    title = str(body.metadata.get("title", ""))
+    target = svc.rag.kb(kb)
+
+    def work(job: Job) -> IngestReport:
+        return ingest_text(target, body.text, body.source, title, progress=JobProgress(job))
+
+    return Job(kb, "ingest", work)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A document job's state and results")
+async def show_job(job_id: str, svc: ServicesDep, principal: CallerDep) -> JobOut:
+    job = svc.jobs.get(job_id)
+    if job is None:
+        raise ApiError("job_not_found", f"no job {job_id!r} (finished jobs are kept a while)")
+    svc.authorize(principal, job.kb, "read")
+    return job_out(job)
+
+
+@router.get(
+    "/kbs/{kb}/documents",
+    response_model=DocumentList,
+    summary="A knowledge base's documents, paged",
+)
+async def list_documents(
+    kb: str,
+    svc: ServicesDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    source_prefix: Annotated[str | None, Query(max_length=1000)] = None,
+) -> DocumentList:
+    _known(svc, kb)
+
+    def listing() -> DocumentList:
+        index = svc.rag.kb(kb).index
+        docs = [
+            d for d in index.documents() if not source_prefix or d.source.startswith(source_prefix)
+        ]
+        page = docs[offset : offset + limit]
+        return DocumentList(
+            documents=[
+                DocumentOut(
+                    doc_id=d.doc_id,
+                    kb=kb,
+                    source=d.source,
+                    title=d.title,
+                    version=d.version,
+                    chunks=d.n_chunks,
+                )
+                for d in page
+            ],
+            total=len(docs),
+            offset=offset,
+            limit=limit,
+        )
+
+    return await svc.run(listing)
+
+
+@router.get(
+    "/kbs/{kb}/documents/{doc_id:path}",
+    response_model=DocumentOut,
+    summary="One document: metadata, chunk count, summary",
+)
+async def show_document(kb: str, doc_id: str, svc: ServicesDep) -> DocumentOut:
+    _known(svc, kb)
+
+    def show() -> DocumentOut:
+        index = svc.rag.kb(kb).index
+        record = index.document(doc_id)
+        if record is None:
+            raise ApiError("document_not_found", f"no document {doc_id!r} in knowledge base {kb!r}")
+        found = index.stores[1].get([summary_id(record.doc_id, record.version)])
+        return DocumentOut(
+            doc_id=record.doc_id,
+            kb=kb,
+            source=record.source,
+            title=record.title,
+            version=record.version,
+            chunks=record.n_chunks,
+            summary=found[0].text if found else None,
+        )
+
+    return await svc.run(show)
+
+
+@router.delete(
+    "/kbs/{kb}/documents/{doc_id:path}",
+    status_code=204,
+    summary="Delete a document from every index",
+)
+async def delete_document(kb: str, doc_id: str, svc: ServicesDep) -> Response:
+    _known(svc, kb)
+    removed: list[bool] = []
+
+    def delete(job: Job) -> None:
+        index = svc.rag.kb(kb).index
+        record = index.document(doc_id)
+        removed.append(index.delete_document(doc_id))
+        if record is not None and record.file:
+            index.forget_file(record.file)
+
+    job = await svc.write(kb, "delete", delete)
+    if job.error:
+        raise ApiError("invalid_request", job.error)
+    if not removed or not removed[0]:
+        raise ApiError("document_not_found", f"no document {doc_id!r} in knowledge base {kb!r}")
+    return Response(status_code=204)

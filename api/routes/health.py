@@ -1,0 +1,80 @@
+"""`/healthz` (the process answers), `/readyz` (it can serve), `/metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.routes.deps import ERRORS, ServicesDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"], responses=ERRORS)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "degraded", "unavailable"]
+    checks: dict[str, str]
+    reasons: list[str]
+
+
+@router.get("/healthz", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    summary="Index open, embedder loaded, generator reachable; degraded says why",
+    responses={503: {"model": Ready, "description": "not ready"}},
+)
+async def readyz(svc: ServicesDep) -> Any:
+    def check() -> Ready:
+        checks: dict[str, str] = {}
+        reasons = []
+        try:
+            svc.rag.index.count_documents()
+            checks["index"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+            checks["index"] = "failed"
+            reasons.append(f"the index cannot be read: {exc}")
+        checks["embedder"] = "ok" if svc.rag.embedder.fingerprint.dimension else "failed"
+        problem = svc.model_problem()
+        if svc.rag.backend is None:
+            checks["generator"] = "none"
+        else:
+            checks["generator"] = "ok" if problem is None else "unreachable"
+            if problem:
+                reasons.append(f"{problem}; answers are extractive until it is back")
+        checks["jobs"] = f"{svc.jobs.depth} queued or running"
+        status: Literal["ready", "degraded", "unavailable"] = "ready"
+        if checks["index"] != "ok":
+            status = "unavailable"
+        elif reasons:
+            status = "degraded"
+        return Ready(status=status, checks=checks, reasons=reasons)
+
+    ready = await svc.run(check)
+    return JSONResponse(
+        ready.model_dump(), status_code=503 if ready.status == "unavailable" else 200
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(svc: ServicesDep) -> Response:
+    svc.metrics.jobs_queued.set(svc.jobs.depth)
+    body, content_type = svc.metrics.render()
+    return Response(body, media_type=content_type)

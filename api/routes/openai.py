@@ -1,0 +1,239 @@
+"""The OpenAI-compatible endpoint: `GET /v1/models`, `POST /v1/chat/completions`.
+
+Each knowledge base is a model (`rag:<name>`), plus `rag:auto` (routed). The conversation
+is condensed to a standalone question, searched, and answered with `[n]` citations; the
+references come back as an extra `references` field and, by default, as a numbered list
+appended to the message, streaming too (in the last chunk before `[DONE]`). Works with the
+official `openai` client and Open WebUI's "OpenAI API" connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse
+
+from api.answering import Asked, finished_answer, pump, sources, usage
+from api.errors import ApiError
+from api.middleware import REQUEST_ID, error_body
+from api.openai_schemas import ChatRequest, ModelCard, ModelList
+from api.routes.deps import ERRORS, CallerDep, ServicesDep
+from api.routes.query import complete, prepare
+from api.schemas import GenerationIn, Source
+from api.service import Services
+from rag.errors import RagError
+from rag.types import Answer
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
+
+PREFIX = "rag:"
+
+
+@router.get(
+    "/models", response_model=ModelList, summary="A model per knowledge base, plus rag:auto"
+)
+async def models(svc: ServicesDep, principal: CallerDep) -> ModelList:
+    created = int(svc.started_at)
+    kbs = svc.rag.kbs()
+    cards = [
+        ModelCard(
+            id=f"{PREFIX}{name}",
+            created=created,
+            owned_by="rag",
+            description=info.get("description", ""),
+        )
+        for name, info in sorted(kbs.items())
+        if principal is None or principal.reaches(name)
+    ]
+    cards.append(
+        ModelCard(id=f"{PREFIX}auto", created=created, owned_by="rag", description="routed")
+    )
+    return ModelList(data=cards)
+
+
+def _unsupported(body: ChatRequest) -> None:
+    checks = (
+        ("n", body.n not in (None, 1), "only one choice is generated (n = 1)"),
+        ("tools", bool(body.tools), "tool calls are not supported"),
+        ("functions", bool(body.functions), "function calls are not supported"),
+        ("logprobs", bool(body.logprobs), "log probabilities are not returned"),
+        (
+            "response_format",
+            body.response_format is not None
+            and body.response_format.get("type") not in (None, "text"),
+            "only text replies are supported",
+        ),
+    )
+    for field, bad, why in checks:
+        if bad:
+            raise ApiError("unsupported_field", f"{field}: {why}; leave it out")
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise ApiError(
+                "unsupported_field",
+                f"messages: content part of type {part.get('type')!r}; send text",
+            )
+        parts.append(str(part.get("text", "")))
+    return "".join(parts)
+
+
+def conversation(body: ChatRequest) -> tuple[str, list[tuple[str, str]]]:
+    """The last user message, and the (question, answer) turns before it."""
+    turns = [(m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+        raise ApiError(
+            "invalid_request", "messages: the last message must be a non-empty user message"
+        )
+    history, question = [], None
+    for role, text in turns[:-1]:
+        if role == "user":
+            question = text
+        elif question is not None:
+            history.append((question, text))
+            question = None
+    return turns[-1][1], history
+
+
+def _generation(body: ChatRequest) -> GenerationIn:
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    values = {
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "stop": stop,
+        "seed": body.seed,
+        "presence_penalty": body.presence_penalty,
+        "frequency_penalty": body.frequency_penalty,
+    }
+    return GenerationIn(**{k: v for k, v in values.items() if v is not None})
+
+
+def _kb(svc: Services, model: str) -> str:
+    name = model.removeprefix(PREFIX) if model.startswith(PREFIX) else ""
+    if name != "auto" and name not in svc.rag.kbs():
+        known = ", ".join(f"{PREFIX}{n}" for n in sorted(svc.rag.kbs()))
+        raise ApiError("model_not_found", f"no model {model!r}; use one of {known}, {PREFIX}auto")
+    return name
+
+
+def references_text(refs: list[Source]) -> str:
+    lines = []
+    for ref in refs:
+        where = ref.source + (f", p. {ref.page}" if ref.page else "")
+        where += f" ({ref.kb})" if ref.kb else ""
+        lines.append(f"[{ref.n}] {where}")
+    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
+
+
+def _references(asked: Asked, answer: Answer) -> list[Source]:
+    refs = sources(answer, asked.selection)
+    cited = set(answer.cited)
+    return [r for r in refs if r.n in cited] if cited else refs
+
+
+@router.post(
+    "/chat/completions",
+    summary="OpenAI chat completions over a knowledge base (model rag:<kb> or rag:auto)",
+    responses={200: {"content": {"application/json": {}, "text/event-stream": {}}}},
+)
+async def chat_completions(
+    body: ChatRequest,
+    request: Request,
+    svc: ServicesDep,
+    principal: CallerDep,
+) -> Any:
+    _unsupported(body)
+    question, history = conversation(body)
+    kb = _kb(svc, body.model)
+    asked = await prepare(
+        svc,
+        question,
+        kb,
+        principal,
+        top_k=None,
+        filters=None,
+        generation=_generation(body),
+        history=history,
+    )
+    append = (
+        body.references if body.references is not None else svc.config.api.references != "field"
+    )
+    meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
+    if body.stream:
+        return EventSourceResponse(_chunks(svc, asked, meta, append), ping=15)
+    answer = await complete(svc, asked, request)
+    if answer is None:
+        raise ApiError("invalid_request", "the client closed the connection")
+    refs = _references(asked, answer)
+    content = answer.text + (references_text(refs) if append else "")
+    return {
+        **meta,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage(asked, answer).model_dump(),
+        "references": [r.model_dump() for r in refs],
+        "degraded": answer.fallback,
+        "warnings": list(answer.warnings),
+    }
+
+
+def _chunk(
+    meta: dict[str, Any], delta: dict[str, Any], finish: str | None = None, **extra: Any
+) -> dict[str, str]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {
+        "data": json.dumps(
+            {**meta, "object": "chat.completion.chunk", "choices": [choice], **extra},
+            ensure_ascii=False,
+        )
+    }
+
+
+async def _chunks(
+    svc: Services, asked: Asked, meta: dict[str, Any], append: bool
+) -> AsyncIterator[dict[str, str]]:
+    gate = svc.generations if asked.pipeline.llm is not None else svc.searches
+    try:
+        yield _chunk(meta, {"role": "assistant", "content": ""})
+        async with gate.slot():
+            async for piece in pump(svc, asked):
+                yield _chunk(meta, {"content": piece})
+        assert asked.answer is not None
+        answer = finished_answer(svc, asked, asked.answer)
+        refs = _references(asked, answer)
+        if append and refs:
+            yield _chunk(meta, {"content": references_text(refs)})
+        yield _chunk(
+            meta,
+            {},
+            "stop",
+            references=[r.model_dump() for r in refs],
+            usage=usage(asked, answer).model_dump(),
+            degraded=answer.fallback,
+        )
+    except (ApiError, RagError) as exc:
+        error = exc if isinstance(exc, ApiError) else None
+        from api.errors import from_rag_error
+
+        error = error or from_rag_error(exc)  # type: ignore[arg-type]
+        yield {"data": error_body(error.code, error.message, REQUEST_ID.get()).decode()}
+    yield {"data": "[DONE]"}

@@ -1,0 +1,217 @@
+"""Request and response bodies of the service's own routes (the OpenAI ones are in
+`api.openai_schemas`). Every field is documented in the OpenAPI schema at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.config import KB_NAME, GenerationParams
+
+__all__ = [
+    "DocumentList",
+    "DocumentOut",
+    "FiltersIn",
+    "GenerationIn",
+    "HitOut",
+    "JobFile",
+    "JobOut",
+    "KbIn",
+    "KbList",
+    "KbOut",
+    "QueryIn",
+    "QueryOut",
+    "RetrieveIn",
+    "RetrieveOut",
+    "Source",
+    "TextDocumentIn",
+]
+
+_STRICT = ConfigDict(extra="forbid")
+
+KbSelection = str | list[str]
+
+
+class FiltersIn(BaseModel):
+    """Which documents may be returned (both given: both must hold)."""
+
+    model_config = _STRICT
+    doc_ids: list[str] | None = Field(None, max_length=1000)
+    source_prefix: str | None = Field(None, max_length=1000)
+
+
+class GenerationIn(GenerationParams):
+    """The model and its parameters for this request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    backend: str | None = Field(None, description="none, openai or ollama (default: configured).")
+    model: str | None = Field(None, description="Served model or LoRA adapter name.")
+    required: bool = Field(
+        False, description="Answer 503 model_unavailable instead of the extractive answer."
+    )
+
+
+class _Search(BaseModel):
+    model_config = _STRICT
+    question: str = Field(min_length=1, max_length=8000)
+    kb: KbSelection = Field(
+        "default",
+        description='A knowledge base, a list of them (results fused by RRF), or "auto" '
+        "(routed by description and document summaries).",
+    )
+    top_k: int | None = Field(None, gt=0, le=100)
+    filters: FiltersIn | None = None
+
+
+class QueryIn(_Search):
+    history: list[tuple[str, str]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Earlier (question, answer) turns; the question is condensed with them.",
+    )
+    generation: GenerationIn | Literal["none"] | None = Field(
+        None, description='Model settings, or "none" for the extractive answer.'
+    )
+    stream: bool = Field(False, description="Server-Sent Events: sources, tokens, done.")
+    explain: bool = Field(False, description="Add the search trace (queries, stage scores).")
+
+
+class RetrieveIn(_Search):
+    pass
+
+
+class StageOut(BaseModel):
+    stage: str
+    score: float
+    rank: int
+
+
+class Source(BaseModel):
+    n: int
+    kb: str
+    doc_id: str
+    source: str
+    page: int | None
+    section: str
+    score: float
+    text: str
+
+
+class HitOut(BaseModel):
+    kb: str
+    chunk_id: str
+    doc_id: str
+    source: str
+    page: int | None
+    section: str
+    score: float
+    stage: str
+    stages: list[StageOut]
+    text: str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RouteOut(BaseModel):
+    kb: str
+    score: float
+    by: str
+
+
+class Explanation(BaseModel):
+    queries: list[str]
+    routes: list[RouteOut]
+    retrieved: list[HitOut]
+
+
+class QueryOut(BaseModel):
+    answer: str
+    sources: list[Source]
+    cited: list[int]
+    invalid_citations: int
+    no_context: bool
+    degraded: bool
+    warnings: list[str]
+    timings: dict[str, float]
+    usage: Usage
+    kbs: list[str]
+    explain: Explanation | None = None
+
+
+class RetrieveOut(BaseModel):
+    hits: list[HitOut]
+    queries: list[str]
+    kbs: list[str]
+    routes: list[RouteOut]
+    timings: dict[str, float]
+
+
+class KbIn(BaseModel):
+    model_config = _STRICT
+    name: str = Field(pattern=KB_NAME, description="Lowercase letters, digits and _.")
+    description: str = Field("", max_length=2000)
+
+
+class KbOut(BaseModel):
+    name: str
+    description: str
+    created_at: str
+    embedder: str
+    dimension: int
+    documents: int
+    chunks: int
+
+
+class KbList(BaseModel):
+    kbs: list[KbOut]
+
+
+class TextDocumentIn(BaseModel):
+    model_config = _STRICT
+    text: str = Field(min_length=1, max_length=5_000_000)
+    source: str = Field(min_length=1, max_length=1000)
+    metadata: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="`title` titles the document; the rest is kept."
+    )
+
+
+class JobFile(BaseModel):
+    source: str
+    status: Literal["parsed", "skipped", "failed", "removed"]
+    doc_id: str
+    chunks: int
+    reason: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kb: str
+    kind: Literal["ingest", "delete", "kb"]
+    state: Literal["queued", "running", "done", "failed"]
+    progress: dict[str, int]
+    files: list[JobFile]
+    error: str | None
+    created_at: float
+    finished_at: float | None
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    kb: str
+    source: str
+    title: str
+    version: str
+    chunks: int
+    summary: str | None = None
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentOut]
+    total: int
+    offset: int
+    limit: int

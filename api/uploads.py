@@ -1,0 +1,78 @@
+"""Uploaded files: names made safe, bytes written to a private folder, sizes limited.
+
+A name keeps only its last path component (no traversal, no absolute path); a name with
+NUL or other control characters is refused for that file (the others go on). Files land in
+a fresh `0700` folder under `<data_dir>/uploads/`, removed when the job is done.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["Saved", "UploadLike", "safe_name", "save_uploads"]
+
+_CHUNK = 1 << 20
+
+
+class UploadLike(Protocol):
+    filename: str | None
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """One uploaded file: its (safe) name, and either its path or why it was refused."""
+
+    name: str
+    path: Path | None
+    reason: str = ""
+
+
+def safe_name(name: str | None) -> tuple[str, str]:
+    """(the name to use, "" or why the name is refused)."""
+    raw = name or ""
+    if any(unicodedata.category(c) == "Cc" for c in raw):
+        shown = raw.encode("unicode_escape").decode("ascii")
+        return shown[-200:] or "upload", "the file name holds NUL or control characters"
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if base in ("", ".", ".."):
+        return "upload", "the file has no name; send it with a file name"
+    return base[:200], ""
+
+
+async def save_uploads(
+    files: Sequence[UploadLike], data_dir: Path, max_file_bytes: int
+) -> tuple[Path, list[Saved]]:
+    """Write each upload to a new private folder; a file over `max_file_bytes` is cut off
+    and refused."""
+    root = data_dir / "uploads"
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="job-", dir=root))
+    saved = []
+    for number, upload in enumerate(files):
+        name, refused = safe_name(upload.filename)
+        if refused:
+            saved.append(Saved(name, None, refused))
+            continue
+        path = folder / f"{number:04d}-{name}"
+        size = 0
+        with path.open("wb") as handle:
+            while block := await upload.read(_CHUNK):
+                size += len(block)
+                if size > max_file_bytes:
+                    break
+                handle.write(block)
+        if size > max_file_bytes:
+            path.unlink()
+            saved.append(
+                Saved(name, None, f"the file is over api.max_file_mb ({max_file_bytes / 1e6:g} MB)")
+            )
+            continue
+        saved.append(Saved(name, path))
+    return folder, saved
