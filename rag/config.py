@@ -46,8 +46,9 @@ __all__ = [
 ]
 
 
-# RAG_ variables that are not settings: the config file's name, the tests' data folder.
-_NOT_SETTINGS = frozenset({"RAG_CONFIG", "RAG_TEST_DATA"})
+# RAG_ variables that are not settings: the config file's name, the tests' data folder, the
+# key `rag ingest --server` sends.
+_NOT_SETTINGS = frozenset({"RAG_CONFIG", "RAG_TEST_DATA", "RAG_API_KEY"})
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

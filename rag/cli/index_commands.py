@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--prune", action="store_true", help="remove documents whose files are gone"
     )
     ingest.add_argument("--quiet", "-q", action="store_true", help="no progress bar, failures only")
+    ingest.add_argument(
+        "--server",
+        metavar="URL",
+        help="upload to a running `rag serve` at URL instead of writing the index here",
+    )
+    ingest.add_argument(
+        "--api-key", help="the server's API key for --server (default: $RAG_API_KEY)"
+    )
     ingest.set_defaults(handler=_ingest)
 
     delete = sub.add_parser(
@@ -57,6 +66,8 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     if not args.paths and args.jsonl is None:
         error("give files or folders to ingest, or --jsonl FILE")
         return ExitCode.USAGE
+    if args.server:
+        return _ingest_remote(config, args)
     known = read_manifest(config.data_dir)
     if known is not None and config.kb not in known.kbs and config.kb != DEFAULT_KB:
         out.print(f"creating knowledge base {config.kb!r}", markup=False)
@@ -81,6 +92,19 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
             )
             return ExitCode.INTERRUPTED
     return max(r.exit_code for r in reports)
+
+
+def _ingest_remote(config: RagConfig, args: argparse.Namespace) -> int:
+    from rag.cli.remote import upload_paths
+
+    if args.jsonl is not None or args.prune:
+        error("--server uploads files and folders; --jsonl and --prune work on a local index")
+        return ExitCode.USAGE
+    key = args.api_key or os.environ.get("RAG_API_KEY")
+    with progress(args.quiet) as display:
+        report = upload_paths(config, args.paths, args.server, key, Bar(display))
+    _summary(report, quiet=args.quiet)
+    return report.exit_code
 
 
 def _summary(report: Any, quiet: bool) -> None:

@@ -19,11 +19,15 @@ PARAMS = {"kb": "hr", "doc_id": "sha256:none", "job_id": "none"}
 
 
 def _routes() -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, from its route table (included routers
+    expanded), documented or not."""
+    from fastapi.routing import iter_route_contexts
+
     app = create_app(RagConfig())  # building the app does no work: no model, no index
     out = []
-    for route in app.routes:
-        methods = getattr(route, "methods", None) or set()
-        for method in sorted(methods - {"HEAD"}):
+    for route in iter_route_contexts(app.routes):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            assert route.path is not None
             out.append((method, route.path))
     return out
 
