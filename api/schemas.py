@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +30,10 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid")
 
-KbSelection = str | list[str]
+KbSelection = str | Annotated[list[str], Field(min_length=1, max_length=20)]
+# The generation backends (rag.generate.BACKENDS; tests/api/test_schema.py checks they agree).
+Backend = Literal["none", "ollama", "openai"]
+_TEXT = r"[^\s\x1c-\x1f]"  # a character that is not white space (Python's nor Unicode's)
 
 
 class FiltersIn(BaseModel):
@@ -45,7 +48,7 @@ class GenerationIn(GenerationParams):
     """The model and its parameters for this request."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    backend: str | None = Field(None, description="none, openai or ollama (default: configured).")
+    backend: Backend | None = Field(None, description="Default: the configured one.")
     model: str | None = Field(None, description="Served model or LoRA adapter name.")
     required: bool = Field(
         False, description="Answer 503 model_unavailable instead of the extractive answer."
@@ -54,7 +57,7 @@ class GenerationIn(GenerationParams):
 
 class _Search(BaseModel):
     model_config = _STRICT
-    question: str = Field(min_length=1, max_length=8000)
+    question: str = Field(min_length=1, max_length=8000, pattern=_TEXT)
     kb: KbSelection = Field(
         "default",
         description='A knowledge base, a list of them (results fused by RRF), or "auto" '
@@ -173,8 +176,8 @@ class KbList(BaseModel):
 
 class TextDocumentIn(BaseModel):
     model_config = _STRICT
-    text: str = Field(min_length=1, max_length=5_000_000)
-    source: str = Field(min_length=1, max_length=1000)
+    text: str = Field(min_length=1, max_length=5_000_000, pattern=_TEXT)
+    source: str = Field(min_length=1, max_length=1000, pattern=_TEXT)
     metadata: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="`title` titles the document; the rest is kept."
     )

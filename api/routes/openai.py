@@ -91,12 +91,13 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
 
 
 def conversation(body: ChatRequest) -> tuple[str, list[tuple[str, str]]]:
-    """The last user message, and the (question, answer) turns before it."""
+    """The last user message with text, and the (question, answer) turns before it (what
+    follows it, and system messages, are left out: the service writes its own prompt)."""
     turns = [(m.role, _text(m.content)) for m in body.messages if m.role in ("user", "assistant")]
-    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
-        raise ApiError(
-            "invalid_request", "messages: the last message must be a non-empty user message"
-        )
+    asked = [i for i, (role, text) in enumerate(turns) if role == "user" and text.strip()]
+    if not asked:
+        raise ApiError("invalid_request", "messages: no user message with text; ask something")
+    turns = turns[: asked[-1] + 1]
     history, question = [], None
     for role, text in turns[:-1]:
         if role == "user":
