@@ -31,6 +31,7 @@ from api.schemas import (
 )
 from api.service import Services
 from rag.config import GenerationParams, derive
+from rag.errors import GenerationError
 from rag.generate.llm import LLMGenerator
 from rag.generate.tokens import prompt_tokens
 from rag.manifest import DEFAULT_KB
@@ -215,6 +216,23 @@ async def pump(services: Services, asked: Asked) -> AsyncIterator[str]:
             asked.cancel.set()
             services.metrics.cancelled.inc()
         worker.add_done_callback(lambda f: f.exception())
+
+
+def broken_off(services: Services, asked: Asked, exc: GenerationError) -> Answer:
+    """The extractive answer for a model that failed mid-answer, before anything was sent
+    to the client (a whole answer, not a stream).
+
+    Raises:
+        ApiError: generation_failed, when the request set `generation.required`.
+    """
+    services.metrics.model_errors.labels("broken_off").inc()
+    if asked.required:
+        raise ApiError("generation_failed", f"the model failed mid-answer: {exc}")
+    context = list(asked.prepared.context)
+    answer = asked.pipeline.extractive.generate(asked.question, context)
+    warning = f"the model failed mid-answer ({exc}); extractive answer instead"
+    warnings = (*asked.prepared.trace.warnings, *asked.prepared.answer.warnings, warning)
+    return replace(answer, fallback=True, warnings=warnings)
 
 
 def finished_answer(services: Services, asked: Asked, answer: Answer) -> Answer:

@@ -392,7 +392,9 @@ class ApiConfig(BaseModel):
 
     model_config = _FROZEN
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(
+        8100, ge=0, le=65535, description="8100: vLLM and a Chroma server default to 8000."
+    )
     workers: int = Field(
         1,
         ge=1,

@@ -15,6 +15,7 @@ from api.answering import (
     Asked,
     answer_json,
     ask,
+    broken_off,
     finished_answer,
     hit_out,
     pump,
@@ -29,7 +30,7 @@ from api.middleware import REQUEST_ID, error_body
 from api.routes.deps import ERRORS, CallerDep, ServicesDep
 from api.schemas import QueryIn, QueryOut, RetrieveIn, RetrieveOut
 from api.service import Services
-from rag.errors import RagError
+from rag.errors import GenerationError, ModelUnreachableError, RagError
 from rag.types import Answer, Citation
 
 __all__ = ["complete", "disconnected", "prepare", "router"]
@@ -93,7 +94,13 @@ async def complete(svc: Services, asked: Asked, request: Request) -> Answer | No
         )
         gone.cancel()
         if work in done:
-            return finished_answer(svc, asked, work.result())
+            try:
+                answer = work.result()
+            except GenerationError as exc:
+                if isinstance(exc, ModelUnreachableError):
+                    raise
+                answer = broken_off(svc, asked, exc)
+            return finished_answer(svc, asked, answer)
         asked.cancel.set()
         work.cancel()
         if gone in done:

@@ -20,7 +20,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "serve", help="run the REST service (query, OpenAI-compatible, documents)", parents=[common]
     )
     serve.add_argument("--host", help="address to bind (default: api.host, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: api.port, 8000)")
+    serve.add_argument("--port", type=int, help="port (default: api.port, 8100)")
     serve.add_argument(
         "--workers",
         type=int,

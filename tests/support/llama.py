@@ -37,6 +37,10 @@ def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
             str(port),
             "--n_ctx",
             "2048",
+            # Queue concurrent requests (as vLLM serves them) instead of cutting the running
+            # one off when the next arrives, llama-cpp-python's default.
+            "--interrupt_requests",
+            "False",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
