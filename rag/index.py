@@ -13,15 +13,10 @@ never sees a half-written document.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import os
-import time
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -30,23 +25,21 @@ from rag.config import LexicalConfig, RagConfig, SummaryConfig, derive
 from rag.embed.base import Embedder
 from rag.errors import (
     ConfigError,
-    IndexLockedError,
     IndexMismatchError,
     KnowledgeBaseNotFoundError,
 )
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
+from rag.locks import SERVER_NOTE, WriteLock
 from rag.manifest import DEFAULT_KB, Manifest, check_manifest, read_manifest, write_manifest
 from rag.rwlock import ReadWriteLock
 from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Filters, Hit
 
-__all__ = ["SERVER_NOTE", "Index", "WriteLock", "contextual_text", "kb_collection", "kb_catalog"]
+__all__ = ["SERVER_NOTE", "Index", "WriteLock", "contextual_text", "kb_catalog", "kb_collection"]
 
 logger = logging.getLogger(__name__)
-
-SERVER_NOTE = "server.json"  # written by `rag serve`: {"pid", "url"}
 
 
 def kb_collection(collection: str, kb: str) -> str:
@@ -59,67 +52,6 @@ def kb_catalog(data_dir: Path, kb: str) -> Path:
     if kb == DEFAULT_KB:
         return data_dir / "catalog.sqlite"
     return data_dir / "kbs" / kb / "catalog.sqlite"
-
-
-class WriteLock:
-    """An exclusive `flock` on `path` holding this process's id; fails after `wait_s`."""
-
-    def __init__(self, path: Path, wait_s: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = path.open("a+")
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    self._file.seek(0)
-                    holder = self._file.read().strip() or "unknown"
-                    self._file.close()
-                    raise IndexLockedError(_held(path.parent, holder)) from None
-                time.sleep(0.2)
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(str(os.getpid()))
-        self._file.flush()
-        self._holders = 1
-
-    def share(self) -> WriteLock:
-        """The same lock for one more holder (another knowledge base's index in this
-        process); it is released when every holder has released it."""
-        if self._file is None:
-            raise RuntimeError("the write lock was released")
-        self._holders += 1
-        return self
-
-    def release(self) -> None:
-        self._holders -= 1
-        if self._holders <= 0 and self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-def _held(data_dir: Path, holder: str) -> str:
-    """Who holds the lock, for the user: the rag server (and how to go through it), or a
-    process."""
-    try:
-        note = json.loads((data_dir / SERVER_NOTE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        note = {}
-    if isinstance(note, dict) and str(note.get("pid")) == holder:
-        url = str(note.get("url") or "")
-        via = f"--server {url}" if url else "--server URL"
-        return (
-            f"the index in {data_dir} is held by the rag server {url or ''} (process {holder}), "
-            f"which owns every write; send documents through it: rag ingest {via} PATH "
-            "(or stop the server)"
-        ).replace("  ", " ")
-    return (
-        f"the index in {data_dir} is being written by process {holder}; wait for it to finish "
-        "(one writer at a time), or use another RAG_DATA_DIR"
-    )
 
 
 class Index:
