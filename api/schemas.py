@@ -179,7 +179,8 @@ class TextDocumentIn(BaseModel):
     text: str = Field(min_length=1, max_length=5_000_000, pattern=_TEXT)
     source: str = Field(min_length=1, max_length=1000, pattern=_TEXT)
     metadata: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="`title` titles the document; the rest is kept."
+        default_factory=dict,
+        description="`title` titles the document; other keys are accepted and not stored yet.",
     )
 
 

@@ -26,7 +26,7 @@ def setup(
     tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, tiny_tokenizer: Path
 ) -> Iterator[tuple[ApiServer, object]]:
     port = free_port()
-    llama = start_server(tiny_gguf, port)
+    llama = start_server(tiny_gguf, port, queue=True)
     try:
         wait_ready(port)
         settings = {

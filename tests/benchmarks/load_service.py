@@ -143,7 +143,7 @@ def main() -> None:
         folder = Path(tmp)
         write_tiny_llama(folder / "tiny.gguf", tokenizer_dir=folder / "tokenizer")
         port = free_port()
-        llama = start_server(folder / "tiny.gguf", port)
+        llama = start_server(folder / "tiny.gguf", port, queue=True)
         try:
             wait_ready(port)
             settings = {

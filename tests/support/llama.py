@@ -20,8 +20,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
-    """Start `python -m llama_cpp.server` for `model` on `port` (not waiting for it)."""
+def start_server(model: Path, port: int, *, queue: bool = False) -> subprocess.Popen[bytes]:
+    """Start `python -m llama_cpp.server` for `model` on `port` (not waiting for it). By
+    default a new request cuts the running answer off (llama-cpp-python's default, which
+    the generation tests rely on); with `queue`, requests wait their turn (as vLLM serves
+    them concurrently), for the service's load and cancellation checks."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -37,10 +40,8 @@ def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
             str(port),
             "--n_ctx",
             "2048",
-            # Queue concurrent requests (as vLLM serves them) instead of cutting the running
-            # one off when the next arrives, llama-cpp-python's default.
             "--interrupt_requests",
-            "False",
+            str(not queue),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
