@@ -30,8 +30,9 @@ from api.schemas import (
     Usage,
 )
 from api.service import Services
+from rag.app import Rag
 from rag.config import GenerationParams, derive
-from rag.errors import GenerationError
+from rag.errors import ConfigError, GenerationError
 from rag.generate.llm import LLMGenerator
 from rag.generate.tokens import prompt_tokens
 from rag.manifest import DEFAULT_KB
@@ -137,7 +138,7 @@ def ask(
         )
         params = derive(params, **sampling)
         if generation.backend is not None or generation.model is not None:
-            pipeline = _with_llm(pipeline, app.generator(generation.backend, generation.model))
+            pipeline = _with_llm(pipeline, _generator(app, generation))
     if required and pipeline.llm is None:
         raise ApiError(
             "model_unavailable",
@@ -149,6 +150,19 @@ def ask(
     timings = prepared.answer.timings_ms
     services.metrics.stage_seconds.labels("retrieval").observe(timings.get("search", 0) / 1000)
     return Asked(pipeline, selection, question, prepared, params, required)
+
+
+def _generator(app: Rag, generation: GenerationIn) -> LLMGenerator | None:
+    """The model a request names, on the configured server.
+
+    Raises:
+        ApiError: model_not_found, when this server cannot serve it (no server address or
+            model name configured for that backend).
+    """
+    try:
+        return app.generator(generation.backend, generation.model)
+    except ConfigError as exc:
+        raise ApiError("model_not_found", f"this server cannot serve that model: {exc}") from exc
 
 
 def _with_llm(pipeline: RagPipeline, llm: LLMGenerator | None) -> RagPipeline:

@@ -156,7 +156,9 @@ class RetrieveOut(BaseModel):
 
 class KbIn(BaseModel):
     model_config = _STRICT
-    name: str = Field(pattern=KB_NAME, description="Lowercase letters, digits and _.")
+    name: str = Field(
+        pattern=KB_NAME, description="Lowercase letters, digits and _ (not last), up to 32."
+    )
     description: str = Field("", max_length=2000)
 
 

@@ -182,7 +182,11 @@ class Rag:
                 config, self.index, self._embedder, self.backend, self.counter, owns_index=False
             )
         return Rag.open(
-            config, write=write, embedder=self.embedder, backend=(self.backend, self.counter)
+            config,
+            write=write,
+            embedder=self.embedder,
+            backend=(self.backend, self.counter),
+            create="" if write else None,  # an evaluation's own index: its KB made on use
         )
 
     @property

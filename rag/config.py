@@ -435,7 +435,7 @@ class ApiConfig(BaseModel):
     jobs_kept: int = Field(1000, gt=0, description="Finished document jobs remembered.")
 
 
-KB_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+KB_NAME = r"^[a-z](?:[a-z0-9_]{0,30}[a-z0-9])?$"  # Chroma: names end in a letter or digit
 
 
 class RagConfig(BaseSettings):

@@ -67,3 +67,21 @@ def test_reindex_copies_one_knowledge_base(
     copied = json.loads((tmp_path / "copy" / MANIFEST_NAME).read_text())
     assert "hr" in copied["kbs"]
     assert (tmp_path / "copy" / "kbs" / "hr" / "catalog.sqlite").is_file()
+
+
+def test_eval_runs_in_the_knowledge_base_named(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    beir = tmp_path / "mini"
+    (beir / "qrels").mkdir(parents=True)
+    rows = [
+        {"_id": "d1", "title": "Leave", "text": "Employees get 25 days of annual leave."},
+        {"_id": "d2", "title": "VPN", "text": "Reset the VPN token in the self-service portal."},
+    ]
+    (beir / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "days of leave"}) + "\n")
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert main(["ingest", "--quiet", "--kb", "hr", str(HR / "hr-salaries.md")]) == 0
+    out = tmp_path / "report.json"
+    assert main(["eval", "beir", str(beir), "--kb", "hr", "--quiet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["metrics"]["ndcg@10"] == 1.0
