@@ -7,6 +7,7 @@ A run is each query's documents in rank order; qrels give graded relevance (> 0 
 - Recall@k: relevant documents in the top k / relevant documents.
 - MRR@k: 1 / rank of the first relevant document in the top k, else 0.
 - MAP@k: sum of precision at the rank of each relevant document in the top k / relevant.
+- hit_rate@k: 1 when a relevant document is in the top k, else 0 (trec_eval's `success`).
 
 A query with no relevant document is left out, as trec_eval does.
 
@@ -20,9 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["METRICS", "evaluate", "per_query"]
+__all__ = ["METRICS", "PRIMARY", "evaluate", "per_query"]
 
-METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
+METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100", "hit_rate@10")
+PRIMARY = "ndcg@10"
 
 
 def per_query(ranked: Sequence[str], rels: Mapping[str, int]) -> dict[str, float]:
@@ -36,6 +38,8 @@ def per_query(ranked: Sequence[str], rels: Mapping[str, int]) -> dict[str, float
             out[name] = _ndcg(top, rels, int(k))
         elif metric == "recall":
             out[name] = sum(1 for d in top if d in relevant) / len(relevant)
+        elif metric == "hit_rate":
+            out[name] = float(any(d in relevant for d in top))
         elif metric == "mrr":
             out[name] = next((1 / i for i, d in enumerate(top, 1) if d in relevant), 0.0)
         else:

@@ -174,18 +174,23 @@ class Rag:
 
     def derived(self, config: RagConfig, *, write: bool = False) -> Rag:
         """The components of a derived configuration (an evaluation's own index, other
-        search settings), sharing this one's model and backend; the index too when it is
+        search settings), sharing this one's model and backend when the configuration
+        names the same ones (else it loads and connects its own); the index too when it is
         the same one and no writer is asked for. Close it when done."""
+        same_model = config.embedder == self.config.embedder
+        backend = (
+            (self.backend, self.counter)
+            if config.generator == self.config.generator
+            else connect_backend(config)
+        )
         same = (config.data_dir, config.store) == (self.config.data_dir, self.config.store)
-        if same and not write:
-            return Rag(
-                config, self.index, self._embedder, self.backend, self.counter, owns_index=False
-            )
+        if same and not write and same_model:
+            return Rag(config, self.index, self._embedder, *backend, owns_index=False)
         return Rag.open(
             config,
             write=write,
-            embedder=self.embedder,
-            backend=(self.backend, self.counter),
+            embedder=self.embedder if same_model else None,
+            backend=backend,
             create="" if write else None,  # an evaluation's own index: its KB made on use
         )
 

@@ -435,6 +435,29 @@ class ApiConfig(BaseModel):
     jobs_kept: int = Field(1000, gt=0, description="Finished document jobs remembered.")
 
 
+class JudgeConfig(BaseModel):
+    """The judge of `rag eval run`'s answer metrics. Empty fields take the generator's: by
+    default the configured model judges (set a stronger model here when you have one)."""
+
+    model_config = _FROZEN
+    backend: str = Field("", description="Empty: the generator's; none, openai or ollama.")
+    base_url: str = Field("", description="Empty: the generator's server.")
+    model: str = Field("", description="Empty: the generator's model.")
+    api_key: SecretStr = Field(SecretStr(""), description="Empty: the generator's key.")
+    prompt_dir: str | None = Field(
+        None, description="Folder with en/NAME.txt, zh/NAME.txt replacing eval's prompts."
+    )
+    max_tokens: int = Field(512, gt=0, description="Longest judge reply, in tokens.")
+    timeout_s: float = Field(120.0, gt=0, description="Longest wait for one judge reply.")
+
+
+class EvalConfig(BaseModel):
+    """`rag eval`: the judge model and its prompts."""
+
+    model_config = _FROZEN
+    judge: JudgeConfig = JudgeConfig()
+
+
 KB_NAME = r"^[a-z](?:[a-z0-9_]{0,30}[a-z0-9])?$"  # Chroma: names end in a letter or digit
 
 
@@ -464,6 +487,7 @@ class RagConfig(BaseSettings):
     answer: AnswerConfig = AnswerConfig()
     generator: GeneratorConfig = GeneratorConfig()
     api: ApiConfig = ApiConfig()
+    eval: EvalConfig = EvalConfig()
 
     @classmethod
     def settings_customise_sources(

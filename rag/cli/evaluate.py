@@ -1,4 +1,4 @@
-"""`rag eval beir|passages|ablation`: retrieval reports, run as `rag ask` runs a query."""
+"""`rag eval beir|passages|ablation|run`: evaluation reports, run as `rag ask` runs a query."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from rag.app import Rag
+from rag.cli.eval_run import register_run
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, out, progress
 from rag.config import RagConfig
@@ -19,7 +20,7 @@ __all__ = ["register"]
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `rag eval ...` to the `rag` parser."""
-    evaluate = sub.add_parser("eval", help="retrieval evaluation reports")
+    evaluate = sub.add_parser("eval", help="evaluation reports: retrieval and answers")
     kinds = evaluate.add_subparsers(dest="kind", required=True)
     beir = kinds.add_parser(
         "beir", help="nDCG@10, Recall@10/100, MRR@10, MAP@100 on a BEIR folder", parents=[common]
@@ -44,6 +45,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     ablation.add_argument("--questions", type=Path, help="questions for the passage check")
     ablation.add_argument("--markdown", type=Path, help="also write the table to this file")
     ablation.set_defaults(handler=_ablation)
+    register_run(kinds)
     for one in (beir, passages, ablation):
         one.add_argument("--json", type=Path, help="also write the report as JSON to this file")
         one.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

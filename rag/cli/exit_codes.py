@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     INPUTS_FAILED = 1  # some inputs failed (a file did not ingest, a delete matched nothing)
     USAGE = 2  # the command could not run: bad flags or configuration, empty or locked index
     FALLBACK = 3  # `rag ask` answered without the model (unreachable): the extractive answer
+    REGRESSION = 4  # `rag eval run --fail-under`: a metric fell beyond its tolerance
     INTERNAL = 70  # a bug: one line on stderr, the traceback in the error log (EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C or SIGTERM; what was finished is kept
 
@@ -25,6 +26,7 @@ HELP = "\n".join(
         (ExitCode.INPUTS_FAILED, "some inputs failed (a file did not ingest, nothing to delete)"),
         (ExitCode.USAGE, "could not run: bad flags or configuration, empty or locked index"),
         (ExitCode.FALLBACK, "rag ask answered without the model (extractive answer)"),
+        (ExitCode.REGRESSION, "rag eval run --fail-under: a metric fell beyond its tolerance"),
         (ExitCode.INTERNAL, "internal error: the traceback is in the error log named"),
         (ExitCode.INTERRUPTED, "interrupted (Ctrl-C, SIGTERM); finished work is kept"),
     )
