@@ -1,6 +1,7 @@
 """`rag eval run`: configurations and models side by side on one question set, into a
 report folder (`report.html`, `report.md`, `results.json`), with an optional regression
-gate against an earlier `results.json`."""
+gate against an earlier `results.json`; `rag eval generate-qa`: a question set written by
+the configured model from a knowledge base's chunks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rag.cli.output import Bar, err, out, progress, warn
 from rag.config import RagConfig, derive, load_config
 from rag.errors import ConfigError
 
-__all__ = ["register_run", "write_out"]
+__all__ = ["register_generate", "register_run", "write_out"]
 
 
 def register_run(kinds: Any) -> None:
@@ -187,3 +188,55 @@ def _print_summary(results: Any) -> None:
                 cells.append(f"{summary.mean:.4f}" + (f" (p={p:.3g})" if p is not None else ""))
         table.add_row(metric, *cells)
     out.print(table)
+
+
+def register_generate(kinds: Any, common: argparse.ArgumentParser) -> None:
+    """Add `rag eval generate-qa` to the `rag eval` parser."""
+    generate = kinds.add_parser(
+        "generate-qa",
+        help="write a question set from a knowledge base's chunks with the configured model",
+        parents=[common],
+    )
+    generate.add_argument("--n", type=int, required=True, help="questions wanted")
+    generate.add_argument("--out", type=Path, required=True, help="the JSON-lines file to write")
+    generate.add_argument("--seed", type=int, default=0, help="chunk order and model seed")
+    generate.add_argument(
+        "--lang", choices=("auto", "zh", "en"), default="auto", help="only chunks in this language"
+    )
+    generate.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    generate.set_defaults(handler=_generate)
+
+
+def _generate(config: RagConfig, args: argparse.Namespace) -> int:
+    from eval.generate_qa import generate_qa
+    from eval.prompts import EvalPrompts
+
+    if args.n < 1:
+        raise ConfigError(f"--n must be at least 1. Currently, it is {args.n}")
+    if config.generator.backend == "none":
+        raise ConfigError(
+            "generate-qa writes questions with a model: set generator.backend, base_url and "
+            "model (e.g. RAG_GENERATOR__BACKEND=openai RAG_GENERATOR__BASE_URL=http://...)"
+        )
+    generator = derive(config.generator, params={"temperature": 0.0, "seed": args.seed})
+    writer = derive(config, generator=generator)
+    backend, _ = connect_backend(writer)
+    assert backend is not None
+    prompts = EvalPrompts.load(config.eval.judge.prompt_dir)
+    with Rag.open(config) as app, progress(args.quiet) as display:
+        made = generate_qa(app, backend, prompts, args.n, args.seed, args.lang, Bar(display))
+    reasons = ", ".join(f"{count} {reason}" for reason, count in made.dropped.most_common())
+    summary = f"kept {len(made.items)} of {made.tried} chunks tried" + (
+        f"; dropped: {reasons}" if reasons else ""
+    )
+    if not made.items:
+        err.print(f"no question survived the filters ({summary}); nothing written", markup=False)
+        return ExitCode.INPUTS_FAILED
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in made.items)
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.write_text(lines, encoding="utf-8")
+    partial.replace(args.out)
+    out.print(f"{summary}; written to {args.out}", markup=False)
+    if len(made.items) < args.n:
+        warn(f"only {len(made.items)} of the {args.n} questions asked for passed the filters")
+    return ExitCode.OK

@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from rag.app import Rag
-from rag.cli.eval_run import register_run
+from rag.cli.eval_run import register_generate, register_run
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, out, progress
 from rag.config import RagConfig
@@ -46,6 +46,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     ablation.add_argument("--markdown", type=Path, help="also write the table to this file")
     ablation.set_defaults(handler=_ablation)
     register_run(kinds)
+    register_generate(kinds, common)
     for one in (beir, passages, ablation):
         one.add_argument("--json", type=Path, help="also write the report as JSON to this file")
         one.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
