@@ -43,7 +43,7 @@ from eval.judge import JUDGED, Judge
 from eval.metrics import METRICS, PRIMARY, per_query
 from eval.prompts import EvalPrompts
 from eval.relevance import resolve
-from eval.results import QuestionRun, Results, SystemRun
+from eval.results import QuestionRun, Results, SystemRun, passage_row
 from eval.run import DEPTH
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl, ingest_paths
@@ -58,7 +58,6 @@ __all__ = ["ALL_METRICS", "RunOptions", "System", "Variant", "index_key", "plan"
 ALL_METRICS = (*METRICS, *JUDGED, *REFERENCE_METRICS)
 _CHUNKS = 3 * DEPTH  # chunks searched per question, so that DEPTH documents remain
 _SHOWN = 5  # passages kept per question in the drill-down (when no answer context)
-_TEXT = 600  # characters of each passage kept in the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +309,10 @@ def _retrieval(
             rels = judged.qrels.get(item.id, {})
             if any(r > 0 for r in rels.values()):
                 run.scores.update(per_query(ranked, rels))
-            run.passages = [_passage(n, h, rels) for n, h in enumerate(trace.hits[:_SHOWN], 1)]
+            run.passages = [
+                passage_row(n, h, rels.get(h.chunk.doc_id, 0) > 0)
+                for n, h in enumerate(trace.hits[:_SHOWN], 1)
+            ]
             if len(trace.queries) > 1 or trace.queries[0] != item.question:
                 run.queries = list(trace.queries)
             progress.advance(1)
@@ -383,20 +385,14 @@ def _record(
         run.latency_ms["retrieval"] = answered.retrieval_ms
     run.latency_ms["answer"] = answered.answer_ms
     if answered.passages:
-        run.passages = [_passage(n, h, rels) for n, h in enumerate(answered.passages, 1)]
+        run.passages = [
+            passage_row(n, h, rels.get(h.chunk.doc_id, 0) > 0)
+            for n, h in enumerate(answered.passages, 1)
+        ]
     if answered.fallback:
         run.verdicts["warnings"] = list(answered.warnings)
 
 
-def _passage(rank: int, hit: Hit, rels: dict[str, int]) -> dict[str, Any]:
-    chunk = hit.chunk
-    return {
-        "rank": rank,
-        "doc_id": chunk.doc_id,
-        "source": chunk.source,
-        "section": chunk.section or "",
-        "score": round(float(hit.score), 6),
-        "relevant": rels.get(chunk.doc_id, 0) > 0,
-        "kb": hit.kb,
-        "text": chunk.text[:_TEXT] + ("…" if len(chunk.text) > _TEXT else ""),
-    }
+def _rows(hits: Sequence[Hit], rels: dict[str, int]) -> list[dict[str, Any]]:
+    """The passages as the report shows them, relevant by document."""
+    return [passage_row(n, h, rels.get(h.chunk.doc_id, 0) > 0) for n, h in enumerate(hits, 1)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["METRICS", "PRIMARY", "evaluate", "per_query"]
+__all__ = ["METRICS", "PRIMARY", "evaluate", "judged_queries", "per_query"]
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100", "hit_rate@10")
 PRIMARY = "ndcg@10"
@@ -59,15 +59,19 @@ def _ndcg(top: Sequence[str], rels: Mapping[str, int], k: int) -> float:
     return dcg / best if best > 0 else 0.0
 
 
+def judged_queries(
+    run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, float]]:
+    """Every metric per judged query (a query missing from `run` scores 0)."""
+    judged = [q for q, rels in qrels.items() if any(r > 0 for r in rels.values())]
+    return {query: per_query(run.get(query, []), qrels[query]) for query in judged}
+
+
 def evaluate(
     run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
 ) -> dict[str, float]:
     """Mean of every metric over the judged queries (a query missing from `run` scores 0)."""
-    judged = [q for q, rels in qrels.items() if any(r > 0 for r in rels.values())]
-    if not judged:
+    scores = judged_queries(run, qrels)
+    if not scores:
         return dict.fromkeys(METRICS, 0.0)
-    totals = dict.fromkeys(METRICS, 0.0)
-    for query in judged:
-        for name, value in per_query(run.get(query, []), qrels[query]).items():
-            totals[name] += value
-    return {name: total / len(judged) for name, total in totals.items()}
+    return {name: sum(s[name] for s in scores.values()) / len(scores) for name in METRICS}

@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from eval.metrics import evaluate
+from eval.metrics import evaluate, judged_queries
 from eval.run import EvalReport, eval_config, run_queries, time_queries
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_paths
@@ -83,13 +83,14 @@ def evaluate_passages(
         with deep.derived(derive(config, retrieval=app.config.retrieval)) as asked:
             ranked.latencies = time_queries(asked, queries, compress)
     run = {q: [c.chunk_id for c in chunks] for q, chunks in ranked.run.items()}
-    return ranked.report(
+    report = ranked.report(
         folder.name,
         questions.name,
         evaluate(run, qrels),
         config,
         {"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
     )
+    return ranked.detail(report, judged_queries(run, qrels), queries, qrels, chunk_level=True)
 
 
 def _qrels(index: Index, rows: list[dict[str, object]]) -> dict[str, dict[str, int]]:

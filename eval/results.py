@@ -19,10 +19,29 @@ from typing import Any
 import numpy as np
 
 from eval.stats import bootstrap_ci, paired_permutation
+from rag.types import Hit
 
-__all__ = ["Comparison", "QuestionRun", "Results", "Summary", "SystemRun"]
+__all__ = ["Comparison", "QuestionRun", "Results", "Summary", "SystemRun", "passage_row"]
 
 FORMAT = 1  # results.json layout version
+PASSAGE_CHARS = 600  # characters of each passage kept in a report
+
+
+def passage_row(rank: int, hit: Hit, relevant: bool) -> dict[str, Any]:
+    """A retrieved passage as the report shows it."""
+    chunk = hit.chunk
+    text = chunk.text[:PASSAGE_CHARS] + ("…" if len(chunk.text) > PASSAGE_CHARS else "")
+    return {
+        "rank": rank,
+        "doc_id": chunk.doc_id,
+        "chunk_id": chunk.chunk_id,
+        "source": chunk.source,
+        "section": chunk.section or "",
+        "score": round(float(hit.score), 6),
+        "relevant": relevant,
+        "kb": hit.kb,
+        "text": text,
+    }
 
 
 @dataclass(slots=True)

@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from eval.beir import load_beir
-from eval.metrics import evaluate
+from eval.metrics import evaluate, judged_queries
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl
 from rag.app import Rag
 from rag.compress import create_compressor
 from rag.config import RagConfig, derive
 from rag.manifest import read_manifest
-from rag.types import Chunk
+from rag.types import Chunk, Hit
 
 __all__ = ["DEPTH", "EvalReport", "RankedRun", "eval_config", "evaluate_beir", "run_queries"]
 
@@ -54,6 +54,13 @@ class EvalReport:
     manifest: dict[str, Any]
     ingest: dict[str, float] = field(default_factory=dict)
     rewritten: dict[str, list[str]] = field(default_factory=dict)
+    # Per question, for the report folder (`--out`); not in `to_json()`.
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    questions: dict[str, str] = field(default_factory=dict, repr=False)
+    relevant: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    latency_by_query: dict[str, float] = field(default_factory=dict, repr=False)
+    top: dict[str, list[Hit]] = field(default_factory=dict, repr=False)
+    chunk_level: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -109,13 +116,14 @@ def evaluate_beir(
     run = {
         q: list(dict.fromkeys(c.doc_id for c in chunks))[:DEPTH] for q, chunks in ranked.run.items()
     }
-    return ranked.report(
+    report = ranked.report(
         dataset.name,
         split,
         evaluate(run, dataset.qrels),
         config,
         {"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
     )
+    return ranked.detail(report, judged_queries(run, dataset.qrels), dataset.queries, dataset.qrels)
 
 
 COMPRESSED = 10  # best chunks compressed per query in an evaluation
@@ -130,6 +138,21 @@ class RankedRun:
     deep_latencies: list[float] = field(default_factory=list)
     context_tokens: list[tuple[int, int]] = field(default_factory=list)
     queries: dict[str, list[str]] = field(default_factory=dict)  # when rewritten
+    top: dict[str, list[Hit]] = field(default_factory=dict)  # the best hits, for reports
+
+    def detail(
+        self,
+        report: EvalReport,
+        per_query: dict[str, dict[str, float]],
+        questions: dict[str, str],
+        relevant: dict[str, dict[str, int]],
+        chunk_level: bool = False,
+    ) -> EvalReport:
+        """The report with what the report folder shows per question."""
+        report.per_query, report.questions, report.relevant = per_query, questions, relevant
+        report.latency_by_query = dict(zip(questions, self.latencies, strict=False))
+        report.top, report.chunk_level = self.top, chunk_level
+        return report
 
     def report(
         self,
@@ -192,6 +215,7 @@ def run_queries(app: Rag, queries: dict[str, str], compress: bool, progress: Pro
             hits = kept + hits[COMPRESSED:]
         out.deep_latencies.append((time.perf_counter() - started) * 1000)
         out.run[query_id] = [h.chunk for h in hits]
+        out.top[query_id] = hits[:5]
         progress.advance(1)
     return out
 

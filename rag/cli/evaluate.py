@@ -49,6 +49,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     register_generate(kinds, common)
     for one in (beir, passages, ablation):
         one.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+        one.add_argument(
+            "--out", type=Path, help="also write report.html, report.md and results.json here"
+        )
         one.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -85,7 +88,20 @@ def _report(config: RagConfig, args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         out.print(f"report written to {args.json}", markup=False)
+    if args.out is not None:
+        name = config.retrieval.mode + (" + compression" if args.compress else "")
+        _folder([(name, report)], args.out, args)
     return ExitCode.OK
+
+
+def _folder(named: list[tuple[str, Any]], folder: Path, args: argparse.Namespace) -> None:
+    """The report folder (`--out`) of these reports, as `rag eval run` writes it."""
+    from eval.from_reports import results_from_reports
+    from eval.meta import run_meta
+    from eval.report import write_report
+
+    write_report(results_from_reports(named, run_meta(getattr(args, "argv", []))), folder)
+    out.print(f"report: {folder / 'report.html'} (also report.md, results.json)", markup=False)
 
 
 def _ablation(config: RagConfig, args: argparse.Namespace) -> int:
@@ -109,4 +125,9 @@ def _ablation(config: RagConfig, args: argparse.Namespace) -> int:
             for r in rows
         ]
         args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    if args.out is not None:
+        _folder([(r.name, r.beir) for r in rows], args.out / rows[0].beir.dataset, args)
+        if rows[0].passages is not None:
+            named = [(r.name, r.passages) for r in rows if r.passages is not None]
+            _folder(named, args.out / rows[0].passages.dataset, args)
     return ExitCode.OK
