@@ -199,6 +199,8 @@ def run_eval(
     answers = options.answers and (
         judge is not None or any(i.reference or i.answers for i in eval_set.items)
     )
+    if eval_set.corpus is None and options.docs is None:
+        _same_index(systems)
     warnings: list[str] = []
     runs = []
     with ExitStack() as stack:
@@ -222,6 +224,28 @@ def run_eval(
         "questions": [i.to_json() for i in eval_set.items],
     }
     return Results(f"Evaluation: {eval_set.name}", dataset, runs, list(ALL_METRICS), primary, meta)
+
+
+def _same_index(systems: Sequence[System]) -> None:
+    """Questions asked of existing indexes: configurations that share an index (the same
+    data dir and store) must search it as it was built.
+
+    Raises:
+        ConfigError: Two configurations share an index but build it differently.
+    """
+    seen: dict[tuple[str, str, str], Variant] = {}
+    for system in systems:
+        config = system.variant.app.config
+        where = (str(config.data_dir.resolve()), config.store.backend, config.store.uri)
+        other = seen.setdefault(where, system.variant)
+        if index_key(config) != index_key(other.app.config):
+            raise ConfigError(
+                f"configuration {system.variant.source} builds its index differently from "
+                f"{other.source} (embedder, chunker, lexical, summary or store settings), but "
+                f"both would be asked of the one index in {config.data_dir}; pass --docs "
+                "FOLDER to index your documents once per configuration, or give each "
+                "configuration its own data_dir"
+            )
 
 
 def _grid(systems: Sequence[System]) -> dict[str, dict[str, str]]:

@@ -119,3 +119,29 @@ def test_models_crossed_with_retrieval_on_the_tiny_model(
     markdown = (out / "report.md").read_text()
     assert "models × retrieval" in markdown and "| tiny-lora |" in markdown
     assert "unjudged (" in markdown
+
+
+def test_a_config_that_builds_the_index_differently_needs_docs(
+    guide_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", str(guide_dir))
+    small = tmp_path / "small-chunks.toml"
+    small.write_text("[chunker]\nchunk_tokens = 64\noverlap_tokens = 8\n")
+    args = ["eval", "run", "--dataset", str(QUESTIONS), "-q", "--retrieval-only"]
+    configs = ["--config", str(DEFAULT), "--config", str(small)]
+    assert main([*args, *configs, "--out", str(tmp_path / "refused")]) == ExitCode.USAGE
+    assert "--docs FOLDER" in capsys.readouterr().err
+    docs = ["--docs", str(ROOT / "examples" / "guide")]
+    assert main([*args, *configs, *docs, "--out", str(tmp_path / "out")]) == ExitCode.OK
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    first, second = (s["info"] for s in data["systems"])
+    assert first["data_dir"] != second["data_dir"]  # one evaluation index each
+    assert second["chunks_written"] > first["chunks_written"]  # smaller chunks: more of them
+    assert data["summary"]["small-chunks"]["ndcg@10"]["n"] == 8
+    assert (
+        "answer" not in data["systems"][0]["questions"][0]
+        or not data["systems"][0]["questions"][0]["answer"]
+    )

@@ -27,6 +27,7 @@ def test_by_hand() -> None:
     assert got["mrr@10"] == 1.0
     assert got["map@100"] == pytest.approx((1 / 1 + 2 / 3) / 3)
     assert per_query(["x", "y"], rels)["mrr@10"] == 0.0
+    assert got["hit_rate@10"] == 1.0 and per_query(["x", "y"], rels)["hit_rate@10"] == 0.0
 
 
 def test_queries_without_relevant_documents_are_left_out() -> None:
@@ -50,7 +51,7 @@ def test_matches_pytrec_eval_on_a_real_bm25_run(scifact_dir: Path) -> None:
     # Strictly decreasing scores, so trec_eval's tie order cannot differ from ours.
     scored = {q: {d: float(100 - i) for i, d in enumerate(docs)} for q, docs in run.items()}
     top10 = {q: {d: float(100 - i) for i, d in enumerate(docs[:10])} for q, docs in run.items()}
-    measures = {"ndcg_cut.10", "recall.10", "recall.100", "map_cut.100"}
+    measures = {"ndcg_cut.10", "recall.10", "recall.100", "map_cut.100", "success.10"}
     reference = pytrec_eval.RelevanceEvaluator(dataset.qrels, measures).evaluate(scored)
     mrr = pytrec_eval.RelevanceEvaluator(dataset.qrels, {"recip_rank"}).evaluate(top10)
     names = {
@@ -58,6 +59,7 @@ def test_matches_pytrec_eval_on_a_real_bm25_run(scifact_dir: Path) -> None:
         "recall@10": "recall_10",
         "recall@100": "recall_100",
         "map@100": "map_cut_100",
+        "hit_rate@10": "success_10",
     }
     for query, docs in run.items():
         ours = per_query(docs, dataset.qrels[query])
