@@ -132,33 +132,31 @@ def markdown(results: Results) -> str:
     return "\n".join(lines)
 
 
-def grid(results: Results) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    """The models × retrieval tables (`--model`): per answer metric both sides have, one
-    row per model with its no-RAG and RAG means."""
+def grid(results: Results) -> list[tuple[str, str, list[str]]]:
+    """The models × retrieval table (`--model`): (metric, model, [no-RAG cell, RAG cell])
+    for each answer metric both sides have."""
     models = results.meta.get("grid", {})
-    if not models:
-        return []
-    tables = []
+    rows = []
     for metric in results.used_metrics():
-        rows = []
+        found = []
         for model, names in models.items():
             cells = []
             for side in ("no_rag", "rag"):
                 system = results.system(names.get(side, ""))
-                summary = system.summary(metric) if system else None
-                cells.append(_cell(summary))
-            rows.append((model, cells))
-        if any("–" not in cells[0] and "–" not in cells[1] for _, cells in rows):
-            tables.append((metric, rows))
-    return tables
+                cells.append(_cell(system.summary(metric) if system else None))
+            found.append((metric, model, cells))
+        if any("–" not in cells for _, _, cells in found):
+            rows += found
+    return rows
 
 
 def _grid(results: Results) -> list[str]:
-    lines: list[str] = []
-    for metric, rows in grid(results):
-        lines += ["", f"### {metric}: models × retrieval", "", "| model | no RAG | RAG |"]
-        lines.append("|---|---:|---:|")
-        lines += [f"| {model} | {cells[0]} | {cells[1]} |" for model, cells in rows]
+    rows = grid(results)
+    if not rows:
+        return []
+    lines = ["", "## Models × retrieval", "", "| metric | model | no RAG | RAG |"]
+    lines.append("|---|---|---:|---:|")
+    lines += [f"| {metric} | {model} | {c[0]} | {c[1]} |" for metric, model, c in rows]
     return lines
 
 

@@ -117,7 +117,8 @@ def test_models_crossed_with_retrieval_on_the_tiny_model(
             assert summary[system].get(metric, {"n": 0})["n"] == 0
     assert "ndcg@10" not in summary["no-rag:tiny"]  # no retrieval, no retrieval metrics
     markdown = (out / "report.md").read_text()
-    assert "models × retrieval" in markdown and "| tiny-lora |" in markdown
+    assert "## Models × retrieval" in markdown and "| rouge_l | tiny-lora |" in markdown
+    assert '<table id="grid">' in (out / "report.html").read_text()
     assert "unjudged (" in markdown
 
 
