@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from api.auth import KeyRing, Principal, Role
+from api.auth import Principal, Role
 from api.errors import ApiError
 from api.jobs import Job, JobQueue, Kind
 from api.limits import Gate
@@ -28,6 +27,7 @@ from rag.embed import create_embedder
 from rag.embed.batching import BatchingEmbedder
 from rag.errors import IndexLockedError, ModelUnreachableError, RagError
 from rag.index import SERVER_NOTE
+from rag.pipeline import RagPipeline
 from rag.retrieve.routing import KbRouter
 
 __all__ = ["Services", "build_services", "write_server_note"]
@@ -44,16 +44,19 @@ class Services:
     config: RagConfig
     rag: Rag
     batcher: BatchingEmbedder
-    keys: KeyRing
     metrics: Metrics
     generations: Gate
     searches: Gate
     executor: ThreadPoolExecutor
     jobs: JobQueue
     router: KbRouter
-    kb_lock: threading.Lock = field(default_factory=threading.Lock)
     started_at: float = field(default_factory=time.time)
     _model_check: tuple[float, str | None] = (0.0, None)
+
+    def gate_for(self, pipeline: RagPipeline) -> Gate:
+        """The concurrency gate an answer from `pipeline` waits at: generation when a model
+        writes it, search when the answer is extractive."""
+        return self.generations if pipeline.llm is not None else self.searches
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in the service's thread pool (blocking work never runs on the loop)."""
@@ -173,7 +176,6 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         config=config,
         rag=rag,
         batcher=batcher,
-        keys=KeyRing.from_config(api.keys),
         metrics=metrics,
         generations=Gate("generations", api.max_concurrent_generations, *gate),
         searches=Gate("searches", api.max_concurrent_searches, *gate),

@@ -212,7 +212,7 @@ def _chunk(
 async def _chunks(
     svc: Services, asked: Asked, meta: dict[str, Any], append: bool
 ) -> AsyncIterator[dict[str, str]]:
-    gate = svc.generations if asked.pipeline.llm is not None else svc.searches
+    gate = svc.gate_for(asked.pipeline)
     try:
         yield _chunk(meta, {"role": "assistant", "content": ""})
         async with gate.slot():

@@ -83,7 +83,7 @@ async def _drain(svc: Services, asked: Asked) -> Answer:
 async def complete(svc: Services, asked: Asked, request: Request) -> Answer | None:
     """The whole answer, behind the generation gate; None when the client went away (the
     generation was stopped). Raises ApiError timeout past `api.request_timeout_s`."""
-    gate = svc.generations if asked.pipeline.llm is not None else svc.searches
+    gate = svc.gate_for(asked.pipeline)
     async with gate.slot():
         work = asyncio.create_task(_drain(svc, asked))
         gone = asyncio.create_task(disconnected(request))
@@ -156,7 +156,7 @@ def _context_sources(asked: Asked) -> list[dict[str, Any]]:
 
 async def _events(svc: Services, asked: Asked, explain: bool) -> AsyncIterator[dict[str, str]]:
     """`sources`, then `token`s, then `done` with the whole answer; `error` on failure."""
-    gate = svc.generations if asked.pipeline.llm is not None else svc.searches
+    gate = svc.gate_for(asked.pipeline)
     try:
         yield {"event": "sources", "data": json.dumps(_context_sources(asked), ensure_ascii=False)}
         async with gate.slot():

@@ -91,7 +91,7 @@ def _serve(config: RagConfig, args: argparse.Namespace) -> int:
     from api.service import build_services
 
     services = build_services(derive(config, api={"host": host, "port": port}))
-    auth = "API keys required" if services.keys.enabled else "no authentication (loopback)"
+    auth = "API keys required" if services.config.api.keys else "no authentication (loopback)"
     err.print(f"serving {url} ({auth}; data dir {config.data_dir}); Ctrl-C stops", markup=False)
     app = create_app(services=services, url=url)
     uvicorn.run(app, host=host, port=port, log_level=level, timeout_graceful_shutdown=10)
