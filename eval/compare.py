@@ -44,7 +44,7 @@ from eval.metrics import METRICS, PRIMARY, per_query
 from eval.prompts import EvalPrompts
 from eval.relevance import resolve
 from eval.results import QuestionRun, Results, SystemRun, passage_row
-from eval.run import DEPTH
+from eval.run import CHUNKS, DEPTH
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl, ingest_paths
 from rag.app import Rag
@@ -56,7 +56,6 @@ from rag.types import Hit
 __all__ = ["ALL_METRICS", "RunOptions", "System", "Variant", "index_key", "plan", "run_eval"]
 
 ALL_METRICS = (*METRICS, *JUDGED, *REFERENCE_METRICS)
-_CHUNKS = 3 * DEPTH  # chunks searched per question, so that DEPTH documents remain
 _SHOWN = 5  # passages kept per question in the drill-down (when no answer context)
 
 
@@ -288,7 +287,7 @@ def _run_system(
     qrels: dict[str, dict[str, int]] = {}
     if system.rag:
         deep = base.derived(
-            derive(config, retrieval={"candidates": max(config.retrieval.candidates, _CHUNKS)})
+            derive(config, retrieval={"candidates": max(config.retrieval.candidates, CHUNKS)})
         )
         with deep:
             qrels = _retrieval(items, base, deep, out, problems, progress, system.name)
@@ -327,7 +326,7 @@ def _retrieval(
         qrels.update(judged.qrels)
         search = searcher.pipeline.search
         for item in group:
-            trace = search.trace(item.question, _CHUNKS)
+            trace = search.trace(item.question, CHUNKS)
             ranked = list(dict.fromkeys(h.chunk.doc_id for h in trace.hits))[:DEPTH]
             run = out.questions.setdefault(item.id, QuestionRun(item.id))
             rels = judged.qrels.get(item.id, {})

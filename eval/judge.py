@@ -38,6 +38,7 @@ from eval.prompts import EvalPrompts, json_reply, language_of
 from rag.config import RagConfig, derive
 from rag.embed import Embedder
 from rag.generate import ChatBackend
+from rag.generate.citations import MARKER, marker_numbers
 from rag.generate.prompts import context_block
 from rag.text import split_sentences
 from rag.types import Hit
@@ -52,8 +53,7 @@ JUDGED = (
     "citation_precision",
     "citation_recall",
 )
-_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,，、]\s*\d+\s*)*)\]")
-_ONLY_MARKERS = re.compile(r"^(?:\s*\[(?:\s*\d+\s*(?:[,，、]\s*\d+\s*)*)\])+\s*")
+_ONLY_MARKERS = re.compile(rf"^(?:\s*{MARKER.pattern})+\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +102,11 @@ def cited_sentences(answer: str) -> list[tuple[str, tuple[int, ...]]]:
     for sentence in split_sentences(answer):
         lead = _ONLY_MARKERS.match(sentence)
         if lead and out:
-            out[-1][1].extend(_numbers(lead.group(0)))
+            out[-1][1].extend(marker_numbers(lead.group(0)))
             sentence = sentence[lead.end() :]
         if sentence.strip():
-            out.append((sentence.strip(), _numbers(sentence)))
+            out.append((sentence.strip(), marker_numbers(sentence)))
     return [(text, tuple(dict.fromkeys(numbers))) for text, numbers in out]
-
-
-def _numbers(text: str) -> list[int]:
-    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,，、]", m.group(1))]
 
 
 def _is_bool(value: Any) -> bool:

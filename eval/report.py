@@ -22,6 +22,7 @@ from typing import Any
 
 from eval.charts import latency_boxes, metric_bars
 from eval.results import Comparison, Results, Summary
+from eval.stats import percentile
 
 __all__ = ["SIGNIFICANT", "markdown", "write_report"]
 
@@ -56,12 +57,6 @@ def _cell(summary: Summary | None) -> str:
     return text + (f" ({summary.unjudged} unjudged)" if summary.unjudged else "")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    import numpy as np
-
-    return float(np.percentile(values, q)) if values else math.nan
-
-
 def _latency(results: Results) -> list[tuple[str, list[float]]]:
     """Per system: p50 and p95 of each stage that has latencies."""
     rows = []
@@ -69,7 +64,7 @@ def _latency(results: Results) -> list[tuple[str, list[float]]]:
         cells = []
         for stage in STAGES:
             values = system.latencies(stage)
-            cells += [_percentile(values, 50), _percentile(values, 95)]
+            cells += [percentile(values, 50), percentile(values, 95)]
         rows.append((system.name, cells))
     return rows
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from eval.beir import load_beir
 from eval.metrics import evaluate, judged_queries
+from eval.stats import percentile
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl
 from rag.app import Rag
@@ -35,10 +36,18 @@ from rag.config import RagConfig, derive
 from rag.manifest import read_manifest
 from rag.types import Chunk, Hit
 
-__all__ = ["DEPTH", "EvalReport", "RankedRun", "eval_config", "evaluate_beir", "run_queries"]
+__all__ = [
+    "CHUNKS",
+    "DEPTH",
+    "EvalReport",
+    "RankedRun",
+    "eval_config",
+    "evaluate_beir",
+    "run_queries",
+]
 
 DEPTH = 100  # documents ranked per query (Recall@100, MAP@100)
-_CHUNKS = 3 * DEPTH  # chunks asked for, so that DEPTH distinct documents remain
+CHUNKS = 3 * DEPTH  # chunks asked for, so that DEPTH distinct documents remain
 
 
 @dataclass(slots=True)
@@ -82,7 +91,7 @@ def eval_config(config: RagConfig, dataset: str) -> RagConfig:
     return derive(
         config,
         data_dir=config.data_dir / "eval" / dataset,
-        retrieval={"candidates": max(config.retrieval.candidates, _CHUNKS)},
+        retrieval={"candidates": max(config.retrieval.candidates, CHUNKS)},
     )
 
 
@@ -164,10 +173,10 @@ class RankedRun:
     ) -> EvalReport:
         """The report for these metrics, with latency percentiles and context sizes."""
         latency = {
-            "p50": _percentile(self.latencies, 50),
-            "p95": _percentile(self.latencies, 95),
-            "p50_eval_depth": _percentile(self.deep_latencies, 50),
-            "p95_eval_depth": _percentile(self.deep_latencies, 95),
+            "p50": percentile(self.latencies, 50, empty=0.0),
+            "p95": percentile(self.latencies, 95, empty=0.0),
+            "p50_eval_depth": percentile(self.deep_latencies, 50, empty=0.0),
+            "p95_eval_depth": percentile(self.deep_latencies, 95, empty=0.0),
         }
         if self.context_tokens:
             before, after = np.mean(self.context_tokens, axis=0)
@@ -199,7 +208,7 @@ def run_queries(app: Rag, queries: dict[str, str], compress: bool, progress: Pro
     progress.start(len(queries), "querying")
     for query_id, text in queries.items():
         started = time.perf_counter()
-        trace = search.trace(text, _CHUNKS)
+        trace = search.trace(text, CHUNKS)
         hits = list(trace.hits)
         if len(trace.queries) > 1 or trace.queries[0] != text:
             out.queries[query_id] = list(trace.queries)
@@ -233,7 +242,3 @@ def time_queries(app: Rag, queries: dict[str, str], compress: bool) -> list[floa
             pipeline.compressor.compress(text, hits)
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else 0.0

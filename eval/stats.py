@@ -25,12 +25,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["EXACT_MAX", "bootstrap_ci", "paired_permutation"]
+__all__ = ["EXACT_MAX", "bootstrap_ci", "paired_permutation", "percentile"]
 
 EXACT_MAX = 16  # 2^16 sign assignments: exact, and still fast
 ROUNDS = 10_000
 SEED = 20240601
 _TOLERANCE = 1e-12  # a resampled difference equal to the observed one (floating point) counts
+
+
+def percentile(values: Sequence[float], q: float, empty: float = float("nan")) -> float:
+    """The `q`th percentile of `values` (linear interpolation); `empty` when there are none."""
+    return float(np.percentile(values, q)) if len(values) else empty
 
 
 def bootstrap_ci(

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CheckedCitations", "check_citations"]
+__all__ = ["MARKER", "CheckedCitations", "check_citations", "marker_numbers"]
 
-_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,，、]\s*\d+\s*)*)\]")
+MARKER = re.compile(r"\[(\s*\d+\s*(?:[,，、]\s*\d+\s*)*)\]")  # [1], [1, 2], [1，2]
+_SEPARATOR = re.compile(r"[,，、]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ def check_citations(text: str, sources: int) -> CheckedCitations:
 
     def keep(match: re.Match[str]) -> str:
         nonlocal removed
-        numbers = [int(n) for n in re.split(r"[,，、]", match.group(1))]
+        numbers = _numbers(match)
         valid = [n for n in numbers if 1 <= n <= sources]
         removed += len(numbers) - len(valid)
         for n in valid:
@@ -43,6 +44,15 @@ def check_citations(text: str, sources: int) -> CheckedCitations:
                 cited.append(n)
         return f"[{', '.join(str(n) for n in valid)}]" if valid else ""
 
-    cleaned = _MARKER.sub(keep, text)
+    cleaned = MARKER.sub(keep, text)
     cleaned = re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", cleaned) if removed else cleaned
     return CheckedCitations(cleaned, tuple(cited), removed)
+
+
+def marker_numbers(text: str) -> list[int]:
+    """The source numbers of every marker in `text`, in order (repeats kept)."""
+    return [n for match in MARKER.finditer(text) for n in _numbers(match)]
+
+
+def _numbers(match: re.Match[str]) -> list[int]:
+    return [int(n) for n in _SEPARATOR.split(match.group(1))]
