@@ -34,16 +34,26 @@ class Saved:
     reason: str = ""
 
 
+_WHATWG = {"%22": '"', "%0D": "\r", "%0A": "\n"}  # how browsers (and httpx) escape names
+_LONGEST = 200
+
+
 def safe_name(name: str | None) -> tuple[str, str]:
-    """(the name to use, "" or why the name is refused)."""
+    """(the name to use, "" or why the name is refused). Names longer than 200 characters
+    are shortened, keeping their extension."""
     raw = name or ""
+    for escaped, char in _WHATWG.items():
+        raw = raw.replace(escaped, char).replace(escaped.lower(), char)
     if any(unicodedata.category(c) == "Cc" for c in raw):
         shown = raw.encode("unicode_escape").decode("ascii")
         return shown[-200:] or "upload", "the file name holds NUL or control characters"
     base = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if base in ("", ".", ".."):
         return "upload", "the file has no name; send it with a file name"
-    return base[:200], ""
+    if len(base) > _LONGEST:
+        suffix = Path(base).suffix[:20]
+        base = base[: _LONGEST - len(suffix)] + suffix
+    return base, ""
 
 
 async def save_uploads(

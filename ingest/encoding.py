@@ -46,6 +46,9 @@ def detect_encoding(data: bytes) -> str:
     for bom, name in _BOMS:
         if data.startswith(bom):
             return name
+    utf16 = _utf16_without_bom(data[:4096])
+    if utf16:
+        return utf16
     try:
         data.decode("utf-8")
         return "utf-8"
@@ -55,6 +58,19 @@ def detect_encoding(data: bytes) -> str:
     if declared:
         return declared
     return _guess(data)
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 without a byte-order mark, told by its zero bytes: text that is mostly ASCII or
+    Latin has one in every high byte (UTF-8 would decode it, NULs and all)."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    even, odd = head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0)
+    for zeros, other, name in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros >= 0.4 * pairs and other <= 0.05 * pairs and _decodes(head[: 2 * pairs], name):
+            return name
+    return None
 
 
 def _declared(head: bytes) -> str | None:

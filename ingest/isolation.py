@@ -1,8 +1,14 @@
-"""Per-file isolation: files are parsed in separate processes with a time limit.
+"""Per-file isolation: files are parsed in separate processes with time and memory limits
+and no network.
 
 A broken, hostile or hanging file cannot take the batch down: a parser that raises reports a
 one-line reason, one that runs past `parser.timeout_s` or dies (segfault, out of memory) is
 killed with its process group (LibreOffice and tesseract children included) and replaced.
+
+Each parser process (see `ingest.confine`) has an address-space limit
+(`parser.max_memory_mb`, inherited by its children), no network (a network namespace of its
+own where the kernel allows one, and always a guard on Python's sockets), and a private
+temporary folder that is removed with it, however it ends.
 
 Example:
     >>> with ParserPool(ParserConfig()) as pool:  # doctest: +SKIP
@@ -14,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -48,23 +56,42 @@ class ParsedPart:
 
 def parse_file(path: Path, config: ParserConfig, loader: Any) -> list[ParsedPart]:
     """Parse one file (archives member by member). Runs inside a parser process."""
-    if path.suffix.lower() == ".zip":
-        from ingest.archive import iter_members
+    from ingest.archive import ARCHIVE_SUFFIXES, iter_members
 
+    path = _utf8_name(path)
+    if path.suffix.lower() in ARCHIVE_SUFFIXES:
         parts = []
         for name, member in iter_members(path, config):
-            parts.append(_parse_one(member, loader, name))
+            if isinstance(member, errors.IngestError):
+                parts.append(ParsedPart(name, error=member))
+            else:
+                parts.append(_parse_one(member, loader, name, config))
         if not parts:
             raise errors.EmptyDocumentError("the archive holds no files")
         return parts
-    return [_parse_one(path, loader, None)]
+    return [_parse_one(path, loader, None, config)]
 
 
-def _parse_one(path: Path, loader: Any, member: str | None) -> ParsedPart:
+def _parse_one(path: Path, loader: Any, member: str | None, config: ParserConfig) -> ParsedPart:
+    from ingest.guards import check_file
+
     try:
+        check_file(path, config)
         return ParsedPart(member, tuple(loader.load(path)))
     except errors.IngestError as exc:
         return ParsedPart(member, error=exc)
+
+
+def _utf8_name(path: Path) -> Path:
+    """`path`, or for a name that is not UTF-8 (which parsers choke on) a link to it with a
+    plain name in this process's private temporary folder."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        link = Path(tempfile.mkdtemp(prefix="rag-name-")) / f"file{path.suffix.lower()}"
+        link.symlink_to(path)
+        return link
+    return path
 
 
 def _serve(tasks: Connection, conn: Connection, config: ParserConfig) -> None:
@@ -87,12 +114,25 @@ def _serve(tasks: Connection, conn: Connection, config: ParserConfig) -> None:
             reply: tuple[str, Any] = ("ok", _encode(parse_file(Path(path), config, loader)))
         except errors.IngestError as exc:
             reply = ("err", (type(exc).__name__, str(exc)))
+        except MemoryError:
+            # The heap may be left in pieces: report, then let the pool start a fresh process.
+            conn.send(("fatal", ("ParserMemoryError", _over_memory(config))))
+            return
+        except RecursionError:
+            reply = ("err", ("UnsafeFileError", "the file is nested too deeply to parse"))
         except Exception as exc:  # noqa: BLE001 - any parser bug is this file's failure, not ours
             reply = (
                 "err",
                 ("CorruptFileError", f"cannot parse the file ({type(exc).__name__}: {exc})"),
             )
         conn.send(reply)
+
+
+def _over_memory(config: ParserConfig) -> str:
+    return (
+        f"parsing needed more memory than parser.max_memory_mb={config.max_memory_mb}; "
+        "stopped (raise the limit for this file)"
+    )
 
 
 def _die_with_parent() -> None:
@@ -128,7 +168,7 @@ def _decode(raw: list[tuple[str | None, tuple[Element, ...], Any]]) -> list[Pars
 
 
 def main() -> None:
-    """Entry point of a parser process: `python -m ingest.isolation TASK_FD RESULT_FD`."""
+    """Serve files in a parser process, once `ingest.confine` has confined it."""
     tasks, results = int(sys.argv[1]), int(sys.argv[2])
     config = ParserConfig.model_validate_json(os.environ["RAG_PARSER_PROCESS_CONFIG"])
     _serve(Connection(tasks, writable=False), Connection(results, readable=False), config)
@@ -140,11 +180,21 @@ class _Worker:
     def __init__(self, config: ParserConfig, log_file: Path | None) -> None:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
-        env = dict(os.environ, RAG_PARSER_PROCESS_CONFIG=config.model_dump_json())
+        # Parsers (and LibreOffice, tesseract) extract into TMPDIR: a folder removed with
+        # the process, so a parser killed mid-file leaves nothing behind.
+        self.tmp = Path(tempfile.mkdtemp(prefix="rag-parser-"))
+        env = dict(
+            os.environ,
+            RAG_PARSER_PROCESS_CONFIG=config.model_dump_json(),
+            RAG_PARSER_PROCESS_MAX_MEMORY_MB=str(config.max_memory_mb),
+            TMPDIR=str(self.tmp),
+            TEMP=str(self.tmp),
+            TMP=str(self.tmp),
+        )
         # Parsers print warnings about every odd PDF object; keep them out of the terminal.
         self._log = log_file.open("ab") if log_file is not None else None
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ingest.isolation", str(task_r), str(result_w)],
+            [sys.executable, "-m", "ingest.confine", str(task_r), str(result_w)],
             pass_fds=(task_r, result_w),
             env=env,
             stdout=self._log or subprocess.DEVNULL,
@@ -167,6 +217,7 @@ class _Worker:
         self.process.wait(5)
         self.tasks.close()
         self.conn.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
         if self._log is not None:
             self._log.close()
 
@@ -244,7 +295,8 @@ class ParserPool:
                     self._fail(
                         worker,
                         errors.CorruptFileError(
-                            f"the parser process crashed on this file (exit code {code})"
+                            f"the parser process crashed on this file (exit code {code}; its "
+                            f"memory limit is parser.max_memory_mb={self._config.max_memory_mb})"
                         ),
                     )
                 ],
@@ -257,6 +309,8 @@ class ParserPool:
         assert task is not None  # a reply only ever answers a sent task
         if status == "ok":
             yield task, _decode(payload)
+        elif status == "fatal":  # the process reported its last file and exits
+            yield task, [self._fail(worker, _decode_error(*payload))]
         else:
             yield task, [ParsedPart(None, error=_decode_error(*payload))]
 
@@ -265,7 +319,3 @@ class ParserPool:
         worker.kill()
         self._workers[self._workers.index(worker)] = _Worker(self._config, self._log_file)
         return ParsedPart(None, error=error)
-
-
-if __name__ == "__main__":
-    main()

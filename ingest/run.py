@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +24,14 @@ from typing import Literal
 
 import numpy as np
 
+from ingest.discover import discover, display, file_key, key_path, open_regular
 from ingest.isolation import ParsedPart, ParserPool
 from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
 from rag.app import Rag
 from rag.catalog import DocRecord
 from rag.embed import Embedder
-from rag.errors import CorruptFileError, IngestError
+from rag.errors import CorruptFileError, IngestError, MissingToolError
 from rag.index import Index, contextual_text
 from rag.types import Chunk, Document, Element
 
@@ -92,7 +94,7 @@ class _Writer:
         self._index, self._embedder, self._splitter = index, embedder, splitter
         self._batch = batch
         self._docs: list[tuple[DocRecord, list[Chunk]]] = []
-        self._done: list[tuple[str | None, str]] = []  # (file, sha256) to mark when written
+        self._done: list[tuple[str, str, list[FileResult]]] = []  # to mark once written
 
     def add(self, doc: Document) -> int:
         chunks = self._splitter.split(doc)
@@ -117,9 +119,11 @@ class _Writer:
             header = header[: offsets[room][0]].rstrip()
         return f"{header}\n{chunk.text}"
 
-    def file_done(self, file: str, sha256: str) -> None:
-        """Remember the file as ingested once its documents are written."""
-        self._done.append((file, sha256))
+    def file_done(self, file: str, sha256: str, failures: Sequence[FileResult] = ()) -> None:
+        """Remember the file (a catalog key) as ingested once its documents are written;
+        with `failures`, as failed at this content, so an unchanged file is not parsed
+        again (parts that were parsed are written all the same)."""
+        self._done.append((file, sha256, list(failures)))
         if not self._docs:
             self.flush()
 
@@ -128,10 +132,13 @@ class _Writer:
         vectors = self._embedder.embed_documents(texts) if texts else np.zeros((0, 1), np.float32)
         if self._docs:
             self._index.write_documents(self._docs, vectors)
-        for file, sha in self._done:
-            if file is not None:
-                stat = Path(file).stat()
-                self._index.set_file_state(file, sha, stat.st_size, stat.st_mtime_ns)
+        for file, sha, failures in self._done:
+            if failures:
+                reasons = [(f.source, f.reason) for f in failures]
+                self._index.remember_failure(file, sha, reasons)
+                continue
+            stat = key_path(file).stat()
+            self._index.set_file_state(file, sha, stat.st_size, stat.st_mtime_ns)
         self._docs, self._done = [], []
 
 
@@ -141,39 +148,9 @@ def _writer(app: Rag) -> _Writer:
     return _Writer(app.index, app.embedder, splitter, 4 * app.config.embedder.batch_size)
 
 
-def display(path: Path) -> str:
-    """A path as the user should see it: relative to the working directory when inside it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def discover(paths: Iterable[Path], data_dir: Path) -> list[Path]:
-    """Every file under `paths` (absolute, sorted), hidden files and the index itself skipped."""
-    skip = data_dir.resolve()
-    found: set[Path] = set()
-    for path in paths:
-        path = path.resolve()
-        if path.is_file():
-            found.add(path)
-            continue
-        if not path.is_dir():
-            raise IngestError(f"{display(path)} does not exist; give a file or folder to ingest")
-        for file in path.rglob("*"):
-            rel = file.relative_to(path).parts
-            if (
-                file.is_file()
-                and not any(p.startswith(".") for p in rel)
-                and skip not in file.parents
-            ):
-                found.add(file)
-    return sorted(found)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(open_regular(path), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -181,15 +158,27 @@ def _sha256(path: Path) -> str:
 
 def _changed(index: Index, file: Path) -> str | None:
     """The file's sha256 when it needs (re)ingesting, else None."""
-    stat = file.stat()
-    state = index.file_state(str(file))
+    stat, key = file.stat(), file_key(file)
+    state = index.file_state(key)
     if state and state[1:] == (stat.st_size, stat.st_mtime_ns):
         return None
     sha = _sha256(file)
     if state and state[0] == sha:
-        index.set_file_state(str(file), sha, stat.st_size, stat.st_mtime_ns)
+        index.set_file_state(key, sha, stat.st_size, stat.st_mtime_ns)
         return None
     return sha
+
+
+def _failed_before(index: Index, file: Path, sha: str) -> list[FileResult]:
+    """The remembered failures of a file unchanged since it failed (none if it changed):
+    a file that hangs its parser costs the time limit once, not on every run."""
+    key = file_key(file)
+    remembered = index.failure(key)
+    if remembered is None or remembered[0] != sha:
+        return []
+    note = "(unchanged since it failed; --retry-failed parses it again)"
+    failed = [FileResult(source, "failed", reason=f"{why} {note}") for source, why in remembered[1]]
+    return failed + [FileResult(d.source, "skipped", doc_id=d.doc_id) for d in index.documents(key)]
 
 
 def ingest_paths(
@@ -198,6 +187,8 @@ def ingest_paths(
     *,
     prune: bool = False,
     progress: Progress | None = None,
+    follow_links: bool = False,
+    retry_failed: bool = False,
 ) -> IngestReport:
     """Ingest files and folders: new and changed files are parsed, unchanged ones skipped.
 
@@ -206,6 +197,8 @@ def ingest_paths(
         paths: Files and folders.
         prune: Also remove documents whose files under these folders are gone.
         progress: Receives progress of parsing.
+        follow_links: Follow symbolic links out of the folders (see `ingest.discover`).
+        retry_failed: Parse again files that failed and have not changed since.
 
     Returns:
         The per-file report. Files that fail do not stop the run.
@@ -217,16 +210,23 @@ def ingest_paths(
     progress = progress or NoProgress()
     config, index = app.config, app.index
     paths = list(paths)
-    files = discover(paths, config.data_dir)
-    report = IngestReport()
+    found = discover(paths, config.data_dir, follow_links=follow_links)
+    report = IngestReport([FileResult(name, "skipped", reason=why) for name, why in found.skipped])
     todo: dict[Path, str] = {}
-    for file in files:
+    for file in found.files:
         too_big = _too_big(file, config.parser.max_file_mb)
-        sha = None if too_big else _changed(index, file)
+        try:
+            sha = None if too_big else _changed(index, file)
+        except IngestError as exc:  # swapped for a FIFO or a link since it was found
+            report.results.append(FileResult(display(file), "skipped", reason=str(exc)))
+            continue
+        before = [] if sha is None or retry_failed else _failed_before(index, file, sha)
         if too_big:
             report.results.append(FileResult(display(file), "failed", reason=too_big))
         elif sha is None:
             report.results.append(FileResult(display(file), "skipped"))
+        elif before:
+            report.results += before
         else:
             todo[file] = sha
     writer = _writer(app)
@@ -285,7 +285,7 @@ def _ingest_file(
     disk is temporary: its id is its content hash and its source the name it came with."""
     results: list[FileResult] = []
     kept: set[str] = set()
-    base_id, base_source = named or (str(file), display(file))
+    base_id, base_source = named or (file_key(file), display(file))
     for part in parts:
         doc_id = base_id if part.member is None else f"{base_id}!{part.member}"
         source = base_source if part.member is None else f"{base_source}!{part.member}"
@@ -297,18 +297,25 @@ def _ingest_file(
         if named is not None and _current(index, doc_id, version):
             results.append(FileResult(source, "skipped", doc_id=doc_id))
             continue
-        origin = None if named else str(file)
+        origin = None if named else file_key(file)
         doc = Document(doc_id, source, version, part.elements, _title(part.elements), origin)
         results.append(FileResult(source, "parsed", writer.add(doc), doc_id=doc_id))
     if named is not None:
         return results
+    lasting = [
+        r
+        for r, p in zip(results, parts, strict=True)
+        if p.error is not None and not isinstance(p.error, MissingToolError)
+    ]
     if all(r.status == "parsed" for r in results):
         # Archive members that are no longer in the archive go with the old version.
-        for old in index.documents(file=str(file)):
+        for old in index.documents(file=base_id):
             if old.doc_id not in kept:
                 writer.flush()
                 index.delete_document(old.doc_id)
-        writer.file_done(str(file), sha)
+        writer.file_done(base_id, sha)
+    elif lasting:  # a missing tool is not the file's fault: installing it should retry
+        writer.file_done(base_id, sha, lasting)
     return results
 
 
@@ -401,9 +408,9 @@ def _prune(index: Index, paths: list[Path]) -> list[FileResult]:
     roots = [p.resolve() for p in paths if p.is_dir()]
     results = []
     for doc in index.documents():
-        if doc.file is None or Path(doc.file).exists():
+        if doc.file is None or key_path(doc.file).exists():
             continue
-        if any(root in Path(doc.file).parents for root in roots):
+        if any(root in key_path(doc.file).parents for root in roots):
             index.delete_document(doc.doc_id)
             index.forget_file(doc.file)
             results.append(FileResult(doc.source, "removed", reason="file is gone"))
@@ -419,7 +426,7 @@ def delete_source(app: Rag, source: str) -> list[str]:
     """
     index = app.index
     index.require_writer()
-    file = str(Path(source).resolve())
+    file = file_key(Path(source).resolve())
     docs = index.documents(file=file)
     if not docs:
         docs = [d for d in index.documents() if source in (d.doc_id, d.source)]

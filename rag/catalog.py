@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from rag.config import LexicalConfig
 from rag.lexical.bm25 import BM25Tables, LexicalRow
 from rag.sqlite import Connections
 
-__all__ = ["Catalog", "DocRecord", "DocWrite"]
+__all__ = ["Catalog", "CatalogSnapshot", "DocRecord", "DocWrite"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS file_state (
     file TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    file TEXT PRIMARY KEY, sha256 TEXT NOT NULL, reasons TEXT NOT NULL, failed_at REAL NOT NULL
 );
 """
 
@@ -81,6 +84,26 @@ class DocWrite:
     def store_ids(self) -> list[str]:
         """Every id this write puts in the stores."""
         return [*self.chunk_ids, *([self.summary_id] if self.summary_id else [])]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSnapshot:
+    """Every id the catalog knows, read in one transaction (for `rag.doctor`)."""
+
+    documents: frozenset[str]
+    expects_chunks: frozenset[str]  # documents recorded with at least one chunk
+    chunks: frozenset[str]  # visible chunk ids
+    summaries: frozenset[str]  # visible summary ids
+    owner: dict[str, str]  # chunk or summary id -> its document
+    lexical: frozenset[str]  # chunk ids with a BM25 row
+    summary_lexical: frozenset[str]  # document ids with a summary BM25 row
+    pending: frozenset[str]
+    garbage: frozenset[str]
+
+    @property
+    def owners(self) -> frozenset[str]:
+        """Documents that have chunk rows."""
+        return frozenset(self.owner[i] for i in self.chunks)
 
 
 class Catalog:
@@ -163,6 +186,15 @@ class Catalog:
         """Number of visible chunks."""
         return int(self._read().execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
+    def leftovers(self) -> tuple[list[str], list[str]]:
+        """(ids of interrupted writes, ids waiting for deletion)."""
+        db = self._read()
+        garbage = [r[0] for r in db.execute("SELECT chunk_id FROM garbage")]
+        pending = [
+            i for (raw,) in db.execute("SELECT chunk_ids FROM pending") for i in json.loads(raw)
+        ]
+        return pending, garbage
+
     def invisible_ids(self) -> list[str]:
         """Store ids that may exist but must not be shown (interrupted writes, old versions)."""
         db = self._read()
@@ -180,7 +212,52 @@ class Catalog:
         )
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
 
+    def failure(self, file: str) -> tuple[str, list[tuple[str, str]]] | None:
+        """(sha256, [(source, reason)]) of the content `file` last failed at, if it did."""
+        sql = "SELECT sha256, reasons FROM failures WHERE file=?"
+        row = self._read().execute(sql, (file,)).fetchone()
+        return (str(row[0]), [(a, b) for a, b in json.loads(row[1])]) if row else None
+
+    def snapshot(self) -> CatalogSnapshot:
+        """Every id in every table, consistent with each other."""
+        db = self._read()
+        db.execute("BEGIN")
+        try:
+
+            def ids(sql: str) -> frozenset[str]:
+                return frozenset(r[0] for r in db.execute(sql))
+
+            chunks = dict(db.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
+            summaries = dict(db.execute("SELECT summary_id, doc_id FROM summaries").fetchall())
+            pending = frozenset(
+                i for (raw,) in db.execute("SELECT chunk_ids FROM pending") for i in json.loads(raw)
+            )
+            return CatalogSnapshot(
+                documents=ids("SELECT doc_id FROM documents"),
+                expects_chunks=ids("SELECT doc_id FROM documents WHERE n_chunks > 0"),
+                chunks=frozenset(chunks),
+                summaries=frozenset(summaries),
+                owner={**chunks, **summaries},
+                lexical=ids(f"SELECT chunk_id FROM {self.bm25.table}_docs"),
+                summary_lexical=ids(f"SELECT chunk_id FROM {self.summary_bm25.table}_docs"),
+                pending=pending,
+                garbage=ids("SELECT chunk_id FROM garbage"),
+            )
+        finally:
+            db.execute("COMMIT")
+
     # -- writes --------------------------------------------------------------------------
+
+    def add_lexical(self, rows: Sequence[LexicalRow]) -> None:
+        """Index chunks in BM25 that lack their rows (a repair)."""
+        with _transaction(self._db):
+            self.bm25.add(rows)
+
+    def drop_lexical(self, chunk_ids: Collection[str], summary_doc_ids: Collection[str]) -> None:
+        """Remove BM25 rows that belong to no visible chunk or summary (a repair)."""
+        with _transaction(self._db):
+            self.bm25.remove(chunk_ids)
+            self.summary_bm25.remove(summary_doc_ids)
 
     def begin(self, writes: Sequence[DocWrite]) -> None:
         """Record the intent to write these documents' store ids (one transaction)."""
@@ -269,14 +346,27 @@ class Catalog:
         self._db.executemany("DELETE FROM garbage WHERE chunk_id=?", [(i,) for i in ids])
 
     def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
-        """Remember a file's content hash so an unchanged file is skipped without hashing."""
+        """Remember a file's content hash so an unchanged file is skipped without hashing
+        (and forget that it failed before)."""
+        with _transaction(self._db):
+            self._db.execute(
+                "INSERT OR REPLACE INTO file_state VALUES (?, ?, ?, ?)",
+                (file, sha256, size, mtime_ns),
+            )
+            self._db.execute("DELETE FROM failures WHERE file=?", (file,))
+
+    def remember_failure(self, file: str, sha256: str, reasons: Sequence[tuple[str, str]]) -> None:
+        """Remember that `file` failed at this content, with each failed part's reason."""
         self._db.execute(
-            "INSERT OR REPLACE INTO file_state VALUES (?, ?, ?, ?)", (file, sha256, size, mtime_ns)
+            "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)",
+            (file, sha256, json.dumps(list(reasons)), time.time()),
         )
 
     def forget_file(self, file: str) -> None:
-        """Drop the remembered state of a file."""
-        self._db.execute("DELETE FROM file_state WHERE file=?", (file,))
+        """Drop the remembered state (and failure) of a file."""
+        with _transaction(self._db):
+            self._db.execute("DELETE FROM file_state WHERE file=?", (file,))
+            self._db.execute("DELETE FROM failures WHERE file=?", (file,))
 
 
 class _transaction:

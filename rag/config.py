@@ -160,10 +160,23 @@ class ParserConfig(BaseModel):
     loader: str = "unstructured"
     timeout_s: float = Field(300.0, gt=0, description="Per-file parse time limit, seconds.")
     workers: int = Field(2, ge=1, description="Parser processes running side by side.")
-    max_file_mb: float = Field(200.0, gt=0)
+    max_file_mb: float = Field(
+        200.0, gt=0, description="Largest file (and archive member, unpacked), MB."
+    )
+    max_memory_mb: int = Field(
+        4096,
+        ge=0,
+        description="Address space of one parser process (RLIMIT_AS), MB; 0: no limit. A "
+        "warmed-up parser takes about 2000.",
+    )
     ocr_languages: list[str] = Field(default_factory=lambda: ["eng", "chi_sim"])
-    zip_max_members: int = Field(1000, gt=0)
-    zip_max_total_mb: float = Field(500.0, gt=0)
+    zip_max_members: int = Field(1000, gt=0, description="Files in one archive, nested included.")
+    zip_max_total_mb: float = Field(
+        500.0,
+        gt=0,
+        description="What one archive (nested ones included) or one Office file may unpack to.",
+    )
+    zip_max_depth: int = Field(3, ge=1, description="Archives inside archives, levels.")
 
 
 class StoreConfig(BaseModel):

@@ -8,7 +8,9 @@ RagError
 │   ├── CorruptFileError        broken, encrypted or unreadable file
 │   ├── EmptyDocumentError      the file holds no text
 │   ├── MissingToolError        a system tool (tesseract, LibreOffice, pandoc) is not installed
-│   └── ParseTimeoutError       the parser ran past the per-file time limit
+│   ├── ParseTimeoutError       the parser ran past the per-file time limit
+│   ├── ParserMemoryError       the parser ran past the per-process memory limit
+│   └── UnsafeFileError         refused unparsed: built to harm a parser (bombs, XXE)
 ├── StoreError                  the index cannot be opened or written
 │   ├── IndexLockedError        another process is writing this index
 │   └── IndexMismatchError      the index was built with another model or chunker
@@ -43,8 +45,10 @@ __all__ = [
     "ModelUnavailableError",
     "ModelUnreachableError",
     "ParseTimeoutError",
+    "ParserMemoryError",
     "RagError",
     "StoreError",
+    "UnsafeFileError",
     "UnsupportedFormatError",
     "source_context",
 ]
@@ -88,6 +92,15 @@ class MissingToolError(IngestError):
 
 class ParseTimeoutError(IngestError):
     """The parser ran past the configured per-file time limit."""
+
+
+class ParserMemoryError(IngestError):
+    """The parser needed more memory than `parser.max_memory_mb` allows."""
+
+
+class UnsafeFileError(IngestError):
+    """The file was refused before parsing: entity declarations (XXE, billion laughs), an
+    archive or Office file that unpacks past the limits, names that escape a folder."""
 
 
 class StoreError(RagError):

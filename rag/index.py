@@ -73,6 +73,8 @@ class Index:
         self._lock = lock
         self._rw = ReadWriteLock()
         self.analyzer = analyzer
+        # What interrupted writes had left (by kind: store ids), removed when opened to write.
+        self.recovered: dict[str, list[str]] = {}
 
     @classmethod
     def open(
@@ -128,7 +130,9 @@ class Index:
                 lock.release()
             raise
         if write:
-            index.collect_garbage()
+            pending, garbage = catalog.leftovers()
+            if index.collect_garbage():
+                index.recovered = {"interrupted_writes": pending, "garbage": garbage}
         return index
 
     @classmethod
@@ -265,6 +269,10 @@ class Index:
         """Forget what was remembered of a file."""
         self._catalog.forget_file(file)
 
+    def remember_failure(self, file: str, sha256: str, reasons: Sequence[tuple[str, str]]) -> None:
+        """Remember that `file` failed at this content: (source, reason) per failed part."""
+        self._catalog.remember_failure(file, sha256, reasons)
+
     # -- reading ------------------------------------------------------------------------
 
     def reading(self) -> AbstractContextManager[None]:
@@ -275,6 +283,10 @@ class Index:
     def file_state(self, file: str) -> tuple[str, int, int] | None:
         """(sha256, size, mtime_ns) recorded when `file` was last ingested."""
         return self._catalog.file_state(file)
+
+    def failure(self, file: str) -> tuple[str, list[tuple[str, str]]] | None:
+        """(sha256, [(source, reason)]) of the content `file` last failed at, if it did."""
+        return self._catalog.failure(file)
 
     def document(self, doc_id: str) -> DocRecord | None:
         """The visible version of a document."""

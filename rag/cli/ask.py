@@ -8,7 +8,7 @@ from typing import Any
 
 from rag.app import Rag
 from rag.cli.exit_codes import ExitCode
-from rag.cli.output import err, out, warn
+from rag.cli.output import err, out, safe, warn
 from rag.config import GenerationParams, RagConfig
 from rag.errors import InvalidRequestError
 from rag.generate import BACKENDS
@@ -84,7 +84,7 @@ def _ask(config: RagConfig, args: argparse.Namespace) -> int:
             if args.explain:
                 _explain(prepared)
             for piece in stream:  # printed as the model writes it
-                out.print(piece, end="", markup=False, highlight=False)
+                out.print(safe(piece, newlines=True), end="", markup=False, highlight=False)
                 out.file.flush()
             out.print()
         answer = stream.answer
@@ -120,7 +120,7 @@ def _sources(answer: Answer, explain: bool) -> None:
             if x
         )
         line = f"[{citation.n}] {chunk.source}" + (f", {where}" if where else "")
-        out.print(f"{line}  (score {citation.hit.score:.3f})", markup=False)
+        out.print(f"{safe(line)}  (score {citation.hit.score:.3f})", markup=False)
 
 
 def _explain(explained: Explained) -> None:
@@ -128,12 +128,12 @@ def _explain(explained: Explained) -> None:
     trace = explained.trace
     for warning in trace.warnings:
         warn(warning)
-    out.print(f"queries searched: {' | '.join(trace.queries)}", markup=False)
+    out.print(f"queries searched: {safe(' | '.join(trace.queries))}", markup=False)
     out.print("search: final hits, each stage as rank:score", markup=False)
     for n, hit in enumerate(trace.hits, 1):
         source = hit.chunk.source + (f" § {hit.chunk.section}" if hit.chunk.section else "")
         stages = "  ".join(f"{s.stage} {s.rank}:{s.score:.4f}" for s in hit.stages)
-        out.print(f"  #{n} {source}\n      {stages}", markup=False)
+        out.print(f"  #{n} {safe(source)}\n      {stages}", markup=False)
     before = sum(len(h.chunk.text) for h in trace.hits)
     after = sum(len(h.chunk.text) for h in explained.context)
     out.print(

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from rag.app import Rag
 from rag.cli.exit_codes import ExitCode
-from rag.cli.output import Bar, err, error, out, progress
+from rag.cli.output import Bar, err, error, out, progress, safe
 from rag.config import RagConfig, derive, load_config
 from rag.manifest import DEFAULT_KB, read_manifest
 
@@ -29,6 +29,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--prune", action="store_true", help="remove documents whose files are gone"
     )
     ingest.add_argument("--quiet", "-q", action="store_true", help="no progress bar, failures only")
+    ingest.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symbolic links that lead out of the folders (default: skip them)",
+    )
+    ingest.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="parse again files that failed before and have not changed since",
+    )
     ingest.add_argument(
         "--server",
         metavar="URL",
@@ -74,7 +84,16 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     with Rag.open(config, write=True, create="") as app, progress(args.quiet) as display:
         reports = []
         if args.paths:
-            reports.append(ingest_paths(app, args.paths, prune=args.prune, progress=Bar(display)))
+            reports.append(
+                ingest_paths(
+                    app,
+                    args.paths,
+                    prune=args.prune,
+                    progress=Bar(display),
+                    follow_links=args.follow_links,
+                    retry_failed=args.retry_failed,
+                )
+            )
         if args.jsonl is not None:
             reports.append(ingest_jsonl(app, args.jsonl, prune=args.prune, progress=Bar(display)))
     for report in reports:
@@ -109,13 +128,16 @@ def _ingest_remote(config: RagConfig, args: argparse.Namespace) -> int:
 
 def _summary(report: Any, quiet: bool) -> None:
     failed = [r for r in report.results if r.status == "failed"]
+    for result in report.results:
+        if result.status == "skipped" and result.reason and not quiet:
+            out.print(f"skipped: {safe(result.source)}: {safe(result.reason)}", markup=False)
     for result in failed:
-        out.print(f"failed: {result.source}: {result.reason}", markup=False)
+        out.print(f"failed: {safe(result.source)}: {safe(result.reason)}", markup=False)
     parsed, skipped = report.count("parsed"), report.count("skipped")
     removed = report.count("removed")
     if not quiet:
         table = Table(title="ingest summary", title_justify="left")
-        names = ("parsed", "skipped (unchanged)", "failed", "removed", "chunks written", "time")
+        names = ("parsed", "skipped", "failed", "removed", "chunks written", "time")
         for name in names:
             table.add_column(name, justify="right")
         table.add_row(
@@ -142,10 +164,12 @@ def _delete(config: RagConfig, args: argparse.Namespace) -> int:
     with Rag.open(config, write=True, model=False) as app:
         removed = delete_source(app, args.source)
     if not removed:
-        err.print(f"no indexed document matches {args.source!r}; nothing removed", markup=False)
+        err.print(
+            f"no indexed document matches {safe(repr(args.source))}; nothing removed", markup=False
+        )
         return ExitCode.INPUTS_FAILED
     for item in removed:
-        out.print(f"removed {item}", markup=False)
+        out.print(f"removed {safe(item)}", markup=False)
     return ExitCode.OK
 
 

@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["Bar", "err", "error", "out", "progress", "warn"]
+__all__ = ["Bar", "err", "error", "out", "progress", "safe", "warn"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def safe(text: str, newlines: bool = False) -> str:
+    """`text` with every control and format character (escape sequences, carriage returns,
+    bidirectional overrides) shown as an escape, so a file name cannot drive the terminal;
+    line breaks kept with `newlines`."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch == " " or (newlines and ch == "\n") or unicodedata.category(ch)[0] not in "CZ"
+        else _escaped(ch)
+        for ch in text
+    )
+
+
+def _escaped(ch: str) -> str:
+    if unicodedata.category(ch) == "Zs":
+        return ch  # other spaces (ideographic, no-break) are printable text
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def error(message: str, label: str = "error") -> None:
     """`label: message` on stderr; the message is shown as written (no markup)."""
-    err.print(f"[bold red]{label}:[/] {escape(message)}")
+    err.print(f"[bold red]{label}:[/] {escape(safe(message, newlines=True))}")
 
 
 def warn(message: str) -> None:
     """`warning: message` on stderr."""
-    err.print(f"[yellow]warning:[/] {escape(message)}")
+    err.print(f"[yellow]warning:[/] {escape(safe(message, newlines=True))}")
 
 
 def progress(quiet: bool) -> Progress:
@@ -48,4 +70,5 @@ class Bar:
         self._task = self._display.add_task(label, total=total)
 
     def advance(self, steps: int = 1, note: str = "") -> None:
-        self._display.update(self._task, advance=steps, description=note[-60:] or None)
+        shown = escape(safe(note)[-60:]) if note else None  # descriptions are rich markup
+        self._display.update(self._task, advance=steps, description=shown)

@@ -8,8 +8,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ingest.discover import discover, display
 from ingest.progress import Progress
-from ingest.run import FileResult, IngestReport, discover, display
+from ingest.run import FileResult, IngestReport
 from rag.config import RagConfig
 from rag.errors import ConfigError, IngestError
 
@@ -63,9 +64,10 @@ def upload_paths(
     import httpx
 
     started = time.monotonic()
-    files = discover(paths, config.data_dir)
+    found = discover(paths, config.data_dir)
+    files = found.files
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    report = IngestReport()
+    report = IngestReport([FileResult(name, "skipped", reason=why) for name, why in found.skipped])
     progress.start(len(files), "uploading")
     base = url.rstrip("/")
     try:
@@ -84,7 +86,8 @@ def _send(
     handles = [path.open("rb") for path in batch]
     try:
         files = [
-            ("files", (path.name, handle)) for path, handle in zip(batch, handles, strict=True)
+            ("files", (display(Path(path.name)), handle))
+            for path, handle in zip(batch, handles, strict=True)
         ]
         response = client.post(f"/v1/kbs/{kb}/documents", files=files)
     finally:
@@ -105,7 +108,7 @@ def _send(
     if job["state"] == "failed":
         raise IngestError(f"the server's job failed: {job['error']}")
     progress.advance(max(0, len(batch) - done), display(batch[-1]))
-    names = {path.name: display(path) for path in batch}
+    names = {display(Path(path.name)): display(path) for path in batch}
     return [
         FileResult(
             names.get(f["source"], f["source"]), f["status"], f["chunks"], f["reason"], f["doc_id"]

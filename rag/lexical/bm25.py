@@ -80,6 +80,11 @@ class BM25Tables:
             """
         )
 
+    @property
+    def table(self) -> str:
+        """The tables' name prefix (`<table>_docs` holds one row per indexed chunk)."""
+        return self._t
+
     # -- writes (inside the caller's transaction) -----------------------------------------
 
     def add(self, rows: Sequence[LexicalRow]) -> None:

@@ -6,12 +6,16 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
+import zipfile
 from pathlib import Path
+
+import pytest
 
 from rag.config import RagConfig
 from rag.index import Index
-from tests.support.app import delete, ingest, ingest_corpus, pipeline_of
+from tests.support.app import delete, ingest, ingest_corpus, opened, pipeline_of
 
 
 def _store_ids(config: RagConfig, embedder) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -117,6 +121,61 @@ def test_parse_time_limit_stops_a_slow_file(tmp_path: Path, docs_dir: Path) -> N
     assert by_name["norwich-city.txt"].status == "failed"
     assert "timeout_s=0.5" in by_name["norwich-city.txt"].reason
     assert by_name["fake-text.txt"].status == "parsed"
+
+    # Unchanged, it is not parsed again (it would cost the time limit on every run) ...
+    again = {r.source.split("/")[-1]: r for r in ingest(config, [folder]).results}
+    assert again["norwich-city.txt"].status == "failed"
+    assert "unchanged since it failed" in again["norwich-city.txt"].reason
+    assert "timeout_s=0.5" in again["norwich-city.txt"].reason
+    assert again["fake-text.txt"].status == "skipped"
+    # ... until asked, or until it changes.
+    retried = {
+        r.source.split("/")[-1]: r for r in ingest(config, [folder], retry_failed=True).results
+    }
+    assert "unchanged" not in retried["norwich-city.txt"].reason
+    assert "timeout_s=0.5" in retried["norwich-city.txt"].reason
+    (folder / "norwich-city.txt").write_text("Now a short file.", encoding="utf-8")
+    changed = {r.source.split("/")[-1]: r for r in ingest(config, [folder]).results}
+    assert changed["norwich-city.txt"].status == "parsed"
+    assert ingest(config, [folder]).count("failed") == 0
+
+
+def test_a_failed_archive_member_is_remembered_and_the_rest_kept(
+    config: RagConfig, tmp_path: Path
+) -> None:
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "pack.zip", "w") as archive:
+        archive.writestr("good.txt", "Annual leave is fifteen days.")
+        archive.writestr("empty.txt", "   ")
+    first = {r.source.split("!")[-1]: r.status for r in ingest(config, [folder]).results}
+    assert first == {"good.txt": "parsed", "empty.txt": "failed"}
+    second = {r.source.split("!")[-1]: r for r in ingest(config, [folder]).results}
+    assert second["good.txt"].status == "skipped"
+    assert second["empty.txt"].status == "failed"
+    assert "unchanged since it failed" in second["empty.txt"].reason
+    with opened(config) as app:
+        assert [d.source.split("!")[-1] for d in app.index.documents()] == ["good.txt"]
+
+
+def test_a_parser_killed_at_its_time_limit_leaves_no_temporary_files(
+    tmp_path: Path, docs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LibreOffice and the ZIP reader extract into the parser's own folder, removed with it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))  # where the pool makes parser folders
+    folder = tmp_path / "slow"
+    folder.mkdir()
+
+    with zipfile.ZipFile(folder / "big.zip", "w") as archive:  # extracted, then parsed slowly
+        archive.write(docs_dir / "unstructured/norwich-city.txt", "norwich-city.txt")
+    config = RagConfig.model_validate(
+        {"data_dir": tmp_path / "idx", "parser": {"timeout_s": 0.5, "workers": 1}}
+    )
+    report = ingest(config, [folder])
+    assert "timeout_s=0.5" in report.results[0].reason
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("rag-")] == []
 
 
 def test_jsonl_corpus_keeps_ids(config: RagConfig, tmp_path: Path) -> None:
