@@ -32,6 +32,7 @@ from rag.app import Rag
 from rag.catalog import DocRecord
 from rag.embed import Embedder
 from rag.errors import CorruptFileError, IngestError, MissingToolError
+from rag.faults import crash_point
 from rag.index import Index, contextual_text
 from rag.types import Chunk, Document, Element
 
@@ -130,6 +131,7 @@ class _Writer:
     def flush(self) -> None:
         texts = [self._embedding_text(c) for _, chunks in self._docs for c in chunks]
         vectors = self._embedder.embed_documents(texts) if texts else np.zeros((0, 1), np.float32)
+        crash_point("after_embed")
         if self._docs:
             self._index.write_documents(self._docs, vectors)
         for file, sha, failures in self._done:
@@ -237,6 +239,7 @@ def ingest_paths(
     try:
         with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
             for file, parts in pool.parse(todo):
+                crash_point("after_parse")
                 report.results += _ingest_file(index, writer, file, todo[file], parts)
                 finished += 1
                 progress.advance(1, display(file))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import LexicalConfig
+from rag.faults import crash_point
 from rag.lexical.bm25 import BM25Tables, LexicalRow
 from rag.sqlite import Connections
 
@@ -273,6 +274,7 @@ class Catalog:
         with _transaction(self._db):
             for write in writes:
                 self._commit_one(write)
+            crash_point("after_lexical")
 
     def _commit_one(self, write: DocWrite) -> None:
         record = write.record

@@ -28,6 +28,7 @@ from rag.errors import (
     IndexMismatchError,
     KnowledgeBaseNotFoundError,
 )
+from rag.faults import crash_point
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
 from rag.locks import SERVER_NOTE, WriteLock
@@ -233,12 +234,15 @@ class Index:
         self._catalog.begin(writes)
         if every:
             self._store.upsert(every, vectors)
+        crash_point("mid_upsert")
         if summaries:
             self._summaries.upsert(summaries, np.stack(summary_vectors))
+        crash_point("after_vectors")
         # Searches in this process see the commit whole: before it, or after it and the
         # removal of what it replaced.
         with self._rw.writing():
             self._catalog.commit(writes)
+            crash_point("after_commit")
             self.collect_garbage()
 
     def delete_document(self, doc_id: str) -> bool:

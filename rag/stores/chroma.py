@@ -112,6 +112,7 @@ class ChromaStore:
                 f"cannot open Chroma collection {collection!r} at {where}: {exc}"
             ) from exc
         self._path, self._config = path, config
+        self._owns_client = client is None  # siblings share it; the first one closes it
         self._batch = int(self._client.get_max_batch_size())
         self._dimension = dimension
 
@@ -198,6 +199,9 @@ class ChromaStore:
         self._client.delete_collection(self._collection.name)
 
     def close(self) -> None:
-        # Chroma's embedded client has no close; dropping references releases the files.
+        # An embedded client left open keeps its vector segments cached in this process: a
+        # reopen after another process wrote would read them stale ("Error finding id").
+        if self._owns_client and self._client is not None:
+            self._client.close()
         self._collection = None  # type: ignore[assignment]
         self._client = None  # type: ignore[assignment]
