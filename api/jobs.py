@@ -28,7 +28,7 @@ __all__ = ["Job", "JobQueue", "JobProgress"]
 logger = logging.getLogger(__name__)
 
 State = Literal["queued", "running", "done", "failed"]
-Kind = Literal["ingest", "delete", "kb"]
+Kind = Literal["ingest", "delete", "kb", "check"]
 
 
 @dataclass

@@ -23,6 +23,7 @@ from api.metrics import Metrics
 from ingest.run import IngestReport
 from rag.app import Rag
 from rag.config import RagConfig
+from rag.doctor import Checkup, check_index
 from rag.embed import create_embedder
 from rag.embed.batching import BatchingEmbedder
 from rag.errors import IndexLockedError, ModelUnreachableError, RagError
@@ -51,6 +52,8 @@ class Services:
     jobs: JobQueue
     router: KbRouter
     started_at: float = field(default_factory=time.time)
+    consistency: list[Checkup] | None = None  # `rag doctor` at start-up; None while it runs
+    consistency_error: str = ""
     _model_check: tuple[float, str | None] = (0.0, None)
 
     def gate_for(self, pipeline: RagPipeline) -> Gate:
@@ -110,6 +113,34 @@ class Services:
         job = self.submit(Job(kb, kind, fn))
         await self.run(job.finished.wait)
         return job
+
+    def check_consistency(self) -> None:
+        """Run `rag doctor` on every knowledge base in the background: through the writer
+        (repairing, as `--fix`) when this process is the writer, else read-only."""
+
+        def work(job: Job | None = None) -> None:
+            fix = self.rag.index.writable
+            try:
+                names = sorted(self.rag.kbs())
+                self.consistency = [check_index(self.rag.kb(n).index, n, fix=fix) for n in names]
+            except Exception as exc:  # noqa: BLE001 - readiness reports it; serving goes on
+                self.consistency_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("the start-up index check failed")
+                return
+            for checkup in self.consistency:
+                for finding in checkup.findings:
+                    logger.warning(
+                        "index check, knowledge base %s: %s %d %s",
+                        checkup.kb,
+                        finding.kind,
+                        finding.count,
+                        "repaired" if finding.repaired else "found (run rag doctor --fix)",
+                    )
+
+        if self.rag.index.writable:
+            self.jobs.submit(Job("*", "check", work))
+        else:
+            self.executor.submit(work)
 
     def close(self) -> None:
         self.jobs.close()
@@ -172,7 +203,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
     workers = api.max_concurrent_generations + api.max_concurrent_searches + 2
     gate = (api.queue_size, api.queue_timeout_s, metrics)
     metrics.watch_batcher(batcher.stats)
-    return Services(
+    services = Services(
         config=config,
         rag=rag,
         batcher=batcher,
@@ -183,3 +214,5 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         jobs=JobQueue(metrics, api.jobs_kept),
         router=KbRouter(batcher, rag.languages),
     )
+    services.check_consistency()
+    return services

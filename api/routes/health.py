@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.routes.deps import ERRORS, ServicesDep
+from api.service import Services
 
 __all__ = ["router"]
 
@@ -55,6 +56,8 @@ async def readyz(svc: ServicesDep) -> Any:
             if problem:
                 reasons.append(f"{problem}; answers are extractive until it is back")
         checks["jobs"] = f"{svc.jobs.depth} queued or running"
+        checks["consistency"], problems = _consistency(svc)
+        reasons += problems
         status: Literal["ready", "degraded", "unavailable"] = "ready"
         if checks["index"] != "ok":
             status = "unavailable"
@@ -66,6 +69,24 @@ async def readyz(svc: ServicesDep) -> Any:
     return JSONResponse(
         ready.model_dump(), status_code=503 if ready.status == "unavailable" else 200
     )
+
+
+def _consistency(svc: Services) -> tuple[str, list[str]]:
+    """The start-up `rag doctor` check: checking, ok, repaired, damaged or failed."""
+    if svc.consistency_error:
+        return "failed", [f"the start-up index check failed: {svc.consistency_error}"]
+    if svc.consistency is None:
+        return "checking", []
+    found = [(c.kb, f) for c in svc.consistency for f in c.findings]
+    if not found:
+        return "ok", []
+    damaged = [(kb, f) for kb, f in found if not f.repaired]
+    if not damaged:
+        return "repaired: " + ", ".join(f"{kb} {f.kind} {f.count}" for kb, f in found), []
+    return "damaged", [
+        f"knowledge base {kb}: {f.count} {f.kind}; stop the server and run `rag doctor --fix`"
+        for kb, f in damaged
+    ]
 
 
 @router.get(
