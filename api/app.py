@@ -98,6 +98,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or build_services(config, metrics)
         app.state.services = built
+        if built.rag.index.writable:
+            restarted, failed = built.jobs.recover(lambda stored: documents.restore(built, stored))
+            if restarted or failed:
+                logger.warning(
+                    "jobs a stopped server left: %d restarted, %d marked failed", restarted, failed
+                )
         note = write_server_note(config.data_dir, url) if built.rag.index.writable else None
         try:
             yield

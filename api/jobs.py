@@ -3,7 +3,9 @@
 Embedded stores allow one writing process, and the index's writes are not meant to run
 side by side: uploads, text documents and deletes are queued as jobs and run one at a time
 by the worker, while searches go on in other threads (the index shows each write whole).
-Finished jobs are kept (the last `kept`) for `GET /v1/jobs/{id}`.
+Finished jobs are kept (the last `kept`) for `GET /v1/jobs/{id}`, in memory and, with a
+`JobStore`, on disk: a server killed mid-job restarts its unfinished jobs when it starts
+again, or marks them failed with the reason (see `api.jobstore`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from api.jobstore import JobStore, StoredJob
 from api.metrics import Metrics
 from ingest.run import FileResult, IngestReport
 from rag.errors import RagError
@@ -48,6 +51,26 @@ class Job:
     created_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     finished: threading.Event = field(default_factory=threading.Event)
+    redo: dict[str, Any] | None = None  # what running it again needs (saved with the job)
+
+    @classmethod
+    def from_stored(cls, stored: StoredJob) -> Job:
+        """A finished job read back from the store (its work is done or lost)."""
+        job = cls(
+            stored.kb,
+            stored.kind,  # type: ignore[arg-type]
+            lambda job: None,
+            stored.temp_dir,
+            stored.id,
+            stored.state,  # type: ignore[arg-type]
+            results=stored.results,
+            error=stored.error,
+            created_at=stored.created_at,
+            finished_at=stored.finished_at,
+            redo=stored.redo,
+        )
+        job.finished.set()
+        return job
 
 
 class JobProgress:
@@ -66,8 +89,9 @@ class JobProgress:
 class JobQueue:
     """The writer: `submit` queues a job, one thread runs them in order."""
 
-    def __init__(self, metrics: Metrics, kept: int = 1000) -> None:
+    def __init__(self, metrics: Metrics, kept: int = 1000, store: JobStore | None = None) -> None:
         self._metrics, self._kept = metrics, kept
+        self._store = store or JobStore(None)
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
         self._lock = threading.Condition()
@@ -87,6 +111,7 @@ class JobQueue:
                 raise RuntimeError("the job queue is closed")
             self._jobs[job.id] = job
             self._queue.append(job)
+            self._save(job)
             self._forget_old()
             self._lock.notify()
         self._metrics.jobs_queued.set(self.depth)
@@ -94,7 +119,43 @@ class JobQueue:
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None:
+            stored = self._store.get(job_id)
+            job = Job.from_stored(stored) if stored else None
+        return job
+
+    def recover(self, restore: Callable[[StoredJob], Job | None]) -> tuple[int, int]:
+        """Restart the jobs a dead server left unfinished (`restore` rebuilds one, or None
+        when it cannot run again); the others are marked failed, with the reason.
+
+        Returns:
+            (restarted, failed).
+        """
+        restarted = failed = 0
+        for stored in self._store.unfinished():
+            job = restore(stored)
+            if job is not None:
+                job.id, job.created_at = stored.id, stored.created_at
+                self.submit(job)
+                restarted += 1
+                continue
+            lost = Job.from_stored(stored)
+            self._finish(
+                lost,
+                "failed",
+                "the server stopped (killed or crashed) before this job finished, and it "
+                "cannot be run again; each document is written whole or not at all: send "
+                "the request again",
+            )
+            if lost.temp_dir is not None:
+                shutil.rmtree(lost.temp_dir, ignore_errors=True)
+            failed += 1
+        return restarted, failed
+
+    def _save(self, job: Job) -> None:
+        if job.kind != "check":  # the start-up check runs again by itself
+            self._store.save(job)
 
     def close(self, wait_s: float = 30.0) -> None:
         """Finish the running job, fail the queued ones, stop the worker."""
@@ -105,6 +166,8 @@ class JobQueue:
             self._queue.clear()
             self._lock.notify()
         self._thread.join(wait_s)
+        self._store.forget_before(self._kept)
+        self._store.close()
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.finished_at is not None]
@@ -120,6 +183,7 @@ class JobQueue:
                     return
                 job = self._queue.popleft()
                 job.state = "running"
+            self._save(job)
             self._execute(job)
             self._metrics.jobs_queued.set(self.depth)
 
@@ -144,4 +208,5 @@ class JobQueue:
 
     def _finish(self, job: Job, state: State, error: str | None) -> None:
         job.state, job.error, job.finished_at = state, error, time.time()
+        self._save(job)
         job.finished.set()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from api.auth import Principal, Role
 from api.errors import ApiError
 from api.jobs import Job, JobQueue, Kind
+from api.jobstore import JobStore
 from api.limits import Gate
 from api.metrics import Metrics
 from ingest.run import IngestReport
@@ -180,6 +181,11 @@ def _open(config: RagConfig, embedder: BatchingEmbedder) -> Rag:
         return Rag.open(config, embedder=embedder)
 
 
+def _job_store(config: RagConfig, rag: Rag) -> JobStore | None:
+    """The writer keeps its jobs on disk; a read-only worker runs none."""
+    return JobStore(config.data_dir / "jobs.sqlite") if rag.index.writable else None
+
+
 def build_services(config: RagConfig, metrics: Metrics | None = None) -> Services:
     """Build the components once: the model loaded (behind the batcher), the index opened
     as the one writer.
@@ -211,7 +217,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         generations=Gate("generations", api.max_concurrent_generations, *gate),
         searches=Gate("searches", api.max_concurrent_searches, *gate),
         executor=ThreadPoolExecutor(workers, thread_name_prefix="rag-worker"),
-        jobs=JobQueue(metrics, api.jobs_kept),
+        jobs=JobQueue(metrics, api.jobs_kept, _job_store(config, rag)),
         router=KbRouter(batcher, rag.languages),
     )
     services.check_consistency()

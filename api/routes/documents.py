@@ -5,13 +5,15 @@ finds the document."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
 from api.jobs import Job, JobProgress
+from api.jobstore import StoredJob
 from api.routes.deps import ERRORS, CallerDep, ServicesDep
 from api.schemas import DocumentList, DocumentOut, JobFile, JobOut, TextDocumentIn
 from api.service import Services
@@ -100,8 +102,16 @@ async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
         folder, saved = await save_uploads(uploads, svc.config.data_dir, int(api.max_file_mb * 1e6))
     finally:
         await form.close()
-    refused = [FileResult(s.name, "failed", reason=s.reason) for s in saved if s.path is None]
-    accepted = [(s.name, s.path) for s in saved if s.path is not None]
+    redo = {
+        "uploads": [[s.name, str(s.path)] for s in saved if s.path is not None],
+        "refused": [[s.name, s.reason] for s in saved if s.path is None],
+    }
+    return _uploads(svc, kb, redo, folder)
+
+
+def _uploads(svc: Services, kb: str, redo: dict[str, Any], folder: Path | None) -> Job:
+    refused = [FileResult(name, "failed", reason=reason) for name, reason in redo["refused"]]
+    accepted = [(name, Path(path)) for name, path in redo["uploads"]]
     target = svc.rag.kb(kb)
 
     def work(job: Job) -> IngestReport:
@@ -113,7 +123,22 @@ async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
         report.results[:0] = refused
         return report
 
-    return Job(kb, "ingest", work, temp_dir=folder)
+    return Job(kb, "ingest", work, temp_dir=folder, redo=redo)
+
+
+def restore(svc: Services, stored: StoredJob) -> Job | None:
+    """A job a stopped server left unfinished, ready to run again; None when it cannot
+    (its uploaded files are gone, or it is not a document job)."""
+    redo = stored.redo
+    if redo is None or stored.kb not in svc.rag.kbs():
+        return None
+    if "uploads" in redo:
+        if not all(Path(path).is_file() for _, path in redo["uploads"]):
+            return None
+        return _uploads(svc, stored.kb, redo, stored.temp_dir)
+    if "text" in redo:
+        return _text(svc, stored.kb, redo)
+    return None
 
 
 async def _text_job(svc: Services, kb: str, request: Request) -> Job:
@@ -122,12 +147,18 @@ async def _text_job(svc: Services, kb: str, request: Request) -> Job:
     except ValueError as exc:
         raise ApiError("validation_error", f"invalid text document: {exc}") from None
     title = str(body.metadata.get("title", ""))
+    return _text(svc, kb, {"text": body.text, "source": body.source, "title": title})
+
+
+def _text(svc: Services, kb: str, redo: dict[str, Any]) -> Job:
     target = svc.rag.kb(kb)
 
     def work(job: Job) -> IngestReport:
-        return ingest_text(target, body.text, body.source, title, progress=JobProgress(job))
+        return ingest_text(
+            target, redo["text"], redo["source"], redo["title"], progress=JobProgress(job)
+        )
 
-    return Job(kb, "ingest", work)
+    return Job(kb, "ingest", work, redo=redo)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A document job's state and results")
