@@ -131,6 +131,7 @@ def create_app(
         public=frozenset(public),
         max_body=int(config.api.max_body_mb * 1e6),
         metrics=metrics,
+        body_timeout_s=config.api.body_timeout_s,
     )
     if config.api.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -40,6 +40,7 @@ CODES: dict[str, int] = {
     "document_not_found": 404,
     "job_not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "kb_exists": 409,
     "empty_index": 409,
     "index_mismatch": 409,

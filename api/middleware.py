@@ -7,6 +7,7 @@ byte of its body; a body without a length is counted as it streams and cut at th
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -56,6 +57,10 @@ def error_body(code: str, message: str, request_id: str) -> bytes:
     ).encode()
 
 
+class _TooSlow(Exception):
+    """The client sent no more of its body within `api.body_timeout_s`."""
+
+
 class _TooLarge(Exception):
     pass
 
@@ -71,9 +76,11 @@ class RequestContext:
         public: frozenset[str],
         max_body: int,
         metrics: Metrics,
+        body_timeout_s: float = 30.0,
     ) -> None:
         self.app, self.keys, self.public = app, keys, public
         self.max_body, self.metrics = max_body, metrics
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,6 +103,8 @@ class RequestContext:
                 await self.app(scope, exchange.receive, exchange.send)
             except _TooLarge:
                 await exchange.too_large()
+            except _TooSlow:
+                await exchange.too_slow()
             if exchange.over:
                 exchange.status = 413
         finally:
@@ -173,10 +182,17 @@ class _Exchange:
         self._outer, self._receive, self._send = outer, receive, send
         self._request_id = request_id
         self.status, self.started, self.replaced = 500, False, False
-        self.bytes, self.over = 0, False
+        self.bytes, self.over, self.body_done, self.slow = 0, False, False, False
 
     async def receive(self) -> Message:
-        message = await self._receive()
+        if self.body_done:  # waiting for a disconnect (a streamed answer): no deadline
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), self._outer.body_timeout_s)
+        except TimeoutError:
+            self.slow = True
+            raise _TooSlow from None
+        self.body_done = message["type"] != "http.request" or not message.get("more_body")
         if message["type"] == "http.request":
             self.bytes += len(message.get("body", b""))
             if self.bytes > self._outer.max_body:
@@ -188,6 +204,9 @@ class _Exchange:
         if message["type"] == "http.response.start":
             if self.over:  # the app answered a body cut at the limit: say why instead
                 await self.too_large()
+                return
+            if self.slow:  # the app answered a body that stopped coming: say why instead
+                await self.too_slow()
                 return
             self.status, self.started = message["status"], True
             message["headers"] = [
@@ -204,6 +223,16 @@ class _Exchange:
         self.replaced, self.status = True, 413
         outer = self._outer
         await outer.reject(self._send, "payload_too_large", outer.too_big(), self._request_id)
+
+    async def too_slow(self) -> None:
+        if self.started or self.replaced:
+            return
+        self.replaced, self.status = True, 408
+        message = (
+            f"the request body stopped arriving for {self._outer.body_timeout_s:g} s "
+            "(api.body_timeout_s); send it at once"
+        )
+        await self._outer.reject(self._send, "request_timeout", message, self._request_id)
 
 
 def principal_of(scope: Scope) -> Principal | None:

@@ -430,6 +430,12 @@ class ApiConfig(BaseModel):
     queue_timeout_s: float = Field(30.0, gt=0, description="Longest wait for a slot: then 429.")
     request_timeout_s: float = Field(120.0, gt=0, description="A whole answer, at most.")
     max_body_mb: float = Field(100.0, gt=0, description="Request body, at most.")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="A connection's request line and headers must arrive within this."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for the next piece of a request body (slow clients)."
+    )
     max_file_mb: float = Field(50.0, gt=0, description="One uploaded file, at most.")
     max_files: int = Field(100, gt=0, description="Files in one upload request.")
     cors_origins: list[str] = Field(default_factory=list, description="Off when empty.")

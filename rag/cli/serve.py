@@ -53,6 +53,8 @@ def embedded_store(config: RagConfig) -> bool:
 def _serve(config: RagConfig, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.protocol import guarded_protocol
+
     api = config.api
     host = args.host or api.host
     port = api.port if args.port is None else args.port
@@ -85,6 +87,7 @@ def _serve(config: RagConfig, args: argparse.Namespace) -> int:
             port=port,
             workers=workers,
             log_level=level,
+            http=guarded_protocol(config.api.header_timeout_s),
         )
         return ExitCode.OK
     from api.app import create_app
@@ -94,5 +97,12 @@ def _serve(config: RagConfig, args: argparse.Namespace) -> int:
     auth = "API keys required" if services.config.api.keys else "no authentication (loopback)"
     err.print(f"serving {url} ({auth}; data dir {config.data_dir}); Ctrl-C stops", markup=False)
     app = create_app(services=services, url=url)
-    uvicorn.run(app, host=host, port=port, log_level=level, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=level,
+        timeout_graceful_shutdown=10,
+        http=guarded_protocol(config.api.header_timeout_s),
+    )
     return ExitCode.OK
