@@ -171,8 +171,11 @@ class JobQueue:
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.finished_at is not None]
-        for job in finished[: max(0, len(self._jobs) - self._kept)]:
+        dropped = finished[: max(0, len(self._jobs) - self._kept)]
+        for job in dropped:
             del self._jobs[job.id]
+        if dropped:  # jobs.sqlite is trimmed alike, not only at shutdown
+            self._store.forget_before(self._kept)
 
     def _run(self) -> None:
         while True:

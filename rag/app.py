@@ -133,6 +133,7 @@ class Rag:
         embedder: Embedder | None = None,
         backend: tuple[ChatBackend | None, TokenCounter | None] | None = None,
         create: str | None = None,
+        lock: WriteLock | None = None,
     ) -> Rag:
         """Build the components of `config` (of its knowledge base `config.kb`).
 
@@ -145,6 +146,8 @@ class Rag:
             backend: An already-built (backend, counter) pair to use.
             create: With `write`, create the knowledge base (with this description) when
                 it does not exist.
+            lock: With `write`, the data dir's write lock, already taken by the caller:
+                shared (`WriteLock.share`), so it stays the caller's to release too.
 
         Raises:
             KnowledgeBaseNotFoundError: `config.kb` does not exist.
@@ -154,7 +157,10 @@ class Rag:
             ModelUnavailableError: The embedding model cannot be loaded.
         """
         check_config(config)
-        lock = WriteLock(config.data_dir / "write.lock", wait_s=3.0) if write else None
+        if write:
+            lock = lock.share() if lock else WriteLock(config.data_dir / "write.lock", wait_s=3.0)
+        else:
+            lock = None
         try:
             chat, counter = backend if backend is not None else connect_backend(config)
             if model and embedder is None:

@@ -191,18 +191,12 @@ class Catalog:
         """(ids of interrupted writes, ids waiting for deletion)."""
         db = self._read()
         garbage = [r[0] for r in db.execute("SELECT chunk_id FROM garbage")]
-        pending = [
-            i for (raw,) in db.execute("SELECT chunk_ids FROM pending") for i in json.loads(raw)
-        ]
-        return pending, garbage
+        return _pending_ids(db), garbage
 
     def invisible_ids(self) -> list[str]:
         """Store ids that may exist but must not be shown (interrupted writes, old versions)."""
-        db = self._read()
-        ids = [r[0] for r in db.execute("SELECT chunk_id FROM garbage")]
-        for (raw,) in db.execute("SELECT chunk_ids FROM pending"):
-            ids += json.loads(raw)
-        return ids
+        pending, garbage = self.leftovers()
+        return garbage + pending
 
     def file_state(self, file: str) -> tuple[str, int, int] | None:
         """(sha256, size, mtime_ns) recorded when `file` was last ingested."""
@@ -212,6 +206,11 @@ class Catalog:
             .fetchone()
         )
         return (str(row[0]), int(row[1]), int(row[2])) if row else None
+
+    def file_states(self) -> dict[str, str]:
+        """Every file recorded as ingested: catalog key -> sha256."""
+        rows = self._read().execute("SELECT file, sha256 FROM file_state")
+        return {str(file): str(sha) for file, sha in rows}
 
     def failure(self, file: str) -> tuple[str, list[tuple[str, str]]] | None:
         """(sha256, [(source, reason)]) of the content `file` last failed at, if it did."""
@@ -230,9 +229,7 @@ class Catalog:
 
             chunks = dict(db.execute("SELECT chunk_id, doc_id FROM chunks").fetchall())
             summaries = dict(db.execute("SELECT summary_id, doc_id FROM summaries").fetchall())
-            pending = frozenset(
-                i for (raw,) in db.execute("SELECT chunk_ids FROM pending") for i in json.loads(raw)
-            )
+            pending = frozenset(_pending_ids(db))
             return CatalogSnapshot(
                 documents=ids("SELECT doc_id FROM documents"),
                 expects_chunks=ids("SELECT doc_id FROM documents WHERE n_chunks > 0"),
@@ -388,3 +385,8 @@ def _chunk_ids(db: sqlite3.Connection, doc_id: str) -> list[str]:
 
 def _record(row: tuple[str, str, str | None, str, int, str]) -> DocRecord:
     return DocRecord(row[0], row[1], row[2], row[3], int(row[4]), row[5])
+
+
+def _pending_ids(db: sqlite3.Connection) -> list[str]:
+    """The store ids of every interrupted write (the `pending` table)."""
+    return [i for (raw,) in db.execute("SELECT chunk_ids FROM pending") for i in json.loads(raw)]

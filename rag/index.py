@@ -34,6 +34,7 @@ from rag.lexical.bm25 import LexicalRow
 from rag.locks import SERVER_NOTE, WriteLock
 from rag.manifest import DEFAULT_KB, Manifest, check_manifest, read_manifest, write_manifest
 from rag.rwlock import ReadWriteLock
+from rag.sources import SourceRecord, Sources, sources_path
 from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Filters, Hit
@@ -66,8 +67,10 @@ class Index:
         analyzer: Analyzer,
         lock: WriteLock | None,
         summarizer: Summarizer | None = None,
+        sources: SourceRecord | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self._sources = sources  # the writer's record of sources (rag.sources)
         self._store, self._summaries = stores
         self._summarizer = summarizer or ExtractiveSummarizer(SummaryConfig())
         self._catalog = catalog
@@ -123,7 +126,8 @@ class Index:
             catalog = Catalog(path, lexical)
             analyzer = Analyzer(lexical)
             summarizer = summarizer or ExtractiveSummarizer(config.summary)
-            index = cls(data_dir, stores, catalog, analyzer, lock, summarizer)
+            sources = _source_record(data_dir, config.kb, catalog) if write else None
+            index = cls(data_dir, stores, catalog, analyzer, lock, summarizer, sources)
         except BaseException:
             if chunks is not None:
                 chunks.close()  # and its sibling: they share the connection
@@ -231,6 +235,8 @@ class Index:
             terms = self.analyzer.terms(summary.text)
             writes.append(DocWrite(record, [c.chunk_id for c in chunks], lexical, sid, terms))
         every = [c for _, chunks in docs for c in chunks]
+        if self._sources is not None:
+            self._sources.put(record for record, _ in docs)
         self._catalog.begin(writes)
         if every:
             self._store.upsert(every, vectors)
@@ -247,6 +253,8 @@ class Index:
 
     def delete_document(self, doc_id: str) -> bool:
         """Hide and then remove one document. False when it was not in the index."""
+        if self._sources is not None:
+            self._sources.removed(doc_id)
         with self._rw.writing():
             removed = self._catalog.remove(doc_id)
             self.collect_garbage()
@@ -263,14 +271,33 @@ class Index:
         with self._rw.writing():
             self._store.drop()
             self._summaries.drop()
+            if self._sources is not None:
+                self._sources.remove()
             self.close()
 
     def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
         """Remember a file as ingested (its hash, size and mtime), to skip it next time."""
+        if self._sources is not None:
+            state = self._catalog.file_state(file)
+            if state is None or state[0] != sha256:
+                self._sources.file(file, sha256)
         self._catalog.set_file_state(file, sha256, size, mtime_ns)
+
+    def record_sources(self) -> None:
+        """Rewrite the source record from what the catalog holds (after a rebuild).
+
+        Raises:
+            ConfigError: Opened for reading only.
+        """
+        self.require_writer()
+        if self._sources is not None:
+            catalog = self._catalog
+            self._sources.rewrite(Sources.of(catalog.documents(), catalog.file_states()))
 
     def forget_file(self, file: str) -> None:
         """Forget what was remembered of a file."""
+        if self._sources is not None:
+            self._sources.forgot(file)
         self._catalog.forget_file(file)
 
     def remember_failure(self, file: str, sha256: str, reasons: Sequence[tuple[str, str]]) -> None:
@@ -408,6 +435,16 @@ class Index:
         hits = self._store.search_dense(vector, k + extra, where)
         visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
+
+
+def _source_record(data_dir: Path, kb: str, catalog: Catalog) -> SourceRecord:
+    """The writer's source record, started from the catalog for an index older than it."""
+    record = SourceRecord(sources_path(data_dir, kb))
+    if record.exists():
+        record.compact()
+    else:
+        record.rewrite(Sources.of(catalog.documents(), catalog.file_states()))
+    return record
 
 
 def _manifest(

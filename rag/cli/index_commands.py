@@ -56,9 +56,18 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     delete.set_defaults(handler=_delete)
 
     reindex = sub.add_parser(
-        "reindex", help="copy the index to another store, without re-embedding", parents=[common]
+        "reindex",
+        help="copy the index to another store (--to), or rebuild it from its sources",
+        parents=[common],
     )
-    reindex.add_argument("--to", type=Path, required=True, help="the target's TOML config")
+    how = reindex.add_mutually_exclusive_group(required=True)
+    how.add_argument("--to", type=Path, help="the target's TOML config (copy, no re-embedding)")
+    how.add_argument(
+        "--from-sources",
+        action="store_true",
+        help="rebuild the knowledge base's index from its recorded source files (a lost "
+        "or corrupt catalog or store)",
+    )
     reindex.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     reindex.set_defaults(handler=_reindex)
 
@@ -176,6 +185,8 @@ def _delete(config: RagConfig, args: argparse.Namespace) -> int:
 def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
     from ingest.reindex import reindex
 
+    if args.from_sources:
+        return _rebuild(config, args)
     if not args.to.is_file():
         error(f"{args.to} does not exist; give the target's config file")
         return ExitCode.USAGE
@@ -189,6 +200,46 @@ def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
         markup=False,
     )
     return ExitCode.OK
+
+
+def _rebuild(config: RagConfig, args: argparse.Namespace) -> int:
+    from ingest.rebuild import clear_index, rebuild
+    from rag.index import WriteLock
+
+    lock = WriteLock(config.data_dir / "write.lock", wait_s=3.0)
+    try:
+        held = clear_index(config)
+        out.print(
+            f"rebuilding knowledge base {config.kb!r} from {len(held.files)} recorded files "
+            f"and {len(held.docs)} documents",
+            markup=False,
+        )
+        with (
+            Rag.open(config, write=True, lock=lock, create="") as app,
+            progress(args.quiet) as display,
+        ):
+            report = rebuild(app, held, Bar(display))
+    finally:
+        lock.release()
+    for reason, names in (
+        ("gone since it was ingested", report.missing),
+        ("uploaded or posted as text: not kept, upload it again", report.not_rebuildable),
+        ("changed since it was ingested: indexed as it is now", report.changed),
+    ):
+        for name in names:
+            err.print(f"  {safe(name)}: {reason}", markup=False)
+    for ingested in report.ingested:
+        for result in ingested.results:
+            if result.status == "failed":
+                err.print(f"  {safe(result.source)}: failed: {safe(result.reason)}", markup=False)
+    out.print(
+        f"rebuilt {report.documents} documents from {report.files} sources in "
+        f"{report.seconds:.1f} s; {len(report.missing)} gone, "
+        f"{len(report.not_rebuildable)} not rebuildable, {report.failed} failed",
+        markup=False,
+    )
+    lost = report.missing or report.not_rebuildable or report.failed
+    return ExitCode.INPUTS_FAILED if lost else ExitCode.OK
 
 
 def _stats(config: RagConfig, args: argparse.Namespace) -> int:

@@ -12,7 +12,14 @@ import pytest
 
 from rag.faults import STAGES
 from tests.conftest import DATA
-from tests.support.crash import config_for, index_state, partial_documents, run_ingest, write_corpus
+from tests.support.crash import (
+    config_for,
+    index_state,
+    partial_documents,
+    run_ingest,
+    unrecorded,
+    write_corpus,
+)
 
 SCIFACT = DATA / "beir" / "scifact"
 
@@ -23,7 +30,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("crash") / "docs", scifact, 12)
 
 
-@pytest.mark.parametrize("backend", ["chroma", "milvus"])
+@pytest.mark.parametrize("backend", ["chroma", pytest.param("milvus", marks=pytest.mark.slow)])
 def test_killed_at_every_stage_then_rerun(
     tmp_path: Path, corpus: Path, embedder: Any, backend: str
 ) -> None:
@@ -36,6 +43,7 @@ def test_killed_at_every_stage_then_rerun(
     for stage in STAGES:
         assert run_ingest(config, corpus, kill_at=stage) == -9, f"not killed at {stage}"
         assert partial_documents(config, embedder) == [], f"partly visible after {stage}"
+        assert unrecorded(config, embedder) == [], f"not in the source record after {stage}"
     assert run_ingest(config, corpus) == 0
     state = index_state(config, embedder)
     assert state["duplicates"] == 0

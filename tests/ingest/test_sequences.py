@@ -56,7 +56,7 @@ def _indexed(config: RagConfig, folder: Path) -> dict[str, str]:
         return held
 
 
-@pytest.mark.parametrize("backend", ["chroma", "milvus"])
+@pytest.mark.parametrize("backend", ["chroma", pytest.param("milvus", marks=pytest.mark.slow)])
 @settings(
     max_examples=3,
     deadline=None,

@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rag.config import RagConfig, StoreConfig
 from rag.embed import Embedder
 from rag.faults import VARIABLE
 from rag.index import Index
+from rag.sources import SourceRecord, sources_path
 
 __all__ = [
     "QUERIES",
@@ -31,7 +31,7 @@ __all__ = [
     "kill_randomly",
     "partial_documents",
     "run_ingest",
-    "settle",
+    "unrecorded",
     "write_corpus",
 ]
 
@@ -112,6 +112,19 @@ def partial_documents(config: RagConfig, embedder: Embedder) -> list[str]:
         return sorted({db.owner[i] for i in (db.chunks | db.summaries) - present})
 
 
+def unrecorded(config: RagConfig, embedder: Embedder) -> list[str]:
+    """Visible documents (or ingested files) the source record does not hold: it is written
+    ahead of the catalog, so after an ingest killed anywhere this must be empty (the record
+    may hold a newer version than the catalog shows, never less)."""
+    if not (config.data_dir / "manifest.json").exists():
+        return []
+    held = SourceRecord(sources_path(config.data_dir, config.kb)).read()
+    with Index.open(config, embedder, write=False) as index:
+        docs = [d.doc_id for d in index.documents() if d.doc_id not in held.docs]
+        files = [f for f in index.catalog.file_states() if f not in held.files]
+    return sorted(docs + files)
+
+
 def index_state(config: RagConfig, embedder: Embedder) -> dict[str, Any]:
     """Everything a clean run and a crashed-then-re-run one must agree on."""
     with Index.open(config, embedder, write=False) as index:
@@ -135,8 +148,3 @@ def index_state(config: RagConfig, embedder: Embedder) -> dict[str, Any]:
                 for q in QUERIES
             },
         }
-
-
-def settle(seconds: float = 0.2) -> None:
-    """Let a killed process's files be released before the next opens them."""
-    time.sleep(seconds)
