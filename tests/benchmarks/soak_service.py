@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,8 @@ FILLER = (
     "Badges that stop working are replaced at the front desk within one working day."
 )
 
+_EDITION = re.compile(r"\bedition(\d+)\b")
+
 __all__ = ["SoakResult", "soak"]
 
 
@@ -64,8 +67,8 @@ def _owned_text(client: int, doc: int, version: int, passages: list[str]) -> str
     body = passages[(client * 31 + doc * 7 + version) % len(passages)]
     marker = _marker(client, doc)
     return (
-        f"# Note {client}-{doc}\n\n{marker} is at version {version}. {body}\n\n"
-        f"## Details\n\nThe {marker} note, version {version}, ends here. {FILLER}\n"
+        f"# Note {client}-{doc}\n\n{marker} is at edition{version}. {body}\n\n"
+        f"## Details\n\nThe {marker} note, edition{version}, ends here. {FILLER}\n"
     )
 
 
@@ -136,9 +139,9 @@ class _Client(threading.Thread):
                     ("query", "retrieve", "upload", "delete", "shared"), (40, 20, 20, 15, 5)
                 )[0]
                 try:
-                    getattr(self, f"_{op}")()
+                    getattr(self, f"_op_{op}")()  # not `_delete`: a Thread method
                     self.ops[op] += 1
-                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                except Exception as exc:  # noqa: BLE001 - every failure is a finding
                     self.errors.append(f"client {self.number} {op}: {type(exc).__name__}: {exc}")
 
     def _call(self, name: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -156,17 +159,17 @@ class _Client(threading.Thread):
         detail = f" ({response.status_code} {response.text[:300]})" if response else ""
         self.errors.append(f"client {self.number}: {what}{detail}")
 
-    def _query(self) -> None:
+    def _op_query(self) -> None:
         body = {"question": self.rng.choice(QUESTIONS), "generation": "none"}
         response = self._call("query", "POST", "/v1/query", json=body)
         if response.status_code != 200 or "answer" not in response.json():
             self._fail("query", response)
 
-    def _retrieve(self) -> None:
+    def _op_retrieve(self) -> None:
         doc = self.rng.randrange(OWNED)
         self._check_owned(doc, "retrieve")
 
-    def _upload(self) -> None:
+    def _op_upload(self) -> None:
         docs = self.rng.sample(range(OWNED), self.rng.randint(1, 3))
         files = []
         for doc in docs:
@@ -183,11 +186,16 @@ class _Client(threading.Thread):
             if result is None or result["status"] != "parsed":
                 self._fail(f"upload of d{doc} not parsed: {result}")
                 continue
+            # An upload's id is its content's hash: a new edition is a new document, and the
+            # client replaces the old one as API clients do, by deleting it.
+            old = self.doc_ids.get(doc) if doc in self.versions else None
             self.versions[doc] = self.next_version[doc]
             self.doc_ids[doc] = result["doc_id"]
+            if old is not None and not self._remove(doc, old):
+                return
             self._check_owned(doc, "after upload")
 
-    def _shared(self) -> None:
+    def _op_shared(self) -> None:
         n = self.rng.randrange(SHARED)
         files = [("files", (f"shared-{n}.md", _shared_text(n).encode()))]
         job = self._job(self._call("upload", "POST", "/v1/kbs/default/documents", files=files))
@@ -199,29 +207,32 @@ class _Client(threading.Thread):
         elif result.get("doc_id"):
             self.shared_ids[n] = result["doc_id"]
 
-    def _delete(self) -> None:
+    def _op_delete(self) -> None:
         present = sorted(self.versions)
         if not present:
             return
         doc = self.rng.choice(present)
-        doc_id = self.doc_ids[doc]
+        del self.versions[doc]
+        if self._remove(doc, self.doc_ids[doc]):
+            self._check_owned(doc, "after delete")
+
+    def _remove(self, doc: int, doc_id: str) -> bool:
         response = self._call("delete", "DELETE", f"/v1/kbs/default/documents/{doc_id}")
         if response.status_code != 204:
             self._fail(f"delete d{doc}", response)
-            return
-        del self.versions[doc]
-        self._check_owned(doc, "after delete")
+        return response.status_code == 204
 
     def _job(self, response: httpx.Response) -> dict[str, Any] | None:
         if response.status_code != 202:
             self._fail("upload refused", response)
             return None
-        job_id = response.json()["id"]
+        job_id, started = response.json()["id"], time.perf_counter()
         while True:
             job = self.http.get(f"/v1/jobs/{job_id}").json()
             if job["state"] in ("done", "failed"):
                 break
             time.sleep(0.2)
+        self.latencies.setdefault("job", []).append((time.perf_counter() - started) * 1000)
         if job["state"] != "done":
             self._fail(f"job {job_id} failed: {job.get('error')}")
             return None
@@ -241,15 +252,14 @@ class _Client(threading.Thread):
             if hits:
                 self._fail(f"d{doc} found {when}, though deleted: {hits[0]['text'][:80]!r}")
             return
-        wanted = f"version {version}"
+        wanted = f"edition{version}"
         seen = {m for h in hits for m in _versions(h["text"])}
         if not hits or seen != {wanted}:
             self._fail(f"d{doc} {when}: held {wanted}, search saw {sorted(seen) or 'nothing'}")
 
 
 def _versions(text: str) -> set[str]:
-    words = text.replace(",", " ").replace(".", " ").split()
-    return {f"version {b}" for a, b in zip(words, words[1:], strict=False) if a == "version"}
+    return {f"edition{n}" for n in _EDITION.findall(text)}
 
 
 def _rss_tree(pid: int) -> float:
