@@ -117,7 +117,11 @@ class Catalog:
         self._connections = Connections(path)
         self._db = self._connections.write
         self._read = self._connections.read
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:  # "file is not a database": the caller says what to do
+            self._connections.close()
+            raise
         self.bm25 = BM25Tables(self._db, "lex_chunks", lexical, self._read)
         self.summary_bm25 = BM25Tables(self._db, "lex_summaries", lexical, self._read)
 

@@ -14,6 +14,7 @@ never sees a half-written document.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -27,6 +28,7 @@ from rag.errors import (
     ConfigError,
     IndexMismatchError,
     KnowledgeBaseNotFoundError,
+    StoreError,
 )
 from rag.faults import crash_point
 from rag.lexical.analyzer import Analyzer, contextual_text
@@ -123,7 +125,7 @@ class Index:
             stores = (chunks, chunks.sibling(f"{collection}_summaries"))
             path = kb_catalog(data_dir, config.kb)
             path.parent.mkdir(parents=True, exist_ok=True)
-            catalog = Catalog(path, lexical)
+            catalog = _open_catalog(path, lexical, config.kb)
             analyzer = Analyzer(lexical)
             summarizer = summarizer or ExtractiveSummarizer(config.summary)
             sources = _source_record(data_dir, config.kb, catalog) if write else None
@@ -435,6 +437,16 @@ class Index:
         hits = self._store.search_dense(vector, k + extra, where)
         visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
+
+
+def _open_catalog(path: Path, lexical: LexicalConfig, kb: str) -> Catalog:
+    try:
+        return Catalog(path, lexical)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"the catalog of knowledge base {kb!r} ({path}) cannot be read: {exc}. Rebuild the "
+            f"knowledge base's index from its sources: rag reindex --from-sources --kb {kb}"
+        ) from exc
 
 
 def _source_record(data_dir: Path, kb: str, catalog: Catalog) -> SourceRecord:

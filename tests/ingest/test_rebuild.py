@@ -63,7 +63,11 @@ def _lose(config: RagConfig, how: str) -> None:
 
 @pytest.mark.parametrize("backend", ["chroma", pytest.param("milvus", marks=pytest.mark.slow)])
 def test_rebuilt_after_each_loss_equals_a_clean_ingest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Any, backend: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    embedder: Any,
+    backend: str,
 ) -> None:
     folder, corpus = _folder(tmp_path), _corpus(tmp_path)
     config = config_for(tmp_path / "index", backend)
@@ -74,6 +78,10 @@ def test_rebuilt_after_each_loss_equals_a_clean_ingest(
     assert len(clean["documents"]) >= 8  # 4 guide files, 2 members, 2 rows (+ abstracts)
     for how in ("catalog deleted", "catalog corrupt", "store deleted"):
         _lose(config, how)
+        if how == "catalog corrupt":  # every command says what to do, none is an internal error
+            capsys.readouterr()
+            assert main(["stats"]) == 2
+            assert "rag reindex --from-sources --kb default" in capsys.readouterr().err
         assert main(["reindex", "--from-sources", "--quiet"]) == 0, how
         assert index_state(config, embedder) == clean, how
         with Rag.open(config, write=True, model=False) as app:
