@@ -2,8 +2,9 @@
 
 unstructured guesses too, but takes charset-normalizer's first guess, which for Western
 European text is often cp1250 ("trčs" for "très"). We decide: BOM, then strict UTF-8, then an
-HTML/XML declaration, then the most coherent of the least chaotic candidates, preferring the
-common legacy encodings (cp1252, GB18030 ⊃ GBK, Big5, Shift-JIS) on ties.
+HTML/XML declaration, then BOM-less UTF-16 of CJK text, then the most coherent of the least
+chaotic candidates, preferring the common legacy encodings (cp1252, GB18030 ⊃ GBK, Big5,
+Shift-JIS) on ties.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def detect_encoding(data: bytes) -> str:
     declared = _declared(data[:4096])
     if declared:
         return declared
-    return _guess(data)
+    return _utf16_cjk(data[:4096]) or _guess(data)
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -69,6 +70,26 @@ def _utf16_without_bom(head: bytes) -> str | None:
     even, odd = head[0 : 2 * pairs : 2].count(0), head[1 : 2 * pairs : 2].count(0)
     for zeros, other, name in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
         if zeros >= 0.4 * pairs and other <= 0.05 * pairs and _decodes(head[: 2 * pairs], name):
+            return name
+    return None
+
+
+_CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x3000, 0x30FF), (0xFF00, 0xFFEF))
+
+
+def _utf16_cjk(head: bytes) -> str | None:
+    """UTF-16 without a byte-order mark whose text is mostly Chinese or Japanese, so it has
+    few zero bytes: decoded the right way round, nearly every character is CJK, CJK
+    punctuation or plain ASCII. (GB18030 or UTF-8 bytes read as UTF-16 spread over Hangul,
+    surrogates and private use, far below that share.)"""
+    head = head[: len(head) // 2 * 2]
+    if len(head) < 16:
+        return None
+    for name in ("utf-16-le", "utf-16-be"):
+        text = head.decode(name, "replace").rstrip("\ufffd")  # a pair cut at the end
+        cjk = sum(1 for c in text if any(lo <= ord(c) <= hi for lo, hi in _CJK))
+        plain = sum(1 for c in text if c in "\t\n\r" or " " <= c <= "~")
+        if cjk >= 0.3 * len(text) and cjk + plain >= 0.95 * len(text):
             return name
     return None
 

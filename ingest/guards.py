@@ -8,6 +8,8 @@
   document type declaration at all, so there any `<!DOCTYPE` is refused too.
 - XML nested deeper than `MAX_XML_DEPTH` is refused (libxml2 stops there too, and a parser
   that recovers would index the tags as text).
+- JSON nested deeper than `MAX_JSON_DEPTH` is refused by counting brackets outside strings,
+  before a recursive reader runs out of stack on it.
 - Office files are ZIP containers: their parts are inflated once, counting, against
   `parser.zip_max_total_mb` (a 44 KB DOCX can inflate to gigabytes), and against the sizes
   their headers declare.
@@ -24,9 +26,10 @@ from ingest.encoding import detect_encoding
 from rag.config import ParserConfig
 from rag.errors import UnsafeFileError
 
-__all__ = ["CONTAINER_SUFFIXES", "MAX_XML_DEPTH", "XML_SUFFIXES", "check_file"]
+__all__ = ["CONTAINER_SUFFIXES", "MAX_JSON_DEPTH", "MAX_XML_DEPTH", "XML_SUFFIXES", "check_file"]
 
 MAX_XML_DEPTH = 256
+MAX_JSON_DEPTH = 256
 
 CONTAINER_SUFFIXES = frozenset(
     ".docx .docm .dotx .xlsx .xlsm .pptx .pptm .potx .odt .ods .odp .epub".split()
@@ -61,6 +64,12 @@ def check_file(path: Path, config: ParserConfig) -> None:
             raise UnsafeFileError(
                 f"the XML is nested more than {MAX_XML_DEPTH} elements deep; refused"
             )
+    elif suffix == ".json":
+        data = path.read_bytes()
+        if _json_too_deep(data.decode(detect_encoding(data), "replace")):
+            raise UnsafeFileError(
+                f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep; refused"
+            )
     elif suffix in CONTAINER_SUFFIXES:
         _check_container(path, config, doctype=suffix not in _ODF_OR_EPUB)
 
@@ -77,6 +86,22 @@ def _too_deep(text: str) -> bool:
             depth += 1
             if depth > MAX_XML_DEPTH:
                 return True
+    return False
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # a string, or a bracket
+
+
+def _json_too_deep(text: str) -> bool:
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif token in "]}":
+            depth -= 1
     return False
 
 

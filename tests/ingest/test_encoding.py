@@ -23,6 +23,10 @@ ZH = "# 请假制度\n\n员工每年享有十五天带薪年假。病假需要�
         ("Hamburgers are delicious. Annual leave is fifteen days.\n" * 5, "utf-16-le"),
         ("Hamburgers are delicious. Annual leave is fifteen days.\n" * 5, "utf-16-be"),
         ("Mostly English, with 年假 fifteen days and a café.\n" * 5, "utf-16-le"),
+        (ZH * 3, "utf-16-le"),  # no BOM and few zero bytes: told by its characters
+        (ZH * 3, "utf-16-be"),
+        ("年假制度：员工每年享有十五天带薪年假，可以顺延到下一年。" * 3, "utf-16-le"),
+        (ZH * 3, "gb18030"),
     ],
 )
 def test_decoded_text_round_trips(text: str, encoding: str) -> None:
