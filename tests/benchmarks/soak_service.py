@@ -92,7 +92,8 @@ class SoakResult:
     duplicated: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
-    rss_mb: list[float] = field(default_factory=list)  # one sample every `sample_s`
+    rss_mb: list[float] = field(default_factory=list)  # server + parsers, every `sample_s`
+    server_rss_mb: list[float] = field(default_factory=list)  # the server process alone
     sample_s: float = 5.0
     doctor_exit: int | None = None
 
@@ -102,10 +103,10 @@ class SoakResult:
         found = self.lost or self.duplicated or self.unexpected or self.stale
         return bool(self.errors or found or self.doctor_exit != 0)
 
-    def memory(self) -> tuple[float, float, float]:
+    def memory(self, server_only: bool = False) -> tuple[float, float, float]:
         """(median of the first minute after the warm-up minute, of the last minute, peak)."""
         per_minute = max(1, int(60 / self.sample_s))
-        samples = self.rss_mb
+        samples = self.server_rss_mb if server_only else self.rss_mb
         early = samples[per_minute : 2 * per_minute] or samples[:per_minute]
         late = samples[-per_minute:]
         if not samples:
@@ -276,9 +277,10 @@ def _rss_tree(pid: int) -> float:
     return total
 
 
-def _sampler(pid: int, every_s: float, stop: threading.Event, out: list[float]) -> None:
+def _sampler(pid: int, every_s: float, stop: threading.Event, result: SoakResult) -> None:
     while not stop.wait(every_s):
-        out.append(round(_rss_tree(pid), 1))
+        result.rss_mb.append(round(_rss_tree(pid), 1))
+        result.server_rss_mb.append(round(rss_mb(pid), 1))
 
 
 def _passages(limit: int = 200) -> list[str]:
@@ -334,7 +336,7 @@ def soak(seconds: float, clients: int = 16, seed: int = 0, sample_s: float = 5.0
                     time.sleep(0.3)
             stop = threading.Event()
             sampler = threading.Thread(
-                target=_sampler, args=(server.pid, sample_s, stop, result.rss_mb), daemon=True
+                target=_sampler, args=(server.pid, sample_s, stop, result), daemon=True
             )
             sampler.start()
             deadline = time.monotonic() + seconds
@@ -349,7 +351,8 @@ def soak(seconds: float, clients: int = 16, seed: int = 0, sample_s: float = 5.0
         result.doctor_exit = _doctor(data_dir)
     for worker in workers:
         result.errors += worker.errors
-        result.operations.update(worker.ops)
+        for op, n in worker.ops.items():
+            result.operations[op] = result.operations.get(op, 0) + n
         result.retried_429 += worker.retried
     names = {n for w in workers for n in w.latencies}
     for name in sorted(names):
@@ -374,6 +377,7 @@ def _doctor(data_dir: Path) -> int:
 def report(result: SoakResult) -> str:
     """The figures as text."""
     early, late, peak = result.memory()
+    alone = result.memory(server_only=True)
     ops = ", ".join(f"{k} {v}" for k, v in sorted(result.operations.items()))
     lines = [
         f"service soak: {result.clients} clients for {result.seconds:.0f} s: {ops} "
@@ -383,7 +387,8 @@ def report(result: SoakResult) -> str:
         f"{len(result.duplicated)}, unexpected {len(result.unexpected)}, stale "
         f"{len(result.stale)}; rag doctor exit {result.doctor_exit}",
         f"memory (server + parsers): {early:.0f} MB in the second minute, {late:.0f} MB in "
-        f"the last, peak {peak:.0f} MB ({(late - early) / early * 100 if early else 0:+.1f}%)",
+        f"the last, peak {peak:.0f} MB ({(late - early) / early * 100 if early else 0:+.1f}%); "
+        f"the server alone {alone[0]:.0f} MB, then {alone[1]:.0f} MB, peak {alone[2]:.0f} MB",
     ]
     for name, figures in result.latency_ms.items():
         lines.append(

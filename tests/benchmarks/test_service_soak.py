@@ -24,5 +24,6 @@ def test_service_soak() -> None:
     assert result.errors == [] and result.stale == []
     assert (result.lost, result.duplicated, result.unexpected) == ([], [], [])
     assert result.doctor_exit == 0
-    early, late, _ = result.memory()
-    assert late <= 1.25 * early, f"memory grew from {early:.0f} MB to {late:.0f} MB"
+    for server_only in (False, True):
+        early, late, _ = result.memory(server_only)
+        assert late <= 1.25 * early, f"memory grew from {early:.0f} MB to {late:.0f} MB"
