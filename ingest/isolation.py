@@ -46,12 +46,14 @@ logger = logging.getLogger(__name__)
 class ParsedPart:
     """One document from a file: the file itself, or one member of an archive.
 
-    Exactly one of `elements` and `error` is set.
+    Exactly one of `elements` and `error` is set; `warning` says what the parser dropped or
+    could not decode (`ingest.coverage`).
     """
 
     member: str | None
     elements: tuple[Element, ...] = ()
     error: errors.IngestError | None = None
+    warning: str = ""
 
 
 def parse_file(path: Path, config: ParserConfig, loader: Any) -> list[ParsedPart]:
@@ -73,11 +75,13 @@ def parse_file(path: Path, config: ParserConfig, loader: Any) -> list[ParsedPart
 
 
 def _parse_one(path: Path, loader: Any, member: str | None, config: ParserConfig) -> ParsedPart:
+    from ingest.coverage import coverage_warning
     from ingest.guards import check_file
 
     try:
         check_file(path, config)
-        return ParsedPart(member, tuple(loader.load(path)))
+        elements = tuple(loader.load(path))
+        return ParsedPart(member, elements, warning=coverage_warning(path, elements))
     except errors.IngestError as exc:
         return ParsedPart(member, error=exc)
 
@@ -145,10 +149,18 @@ def _die_with_parent() -> None:
         return
 
 
-def _encode(parts: list[ParsedPart]) -> list[tuple[str | None, tuple[Element, ...], Any]]:
+_Wire = tuple[str | None, tuple[Element, ...], Any, str]
+
+
+def _encode(parts: list[ParsedPart]) -> list[_Wire]:
     # Our exceptions carry extra state; send them as (class name, message).
     return [
-        (p.member, p.elements, (type(p.error).__name__, str(p.error)) if p.error else None)
+        (
+            p.member,
+            p.elements,
+            (type(p.error).__name__, str(p.error)) if p.error else None,
+            p.warning,
+        )
         for p in parts
     ]
 
@@ -160,10 +172,10 @@ def _decode_error(kind: str, message: str) -> errors.IngestError:
     return cls(message)
 
 
-def _decode(raw: list[tuple[str | None, tuple[Element, ...], Any]]) -> list[ParsedPart]:
+def _decode(raw: list[_Wire]) -> list[ParsedPart]:
     return [
-        ParsedPart(member, elements, _decode_error(*err) if err else None)
-        for member, elements, err in raw
+        ParsedPart(member, elements, _decode_error(*err) if err else None, warning)
+        for member, elements, err, warning in raw
     ]
 
 

@@ -58,7 +58,7 @@ class FileResult:
     source: str
     status: Status
     chunks: int = 0
-    reason: str = ""
+    reason: str = ""  # why it failed or was skipped; when parsed, what the parser dropped
     doc_id: str = ""
 
 
@@ -302,7 +302,8 @@ def _ingest_file(
             continue
         origin = None if named else file_key(file)
         doc = Document(doc_id, source, version, part.elements, _title(part.elements), origin)
-        results.append(FileResult(source, "parsed", writer.add(doc), doc_id=doc_id))
+        chunks = writer.add(doc)
+        results.append(FileResult(source, "parsed", chunks, reason=part.warning, doc_id=doc_id))
     if named is not None:
         return results
     lasting = [

@@ -140,6 +140,8 @@ def _summary(report: Any, quiet: bool) -> None:
     for result in report.results:
         if result.status == "skipped" and result.reason and not quiet:
             out.print(f"skipped: {safe(result.source)}: {safe(result.reason)}", markup=False)
+        if result.status == "parsed" and result.reason:  # what the parser dropped
+            out.print(f"warning: {safe(result.source)}: {safe(result.reason)}", markup=False)
     for result in failed:
         out.print(f"failed: {safe(result.source)}: {safe(result.reason)}", markup=False)
     parsed, skipped = report.count("parsed"), report.count("skipped")

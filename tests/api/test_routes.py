@@ -212,6 +212,20 @@ def test_text_documents_and_deletion_everywhere(admin: httpx.Client) -> None:
     admin.delete("/v1/kbs/notes")
 
 
+def test_an_upload_whose_parser_drops_text_says_so(admin: httpx.Client) -> None:
+    assert admin.post("/v1/kbs", json={"name": "drafts"}).status_code == 201
+    drafts = "\n".join(
+        f"Draft {i}: the carry-over rule is still being discussed." for i in range(20)
+    )
+    body = f"* Leave\n\nAnnual leave is fifteen days.\n\n#+BEGIN_COMMENT\n{drafts}\n#+END_COMMENT\n"
+    response = admin.post("/v1/kbs/drafts/documents", files=[("files", ("policy.org", body))])
+    job = wait_job(admin, response.json()["id"])
+    admin.delete("/v1/kbs/drafts")
+    (result,) = job["files"]
+    assert result["status"] == "parsed", result  # ingested all the same, with the warning
+    assert "of the text was extracted" in result["reason"], result
+
+
 def test_upload_names_are_made_safe(admin: httpx.Client, service: ApiServer) -> None:
     body = (DATA / "it-vpn.md").read_bytes()
     names = [
