@@ -35,7 +35,12 @@ from rag.config import LexicalConfig, StoreConfig
 from rag.errors import StoreError
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.stores.base import And, FilterExpr
-from rag.stores.milvus_lite import SERVERS, held_error, quiet_lite_server
+from rag.stores.milvus_lite import (
+    SERVERS,
+    clear_interrupted_create,
+    held_error,
+    quiet_lite_server,
+)
 from rag.types import Chunk, Hit
 
 __all__ = ["MilvusStore", "to_expr"]
@@ -131,6 +136,8 @@ class MilvusStore:
         try:
             self._client = client or self._connect()
             if not self._client.has_collection(self._name):
+                if self._local:
+                    clear_interrupted_create(Path(self._uri), self._name)
                 self._create()
             self._client.load_collection(self._name)
         except MilvusException as exc:

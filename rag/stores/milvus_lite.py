@@ -1,16 +1,24 @@
 """What only Milvus Lite (the embedded, one-process Milvus) needs: quieter logs from its
-in-process server, and who holds its file when a second process tries to open it."""
+in-process server, who holds its file when a second process tries to open it, and the
+leftover of a collection whose creation was killed."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections import Counter
 from pathlib import Path
 
 from rag.errors import IndexLockedError
 
-__all__ = ["LiteServers", "SERVERS", "held_error", "quiet_lite_server"]
+__all__ = [
+    "LiteServers",
+    "SERVERS",
+    "clear_interrupted_create",
+    "held_error",
+    "quiet_lite_server",
+]
 
 
 class _LiteNoise(logging.Filter):
@@ -98,3 +106,24 @@ class LiteServers:
 
 # Mirrors Milvus Lite's own process-wide server table (see LiteServers); not configuration.
 SERVERS = LiteServers()
+
+
+def clear_interrupted_create(database: Path, collection: str) -> bool:
+    """Remove what a killed `create_collection` left of `collection` in the Milvus Lite
+    `database`; True when there was something.
+
+    Milvus Lite (3.2) makes the collection's folder, then writes its `schema.json`, and a
+    collection exists for it when that file does. A process killed in between leaves a
+    folder that `has_collection` does not see and that `create_collection` refuses to make
+    again ("File exists"), so the index could never be opened again (found by the crash
+    soak). Without a schema nothing in the folder was ever used. Only for a collection that
+    does not exist, on a database this process holds (Milvus Lite serves one process).
+    """
+    folder = database / "collections" / collection
+    if not folder.is_dir() or (folder / "schema.json").exists():
+        return False
+    shutil.rmtree(folder)
+    logging.getLogger(__name__).warning(
+        "removed %s: a Milvus Lite collection whose creation was interrupted", folder
+    )
+    return True

@@ -7,7 +7,8 @@ compared with a clean run (same documents, ids, counts and search results; no du
     CRASH_RUNS=50 CRASH_ABSTRACTS=12 pytest -m slow -s tests/benchmarks/test_crash_soak.py -k milvus
 
 CRASH_ABSTRACTS (default 30) sets how many SciFact abstracts join the guide: fewer make
-shorter runs, so more of them fit in an hour.
+shorter runs, so more of them fit in an hour. CRASH_SEED picks other kill moments, so that
+the runs can be split over processes (CRASH_RUNS=25 twice, with two seeds).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def test_random_kills(tmp_path: Path, embedder: Any, backend: str) -> None:
     assert run_ingest(clean_config, corpus) == 0
     clean_s = time.monotonic() - started
     clean = index_state(clean_config, embedder)
-    rng = random.Random(f"crash-{backend}")
+    rng = random.Random(f"crash-{backend}{os.environ.get('CRASH_SEED', '')}")
     killed, partial, behind, duplicates, mismatched, failed_reruns = 0, 0, 0, 0, 0, 0
     moments = []
     for run in range(runs):

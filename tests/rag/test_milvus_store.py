@@ -93,3 +93,20 @@ def test_closing_a_writer_leaves_the_reader_in_the_same_process_working(tmp_path
 
     # The last store to close releases the server (and the file, for other processes).
     assert str((tmp_path / "milvus.db").resolve()) not in server_manager_instance._servers
+
+
+def test_a_collection_whose_creation_was_killed_is_created_again(tmp_path: Path) -> None:
+    """Milvus Lite makes a collection's folder before its schema.json: a kill in between
+    (seen in the crash soak) left an index that could not be opened ("File exists")."""
+    store = open_store(StoreConfig(backend="milvus", collection="first"), tmp_path, 16)
+    store.close()  # the database exists; now the state a killed create leaves behind:
+    folder = tmp_path / "milvus.db" / "collections" / "chunks"
+    folder.mkdir()
+    (folder / "schema.json.tmp").write_text("{")
+    store = open_store(StoreConfig(backend="milvus", collection="chunks"), tmp_path, 16)
+    try:
+        store.upsert(_chunks(), _vectors(len(TEXTS)))
+        assert store.count() == len(TEXTS)
+        assert (folder / "schema.json").is_file()
+    finally:
+        store.close()
