@@ -89,6 +89,12 @@ def test_readers_see_each_write_before_or_after(service: ApiServer, tmp_path: Pa
                 for _ in range(3):
                     job = upload(writer, "it", [probe])
                     doc_id = job["files"][0]["doc_id"]
+                    # A loaded machine may answer slower than the write cycle: let a reader
+                    # see the probe once before it goes, so the check has something to check.
+                    readers_saw = len(seen)
+                    deadline = time.monotonic() + 60
+                    while not any(seen[readers_saw:]) and time.monotonic() < deadline:
+                        time.sleep(0.05)
                     assert writer.delete(f"/v1/kbs/it/documents/{doc_id}").status_code == 204
             stop.set()
             for reader in readers:
