@@ -270,10 +270,11 @@ def _rss_tree(pid: int) -> float:
         current = todo.pop()
         try:
             total += rss_mb(current)
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            # Each thread's own children: the parsers are started by the job thread.
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, RuntimeError):
             continue  # gone meanwhile
-        todo += [int(c) for c in children]
     return total
 
 
