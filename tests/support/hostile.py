@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import io
 import os
-import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.support.loopback import serving
 
 __all__ = ["PASSWD_MARK", "SLIP_NAMES", "Recorder", "recorder", "write_hostile"]
 
@@ -50,15 +51,9 @@ def recorder() -> Iterator[Recorder]:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        seen.url = f"http://127.0.0.1:{port}"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_hostile(folder: Path, url: str, *, bomb_mb: int = 60) -> dict[str, str]:

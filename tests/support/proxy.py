@@ -4,14 +4,15 @@ Responses, streamed ones included, are passed through as they arrive."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import httpx
+
+from tests.support.loopback import serving
 
 __all__ = ["Proxy", "recording_proxy"]
 
@@ -52,13 +53,6 @@ def recording_proxy(upstream: str) -> Iterator[Proxy]:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen.url = f"http://127.0.0.1:{server.server_address[1]}{parts.path}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port, client:
+        seen.url = f"http://127.0.0.1:{port}{parts.path}"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        client.close()
