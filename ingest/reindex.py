@@ -27,7 +27,8 @@ from ingest.progress import NoProgress, Progress
 from rag.app import Rag
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError, EmptyIndexError, StoreError
-from rag.index import WriteLock, kb_catalog, kb_collection
+from rag.index import kb_catalog, kb_collection
+from rag.locks import WriteLock
 from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
 from rag.stores import VectorStore, open_store
 

@@ -300,7 +300,7 @@ def _ingest_file(
         if named is not None and _current(index, doc_id, version):
             results.append(FileResult(source, "skipped", doc_id=doc_id))
             continue
-        origin = None if named else file_key(file)
+        origin = None if named else base_id
         doc = Document(doc_id, source, version, part.elements, _title(part.elements), origin)
         chunks = writer.add(doc)
         results.append(FileResult(source, "parsed", chunks, reason=part.warning, doc_id=doc_id))

@@ -35,7 +35,8 @@ from rag.generate.llm import LLMGenerator
 from rag.generate.prompts import PromptSet
 from rag.generate.synthesis import SYNTHESES
 from rag.generate.tokens import TokenCounter, create_counter
-from rag.index import Index, WriteLock, kb_catalog
+from rag.index import Index, kb_catalog
+from rag.locks import WriteLock
 from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
 from rag.overrides import with_generation
 from rag.pipeline import RagPipeline

@@ -33,7 +33,7 @@ from rag.errors import (
 from rag.faults import crash_point
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
-from rag.locks import SERVER_NOTE, WriteLock
+from rag.locks import WriteLock
 from rag.manifest import DEFAULT_KB, Manifest, check_manifest, read_manifest, write_manifest
 from rag.rwlock import ReadWriteLock
 from rag.sources import SourceRecord, Sources, sources_path
@@ -41,7 +41,7 @@ from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Filters, Hit
 
-__all__ = ["SERVER_NOTE", "Index", "WriteLock", "contextual_text", "kb_catalog", "kb_collection"]
+__all__ = ["Index", "contextual_text", "kb_catalog", "kb_collection"]
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest
 import rag.app
 from rag.cli import ExitCode, main
 from rag.config import RagConfig
-from rag.index import WriteLock
+from rag.locks import WriteLock
 from tests.support.app import ingest
 from tests.test_cli import GUIDE
 

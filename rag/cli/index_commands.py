@@ -206,7 +206,7 @@ def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
 
 def _rebuild(config: RagConfig, args: argparse.Namespace) -> int:
     from ingest.rebuild import clear_index, rebuild
-    from rag.index import WriteLock
+    from rag.locks import WriteLock
 
     lock = WriteLock(config.data_dir / "write.lock", wait_s=3.0)
     try:
