@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.jobs import Job, JobQueue, Kind
 from api.jobstore import JobStore
 from api.limits import Gate
+from api.memory import MemoryTrimmer
 from api.metrics import Metrics
 from ingest.run import IngestReport
 from rag.app import Rag
@@ -28,7 +29,7 @@ from rag.doctor import Checkup, check_index
 from rag.embed import create_embedder
 from rag.embed.batching import BatchingEmbedder
 from rag.errors import IndexLockedError, ModelUnreachableError, RagError
-from rag.index import SERVER_NOTE
+from rag.locks import SERVER_NOTE
 from rag.pipeline import RagPipeline
 from rag.retrieve.routing import KbRouter
 
@@ -52,6 +53,7 @@ class Services:
     executor: ThreadPoolExecutor
     jobs: JobQueue
     router: KbRouter
+    trimmer: MemoryTrimmer
     started_at: float = field(default_factory=time.time)
     consistency: list[Checkup] | None = None  # `rag doctor` at start-up; None while it runs
     consistency_error: str = ""
@@ -144,6 +146,7 @@ class Services:
             self.executor.submit(work)
 
     def close(self) -> None:
+        self.trimmer.close()
         self.jobs.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
@@ -152,7 +155,7 @@ class Services:
 
 def write_server_note(data_dir: Path, url: str) -> Path:
     """`<data_dir>/server.json`: this server's process id and address, read by a command
-    that finds the index locked (`rag.index.WriteLock`) to say who holds it."""
+    that finds the index locked (`rag.locks.WriteLock`) to say who holds it."""
     note = data_dir / SERVER_NOTE
     note.write_text(json.dumps({"pid": os.getpid(), "url": url}), encoding="utf-8")
     return note
@@ -219,6 +222,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         executor=ThreadPoolExecutor(workers, thread_name_prefix="rag-worker"),
         jobs=JobQueue(metrics, api.jobs_kept, _job_store(config, rag)),
         router=KbRouter(batcher, rag.languages),
+        trimmer=MemoryTrimmer(api.trim_memory_s),
     )
     services.check_consistency()
     return services

@@ -452,6 +452,12 @@ class ApiConfig(BaseModel):
         None, gt=0, description="Threads torch uses (default: the CPU cores the process has)."
     )
     jobs_kept: int = Field(1000, gt=0, description="Finished document jobs remembered.")
+    trim_memory_s: float = Field(
+        30.0,
+        ge=0,
+        description="Every this many seconds, hand memory that finished work freed back to "
+        "the system (glibc's malloc_trim; elsewhere nothing); 0: never.",
+    )
 
 
 class JudgeConfig(BaseModel):
