@@ -103,6 +103,12 @@ class SoakResult:
         found = self.lost or self.duplicated or self.unexpected or self.stale
         return bool(self.errors or found or self.doctor_exit != 0)
 
+    def per_minute(self) -> list[float]:
+        """The server's own resident memory, median of each minute."""
+        n = max(1, int(60 / self.sample_s))
+        samples = self.server_rss_mb
+        return [statistics.median(samples[i : i + n]) for i in range(0, len(samples), n)]
+
     def memory(self, server_only: bool = False) -> tuple[float, float, float]:
         """(median of the first minute after the warm-up minute, of the last minute, peak)."""
         per_minute = max(1, int(60 / self.sample_s))
@@ -391,6 +397,9 @@ def report(result: SoakResult) -> str:
         f"the last, peak {peak:.0f} MB ({(late - early) / early * 100 if early else 0:+.1f}%); "
         f"the server alone {alone[0]:.0f} MB, then {alone[1]:.0f} MB, peak {alone[2]:.0f} MB",
     ]
+    lines.append(
+        "  the server alone, each minute: " + ", ".join(f"{m:.0f}" for m in result.per_minute())
+    )
     for name, figures in result.latency_ms.items():
         lines.append(
             f"  {name}: p50 {figures['p50']} ms, p95 {figures['p95']} ms, max {figures['max']} ms"
