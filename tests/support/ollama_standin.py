@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -79,6 +80,7 @@ class OllamaStandIn:
         self.release.set()
         self._server.shutdown()
         self._server.server_close()
+        shutil.rmtree(self._blobs, ignore_errors=True)
 
     def add_model(self, name: str, context_length: int = 4096) -> None:
         self.models[_full(name)] = _Model(_full(name), context_length)
