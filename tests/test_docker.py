@@ -4,6 +4,7 @@ loads and points at the port its compose file publishes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,3 +81,45 @@ def test_milvus_runs_the_same_version_in_every_role() -> None:
         if name not in {"etcd", "minio"}
     }
     assert commands == {"mixcoord", "proxy", "querynode", "datanode", "streamingnode"}
+
+
+def _instructions(path: Path) -> list[tuple[str, str]]:
+    """A Dockerfile as (INSTRUCTION, arguments), continuation lines joined, comments out."""
+    logical, pending = [], ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip().removesuffix("\\") + " "
+        if not line.rstrip().endswith("\\"):
+            logical.append(pending.strip())
+            pending = ""
+    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1]) for text in logical]
+
+
+def test_the_api_image_is_pinned_unprivileged_and_checks_readiness() -> None:
+    steps = _instructions(DOCKER / "Dockerfile")
+    bases = [args.split()[0] for op, args in steps if op == "FROM"]
+    assert len(bases) == 2, "a build stage and a runtime stage"
+    for base in bases:
+        assert ":" in base and not base.endswith(":latest"), f"pin {base}"
+    runs = [args for op, args in steps if op == "RUN"]
+    torch_at = next(i for i, r in enumerate(runs) if "torch==" in r)
+    package_at = next(i for i, r in enumerate(runs) if "pip install '." in r)
+    assert torch_at < package_at and "whl/cpu" in runs[torch_at], "the CPU torch first"
+    for op, args in steps:
+        if op == "COPY" and not args.startswith("--from"):
+            for source in args.split()[:-1]:
+                assert (DOCKER.parent / source).exists(), f"COPY {source}: not in the repository"
+    runtime = steps[[i for i, (op, _) in enumerate(steps) if op == "FROM"][-1] :]
+    user = [args for op, args in runtime if op == "USER"]
+    assert user and user[-1] not in {"root", "0"}
+    command = json.loads(next(args for op, args in runtime if op == "CMD"))
+    assert command[:2] == ["rag", "serve"]
+    port = command[command.index("--port") + 1]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert [args for op, args in runtime if op == "EXPOSE"] == [port]
+    health = next(args for op, args in runtime if op == "HEALTHCHECK")
+    assert f"127.0.0.1:{port}/readyz" in health
+    env = " ".join(args for op, args in runtime if op == "ENV")
+    volume = json.loads(next(args for op, args in runtime if op == "VOLUME"))
+    assert f"RAG_DATA_DIR={volume[0]}" in env
