@@ -5,6 +5,7 @@ loads and points at the port its compose file publishes."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -123,3 +124,92 @@ def test_the_api_image_is_pinned_unprivileged_and_checks_readiness() -> None:
     env = " ".join(args for op, args in runtime if op == "ENV")
     volume = json.loads(next(args for op, args in runtime if op == "VOLUME"))
     assert f"RAG_DATA_DIR={volume[0]}" in env
+
+
+# The port each server listens on inside its container (its image's default, or the
+# `--port` its command sets).
+_LISTENS = {"ollama": 11434, "milvus": 19530, "rag-api": 8100, "webui": 8080}
+_PROFILES = {"embedded", "ollama", "vllm", "milvus", "webui"}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*)|:\?[^}]*)?\}")
+
+
+def _expand(value: str) -> str:
+    """Compose's `${NAME:-default}` as its default, `${NAME:?message}` as a test value."""
+    return _VARIABLE.sub(lambda m: m.group(2) if m.group(2) is not None else "test-key", value)
+
+
+def _profiles() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
+
+
+def _listens(services: dict, name: str) -> int:  # type: ignore[type-arg]
+    command = [_expand(str(part)) for part in services[name].get("command", [])]
+    ports = [int(c.split("=", 1)[1]) for c in command if c.startswith("--port=")]
+    return ports[0] if ports else _LISTENS[name]
+
+
+def test_profiles_pin_images_and_wait_for_healthy_dependencies() -> None:
+    services = _profiles()["services"]
+    assert {p for s in services.values() for p in s["profiles"]} == _PROFILES
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
+        assert "healthcheck" in service, f"{name} has no healthcheck"
+        for dependency, how in service.get("depends_on", {}).items():
+            assert how["condition"] == "service_healthy", f"{name} -> {dependency}"
+            assert set(service["profiles"]) <= set(services[dependency]["profiles"])
+        for volume in service.get("volumes", []):
+            source = _expand(volume).split(":")[0]
+            assert source.startswith(("/", "./")) or source in _profiles()["volumes"], source
+    for profile in _PROFILES:
+        published = [
+            port.rsplit(":", 1)[0]
+            for s in services.values()
+            if profile in s["profiles"]
+            for port in s.get("ports", [])
+        ]
+        assert len(published) == len(set(published)), f"{profile}: a host port twice"
+
+
+@pytest.mark.parametrize("api", ["api", "api-ollama", "api-vllm", "api-milvus"])
+def test_every_url_the_api_reads_names_a_service_on_its_port(
+    api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = _profiles()["services"]
+    env = {k: _expand(str(v)) for k, v in services[api]["environment"].items()}
+    assert "rag-api" in services[api]["networks"]["default"]["aliases"]
+    for variable, value in env.items():
+        if "://" not in value:
+            continue
+        url = urlsplit(value)
+        assert url.hostname in services, f"{variable}: no service {url.hostname}"
+        assert set(services[api]["profiles"]) <= set(services[url.hostname]["profiles"])
+        assert url.port == _listens(services, url.hostname), f"{variable}: port {url.port}"
+        assert url.hostname in services[api].get("depends_on", {}), f"{api} must wait for it"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(DOCKER)  # no rag.toml there: the environment alone
+    monkeypatch.delenv("RAG_CONFIG", raising=False)
+    config = load_config(None)
+    assert [k.get_secret_value() for k in config.api.keys] == ["test-key"]
+
+
+def test_the_api_asks_vllm_for_the_lora_it_serves() -> None:
+    services = _profiles()["services"]
+    command = [_expand(str(part)) for part in services["vllm"]["command"]]
+    lora = command[command.index("--enable-lora") + 2].split("=", 1)[0]
+    model = _expand(services["api-vllm"]["environment"]["RAG_GENERATOR__MODEL"])
+    assert model == lora
+    assert any(c.startswith("--served-model-name=") for c in command)
+    assert any(c.startswith("--max-model-len=") for c in command)
+
+
+def test_open_webui_reaches_the_api_openai_endpoint() -> None:
+    services = _profiles()["services"]
+    url = urlsplit(_expand(services["webui"]["environment"]["OPENAI_API_BASE_URL"]))
+    assert url.hostname == "rag-api" and url.port == _LISTENS["rag-api"]
+    assert url.path == "/v1"
+    dockerfile_port = json.loads(
+        next(a for op, a in _instructions(DOCKER / "Dockerfile") if op == "CMD")
+    )[-1]
+    assert int(dockerfile_port) == _LISTENS["rag-api"]
