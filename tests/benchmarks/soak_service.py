@@ -103,15 +103,18 @@ class SoakResult:
         found = self.lost or self.duplicated or self.unexpected or self.stale
         return bool(self.errors or found or self.doctor_exit != 0)
 
+    @property
+    def _samples_per_minute(self) -> int:
+        return max(1, int(60 / self.sample_s))
+
     def per_minute(self) -> list[float]:
         """The server's own resident memory, median of each minute."""
-        n = max(1, int(60 / self.sample_s))
-        samples = self.server_rss_mb
+        n, samples = self._samples_per_minute, self.server_rss_mb
         return [statistics.median(samples[i : i + n]) for i in range(0, len(samples), n)]
 
     def memory(self, server_only: bool = False) -> tuple[float, float, float]:
         """(median of the first minute after the warm-up minute, of the last minute, peak)."""
-        per_minute = max(1, int(60 / self.sample_s))
+        per_minute = self._samples_per_minute
         samples = self.server_rss_mb if server_only else self.rss_mb
         early = samples[per_minute : 2 * per_minute] or samples[:per_minute]
         late = samples[-per_minute:]
