@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from api.auth import Principal
 from api.errors import ApiError
+from api.highlight import cited_spans
 from api.schemas import (
     Explanation,
     FiltersIn,
@@ -38,7 +39,7 @@ from rag.generate.tokens import prompt_tokens
 from rag.manifest import DEFAULT_KB
 from rag.pipeline import Explained, RagPipeline, Streamed
 from rag.retrieve.routing import Route, RouteTarget
-from rag.types import Answer, Filters, Hit
+from rag.types import Answer, Citation, Filters, Hit
 
 __all__ = ["Asked", "Selection", "answer_json", "ask", "hit_out", "pump", "select_kbs"]
 
@@ -299,19 +300,22 @@ def hit_out(hit: Hit, default_kb: str = DEFAULT_KB) -> HitOut:
 
 
 def sources(answer: Answer, selection: Selection) -> list[Source]:
-    return [
-        Source(
-            n=c.n,
-            kb=c.hit.kb or selection.kbs[0],
-            doc_id=c.hit.chunk.doc_id,
-            source=c.hit.chunk.source,
-            page=c.hit.chunk.page,
-            section=c.hit.chunk.section,
-            score=round(c.hit.score, 6),
-            text=c.hit.chunk.text,
-        )
-        for c in answer.citations
-    ]
+    return [_source(c, answer.text, selection) for c in answer.citations]
+
+
+def _source(c: Citation, answer: str, selection: Selection) -> Source:
+    spans = cited_spans(answer, c.n, c.hit.chunk.text) if answer else []
+    return Source(
+        n=c.n,
+        kb=c.hit.kb or selection.kbs[0],
+        doc_id=c.hit.chunk.doc_id,
+        source=c.hit.chunk.source,
+        page=c.hit.chunk.page,
+        section=c.hit.chunk.section,
+        score=round(c.hit.score, 6),
+        text=c.hit.chunk.text,
+        highlights=[list(s) for s in spans],
+    )
 
 
 def routes_out(selection: Selection) -> list[RouteOut]:

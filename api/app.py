@@ -87,7 +87,7 @@ def create_app(
     when the app stops; `url` is where it listens, written to `<data_dir>/server.json`
     so that a command refused by the server's lock can name it.
     """
-    from api.routes import documents, health, kbs, openai, query
+    from api.routes import documents, health, kbs, openai, query, web
 
     if services is not None:
         config = services.config
@@ -123,12 +123,17 @@ def create_app(
     for module in (query, kbs, documents, openai, health):
         app.include_router(module.router)
     public = PUBLIC_PATHS | ({"/metrics"} if config.api.metrics_public else set())
+    prefixes: tuple[str, ...] = ()
+    if config.api.web_page:
+        app.include_router(web.router)
+        public, prefixes = public | {"/"}, (web.PAGE_PREFIX,)
     from api.auth import KeyRing
 
     app.add_middleware(
         RequestContext,
         keys=KeyRing.from_config(config.api.keys),
         public=frozenset(public),
+        public_prefixes=prefixes,
         max_body=int(config.api.max_body_mb * 1e6),
         metrics=metrics,
         body_timeout_s=config.api.body_timeout_s,

@@ -74,11 +74,13 @@ class RequestContext:
         *,
         keys: KeyRing,
         public: frozenset[str],
+        public_prefixes: tuple[str, ...] = (),
         max_body: int,
         metrics: Metrics,
         body_timeout_s: float = 30.0,
     ) -> None:
         self.app, self.keys, self.public = app, keys, public
+        self.public_prefixes = public_prefixes
         self.max_body, self.metrics = max_body, metrics
         self.body_timeout_s = body_timeout_s
 
@@ -142,7 +144,7 @@ class RequestContext:
                 return "invalid_request", "the Content-Length header is not a number"
             if int(length) > self.max_body:
                 return "payload_too_large", self.too_big()
-        if path in self.public:
+        if path in self.public or path.startswith(self.public_prefixes):
             scope["state"]["principal"] = None
             return None
         principal = self.keys.authenticate(presented_key(headers))

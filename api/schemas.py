@@ -99,6 +99,11 @@ class Source(BaseModel):
     section: str
     score: float
     text: str
+    highlights: list[list[int]] = Field(
+        default_factory=list,
+        description="[start, end) of each sentence of `text` (in code points) that the "
+        "answer's [n] claims lean on; empty when the answer does not cite this source.",
+    )
 
 
 class HitOut(BaseModel):

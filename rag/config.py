@@ -439,6 +439,9 @@ class ApiConfig(BaseModel):
     max_file_mb: float = Field(50.0, gt=0, description="One uploaded file, at most.")
     max_files: int = Field(100, gt=0, description="Files in one upload request.")
     cors_origins: list[str] = Field(default_factory=list, description="Off when empty.")
+    web_page: bool = Field(
+        True, description="Serve the web page at / (its files need no key; its calls do)."
+    )
     references: Literal["field", "message", "both"] = Field(
         "both",
         description="OpenAI endpoint: references as a `references` field, as a numbered list "

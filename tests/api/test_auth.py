@@ -10,12 +10,13 @@ import httpx
 import pytest
 
 from api.app import PUBLIC_PATHS, create_app
+from api.routes.web import PAGE_PREFIX
 from rag.cli import main
 from rag.config import RagConfig
 from tests.api.conftest import ADMIN, HR_READER, WRITER
 from tests.support.api_server import ApiServer
 
-PARAMS = {"kb": "hr", "doc_id": "sha256:none", "job_id": "none"}
+PARAMS = {"kb": "hr", "doc_id": "sha256:none", "job_id": "none", "name": "app.css"}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -36,13 +37,18 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{(\w+)(?::path)?\}", lambda m: PARAMS[m.group(1)], path)
 
 
+def _page(path: str) -> bool:
+    """The web page and its files: public (the page asks for a key for its API calls)."""
+    return path == "/" or path.startswith(PAGE_PREFIX)
+
+
 def test_every_route_needs_a_key(service: ApiServer) -> None:
     routes = _routes()
     assert ("POST", "/v1/query") in routes and ("GET", "/openapi.json") in routes
     with service.client() as anonymous:
         for method, path in routes:
             response = anonymous.request(method, _concrete(path), json={})
-            if path in PUBLIC_PATHS or path == "/metrics":
+            if path in PUBLIC_PATHS or path == "/metrics" or _page(path):
                 assert response.status_code != 401, (method, path)
                 continue
             assert response.status_code == 401, (method, path, response.status_code)

@@ -1,0 +1,39 @@
+// Errors and the server's state in words: never a blank page.
+
+import { t } from "./i18n.js";
+
+export function describe(error) {
+  if (error.status === 0) return t("unreachable");
+  if (error.status === 429 || error.code === "overloaded") {
+    return t("busy", { s: error.retryAfter ?? 5 });
+  }
+  return `${t("error")}: ${error.message} (${error.code})`;
+}
+
+export function banner(text, kind = "warning", details = []) {
+  const box = document.getElementById("banner");
+  box.className = kind;
+  box.replaceChildren(text);
+  if (details.length) {
+    const list = document.createElement("ul");
+    for (const line of details) {
+      const item = document.createElement("li");
+      item.textContent = line;
+      list.append(item);
+    }
+    box.append(list);
+  }
+  box.hidden = false;
+}
+
+export function clearBanner() {
+  const box = document.getElementById("banner");
+  box.hidden = true;
+  box.replaceChildren();
+}
+
+// A short line in the documents panel's status area (role=status, read out politely).
+export function status(text) {
+  const box = document.getElementById("doc-status");
+  if (box) box.textContent = text;
+}
