@@ -19,6 +19,7 @@ __all__ = ["cited_spans"]
 
 _WORD = re.compile(rf"[^\W{CJK_CHARS}]+")
 _CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
+_LEADING = re.compile(rf"^(?:\s*{MARKER.pattern})+")
 MIN_OVERLAP = 0.3  # share of the answer sentence's terms the passage sentence must hold
 
 
@@ -30,15 +31,21 @@ def _terms(text: str) -> set[str]:
 
 
 def _claims(answer: str, n: int) -> list[set[str]]:
-    """The terms of each answer sentence citing `n` (a marker alone after a sentence's
-    full stop cites the sentence before it)."""
-    claims, previous = [], set[str]()
+    """The terms of each answer sentence citing `n`. Markers that open a sentence span
+    ("... full stop. [1] Next sentence") cite the sentence before them."""
+    claims: list[set[str]] = []
+    previous: set[str] = set()
     for a, b in sentence_spans(answer):
-        terms = _terms(answer[a:b])
-        if n in marker_numbers(answer[a:b]):
-            claims.append(terms or previous)
+        sentence = answer[a:b]
+        lead = _LEADING.match(sentence)
+        head = lead.group(0) if lead else ""
+        if previous and n in marker_numbers(head):
+            claims.append(previous)
+        terms = _terms(sentence)
+        if terms and n in marker_numbers(sentence[len(head) :]):
+            claims.append(terms)
         previous = terms or previous
-    return [c for c in claims if c]
+    return claims
 
 
 def cited_spans(answer: str, n: int, passage: str) -> list[tuple[int, int]]:

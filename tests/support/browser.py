@@ -23,8 +23,8 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def browser_page(width: int = 1300, height: int = 1000) -> Iterator[Any]:
-    """A fresh page in headless Chromium."""
+def browser_page(width: int = 1300, height: int = 1000, **options: Any) -> Iterator[Any]:
+    """A fresh page in headless Chromium (`options` go to `new_page`, e.g. `locale`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -32,7 +32,7 @@ def browser_page(width: int = 1300, height: int = 1000) -> Iterator[Any]:
             executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
         )
         try:
-            yield browser.new_page(viewport={"width": width, "height": height})
+            yield browser.new_page(viewport={"width": width, "height": height}, **options)
         finally:
             browser.close()
 
@@ -41,3 +41,28 @@ def screenshot_path(name: str) -> Path:
     """Where the screenshot `name` goes (the folder is made)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS / name
+
+
+def open_app(page: Any, url: str, key: str | None = None) -> list[str]:
+    """Open the service's web page at `url` (with `key` already in the tab's
+    sessionStorage, as after the key prompt) and wait until it has loaded; returns the list
+    that collects every URL the page requests from then on."""
+    import json
+
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    if key is not None:
+        page.add_init_script(f"sessionStorage.setItem('rag-key', {json.dumps(key)})")
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-loaded]")
+    return requests
+
+
+def ask(page: Any, question: str, turn: int) -> Any:
+    """Ask with the keyboard (Enter) and wait for the answer of turn `turn` (1-based) to
+    finish; returns that turn's answer element."""
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    answer = page.locator(f"#turns > li:nth-child({turn}) .a")
+    answer.and_(page.locator("[data-state=done], [data-state=stopped]")).wait_for()
+    return answer
