@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from api.routes.web import WEB_DIR
 from tests.api.conftest import ADMIN
@@ -132,7 +133,7 @@ def test_key_prompt_on_a_server_with_keys(service: ApiServer) -> None:
 
         page.fill("#key-input", "not-a-key")
         page.press("#key-input", "Enter")
-        page.wait_for_function("document.getElementById('key-why').textContent.includes('refused')")
+        expect(page.locator("#key-why")).to_contain_text("refused")
         assert dialog.is_visible()
 
         page.fill("#key-input", ADMIN)
