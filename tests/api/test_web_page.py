@@ -17,6 +17,7 @@ from api.routes.web import WEB_DIR
 from tests.api.conftest import ADMIN
 from tests.support.api_server import ApiServer
 from tests.support.browser import ask, browser_page, open_app, screenshot_path
+from tests.support.llama import MODEL
 
 FIRST = "How do I remove a document from the index?"
 FOLLOW_UP = "And every document whose file no longer exists?"
@@ -37,8 +38,9 @@ def _only_this_server(requests: list[str], server: ApiServer) -> None:
     assert requests and not elsewhere, elsewhere
 
 
-def _extractive(page: Any) -> None:
-    page.click("#settings > summary")
+def _extractive(page: Any, opened: bool = False) -> None:
+    if not opened:
+        page.click("#settings > summary")
     page.check("#set-extractive")
 
 
@@ -58,17 +60,23 @@ def test_streamed_answer_follow_up_and_cited_passage(service: ApiServer) -> None
         requests = open_app(page, service.url, ADMIN)
         bodies = _query_bodies(page)
         assert page.locator("#kb").input_value() == "default"
+        page.click("#settings > summary")
+        page.fill("#set-model", MODEL)  # the model the server serves, named by the page
+        page.fill("#set-temperature", "0")
+        page.fill("#set-topk", "3")
         first = ask(page, FIRST, 1)
+        assert bodies[0]["generation"] == {"model": MODEL, "temperature": 0}
+        assert bodies[0]["top_k"] == 3 and bodies[0]["kb"] == "default"
         # the model's answer arrived as several token events, each shown as it came
         assert first.get_attribute("data-state") == "done"
         assert int(first.get_attribute("data-pieces") or 0) >= 2
         assert first.locator(".answer-text").inner_text().strip()
         sources = first.locator(".source-list li")
-        assert sources.count() >= 1
+        assert 1 <= sources.count() <= 3
         assert "user-guide.md" in sources.first.inner_text()
         assert "score 1.000" in sources.first.locator(".score").inner_text()
 
-        _extractive(page)  # the tiny random model writes no [n]: the extractive one does
+        _extractive(page, opened=True)  # the tiny random model writes no [n]; extractive does
         second = ask(page, FOLLOW_UP, 2)
         assert bodies[1]["history"][0][0] == FIRST  # the follow-up carries the first turn
         assert bodies[1]["generation"] == "none" and bodies[1]["stream"] is True
