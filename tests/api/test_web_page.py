@@ -172,3 +172,17 @@ def test_page_files_are_public_and_locked_down(service: ApiServer) -> None:
         text = httpx.get(f"{service.url}/ui/{file.relative_to(WEB_DIR).as_posix()}").text
         assert text == file.read_text(encoding="utf-8")
         assert "http://" not in text and "https://" not in text  # no fonts, no CDNs
+
+
+def test_every_page_file_is_packaged() -> None:
+    """pip install . (the Docker image) ships what the page needs: the package data globs
+    cover every file in api/web."""
+    import tomllib
+    from pathlib import PurePosixPath
+
+    globs = tomllib.loads((WEB_DIR.parents[1] / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]["package-data"]["api"]
+    for file in (p for p in WEB_DIR.rglob("*") if p.is_file()):
+        relative = PurePosixPath(file.relative_to(WEB_DIR.parent).as_posix())
+        assert any(relative.match(g) for g in globs), relative  # "*" stays in one folder
