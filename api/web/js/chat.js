@@ -4,17 +4,12 @@
 // Earlier turns go along as history, so follow-up questions work.
 
 import { streamQuery } from "./api.js";
+import { el } from "./dom.js";
 import { t } from "./i18n.js";
 import { describe } from "./notices.js";
 
 const MARKER = /\[(\s*\d+\s*(?:[,，、]\s*\d+\s*)*)\]/g;
 const HISTORY_TURNS = 10;
-
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 export class Chat {
   constructor({ kbSelection, onUnauthorized }) {

@@ -2,17 +2,12 @@
 // error shown by the file), list and filter, delete; create and delete knowledge bases.
 
 import { getJson, postJson, remove, upload } from "./api.js";
+import { el } from "./dom.js";
 import { t } from "./i18n.js";
 import { describe, status } from "./notices.js";
 
 const POLL_MS = 400;
 const PAGE = 1000;
-
-function el(tag, props = {}, ...children) {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -99,16 +94,16 @@ export class Documents {
   }
 
   row(doc) {
-    const remove = el("button", { type: "button", className: "danger", textContent: t("deleteDoc") });
-    remove.setAttribute("aria-label", `${t("deleteDoc")} ${doc.source}`);
-    remove.addEventListener("click", () => this.deleteDocument(doc));
+    const button = el("button", { type: "button", className: "danger", textContent: t("deleteDoc") });
+    button.setAttribute("aria-label", `${t("deleteDoc")} ${doc.source}`);
+    button.addEventListener("click", () => this.deleteDocument(doc));
     const title = doc.title && doc.title !== doc.source ? ` — ${doc.title}` : "";
     return el(
       "li",
       { className: "doc" },
       el("span", { className: "name" }, doc.source + title),
       el("span", { className: "hint" }, t("chunks", { n: doc.chunks })),
-      remove,
+      button,
     );
   }
 

@@ -4,6 +4,7 @@
 import { getJson, keepKey, readiness, storedKey } from "./api.js";
 import { Chat } from "./chat.js";
 import { Documents } from "./docs.js";
+import { el } from "./dom.js";
 import { apply, chooseLanguage, language, setLanguage, t } from "./i18n.js";
 import { banner, clearBanner, describe, status } from "./notices.js";
 
@@ -16,7 +17,7 @@ let names = [];
 let keyWaiting = null;
 
 function option(value, text) {
-  return Object.assign(document.createElement("option"), { value, textContent: text });
+  return el("option", { value, textContent: text });
 }
 
 function fillPicker() {

@@ -1,5 +1,6 @@
 // Errors and the server's state in words: never a blank page.
 
+import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
 export function describe(error) {
@@ -14,15 +15,7 @@ export function banner(text, kind = "warning", details = []) {
   const box = document.getElementById("banner");
   box.className = kind;
   box.replaceChildren(text);
-  if (details.length) {
-    const list = document.createElement("ul");
-    for (const line of details) {
-      const item = document.createElement("li");
-      item.textContent = line;
-      list.append(item);
-    }
-    box.append(list);
-  }
+  if (details.length) box.append(el("ul", {}, ...details.map((line) => el("li", {}, line))));
   box.hidden = false;
 }
 
