@@ -152,6 +152,18 @@ def test_key_prompt_on_a_server_with_keys(service: ApiServer) -> None:
         assert {"default", "hr", "it"} <= set(options)
         assert page.evaluate("sessionStorage.getItem('rag-key')") == ADMIN  # this tab only
         assert ADMIN not in json.dumps(page.evaluate("Object.entries(localStorage)"))
+
+        # the other two choices of the picker: every knowledge base (fused), and auto
+        bodies = _query_bodies(page)
+        page.select_option("#kb", "__all")
+        assert ask(page, "How do I connect to the VPN?", 1).get_attribute("data-state") == "done"
+        names = page.locator("#kb option").evaluate_all("options => options.map(o => o.value)")
+        assert bodies[0]["kb"] == [n for n in names if n not in ("__all", "auto")]
+        page.select_option("#kb", "auto")
+        assert (
+            ask(page, "How many days of leave carry over?", 2).get_attribute("data-state") == "done"
+        )
+        assert bodies[1]["kb"] == "auto"
     _only_this_server(requests, service)
 
 
