@@ -21,6 +21,7 @@ export class Documents {
     this.count = document.getElementById("doc-count");
     this.uploads = document.getElementById("uploads");
     this.documents = [];
+    this.total = 0;
     this.kb.addEventListener("change", () => this.refresh());
     this.filter.addEventListener("input", () => this.show());
     this.wireDrop();
@@ -71,14 +72,18 @@ export class Documents {
     const kb = this.kb.value;
     if (!kb) {
       this.documents = [];
+      this.total = 0;
       this.show();
       return;
     }
     try {
       const path = `/v1/kbs/${encodeURIComponent(kb)}/documents?limit=${PAGE}`;
-      this.documents = (await getJson(path)).documents;
+      const listing = await getJson(path);
+      this.documents = listing.documents;
+      this.total = listing.total; // beyond the first PAGE, only those are listed and filtered
     } catch (error) {
       this.documents = [];
+      this.total = 0;
       this.onProblem(error);
     }
     this.show();
@@ -89,7 +94,7 @@ export class Documents {
     const shown = this.documents.filter(
       (d) => !needle || `${d.source} ${d.title}`.toLowerCase().includes(needle),
     );
-    this.count.textContent = t("documentsCount", { shown: shown.length, total: this.documents.length });
+    this.count.textContent = t("documentsCount", { shown: shown.length, total: this.total });
     this.list.replaceChildren(...shown.map((d) => this.row(d)));
   }
 
