@@ -14,18 +14,24 @@ setup: $(VENV)/.installed
 LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-# torch 2.13.0 first: it is the CPU build; an unpinned torch would pull GBs of CUDA wheels.
-# unstructured-inference goes in without its requirements (they pull torchvision and a CUDA
-# torch, needed only for hi_res layout models); `unstructured` imports it even for text PDFs.
-$(VENV)/.installed: pyproject.toml
+# The project alone (what `make demo` needs; nothing is compiled). torch 2.13.0 first: it is
+# the CPU build; an unpinned torch would pull GBs of CUDA wheels. unstructured-inference goes
+# in without its requirements (they pull torchvision and a CUDA torch, needed only for hi_res
+# layout models); `unstructured` imports it even for text PDFs.
+$(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	$(BIN)/pip install --quiet --no-deps unstructured-inference==1.6.14
 	touch $@
 
-demo: setup
+# Then the dev extra for the tests (llama.cpp's server among them).
+$(VENV)/.installed: $(VENV)/.base
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.base
 	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ingest examples/guide
 	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ask "$(QUESTION)"
 
