@@ -304,7 +304,7 @@ def sources(answer: Answer, selection: Selection) -> list[Source]:
 
 
 def _source(c: Citation, answer: str, selection: Selection) -> Source:
-    spans = cited_spans(answer, c.n, c.hit.chunk.text) if answer else []
+    spans = cited_spans(answer, c.n, c.hit.chunk.text)
     return Source(
         n=c.n,
         kb=c.hit.kb or selection.kbs[0],

@@ -52,9 +52,12 @@ def cited_spans(answer: str, n: int, passage: str) -> list[tuple[int, int]]:
     """[start, end) of each passage sentence that best supports one of the answer's `[n]`
     claims (in passage order, each once); empty when the answer does not cite `n` or no
     passage sentence shares enough with a claim."""
+    claims = _claims(answer, n)
+    if not claims:  # an uncited source: its passage is not split
+        return []
     spans = [(a, b, _terms(passage[a:b])) for a, b in sentence_spans(passage)]
     found: set[tuple[int, int]] = set()
-    for claim in _claims(answer, n):
+    for claim in claims:
         best_share, best = MIN_OVERLAP - 1e-9, None
         for a, b, terms in spans:
             share = len(claim & terms) / len(claim)

@@ -18,7 +18,13 @@ from playwright.sync_api import expect
 
 from tests.api.conftest import ADMIN, GUIDE, model_settings, upload
 from tests.support.api_server import ApiServer
-from tests.support.browser import ask, browser_page, open_app, screenshot_path
+from tests.support.browser import (
+    ask,
+    assert_only_from,
+    browser_page,
+    open_app,
+    screenshot_path,
+)
 from tests.support.llama import free_port
 
 KB = "web_upload"
@@ -96,7 +102,7 @@ def test_upload_list_ask_delete(service: ApiServer, admin: httpx.Client, tmp_pat
         page.click("#kb-delete")
         expect(page.locator(f"#kb option[value={KB}]")).to_have_count(0)
         assert admin.get(f"/v1/kbs/{KB}").status_code == 404
-    assert all(url.startswith(service.url + "/") for url in requests)
+    assert_only_from(requests, service.url)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +134,7 @@ def test_degraded_banner_and_answer_when_the_model_is_down(model_down: str) -> N
         assert "The model could not be reached" in notice.inner_text()
         assert "rag delete" in answer.locator(".answer-text").inner_text()  # still answered
         page.screenshot(path=str(screenshot_path("web-degraded.png")))
-    assert all(url.startswith(model_down + "/") for url in requests)
+    assert_only_from(requests, model_down)
 
 
 def test_overload_and_lost_server_in_words(model_down: str) -> None:

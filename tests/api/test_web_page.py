@@ -16,7 +16,13 @@ from playwright.sync_api import expect
 from api.routes.web import WEB_DIR
 from tests.api.conftest import ADMIN
 from tests.support.api_server import ApiServer
-from tests.support.browser import ask, browser_page, open_app, screenshot_path
+from tests.support.browser import (
+    ask,
+    assert_only_from,
+    browser_page,
+    open_app,
+    screenshot_path,
+)
 from tests.support.llama import MODEL
 
 FIRST = "How do I remove a document from the index?"
@@ -31,11 +37,6 @@ _TEXT_BEFORE_FIRST_CITE = """(() => {
   range.setEndBefore(cite);
   return range.toString();
 })()"""
-
-
-def _only_this_server(requests: list[str], server: ApiServer) -> None:
-    elsewhere = [url for url in requests if not url.startswith(server.url + "/")]
-    assert requests and not elsewhere, elsewhere
 
 
 def _extractive(page: Any, opened: bool = False) -> None:
@@ -100,7 +101,7 @@ def test_streamed_answer_follow_up_and_cited_passage(service: ApiServer) -> None
         page.keyboard.press("Escape")
         assert not dialog.is_visible()
         assert page.evaluate("document.activeElement.className") == "cite"  # focus returns
-    _only_this_server(requests, service)
+    assert_only_from(requests, service.url)
 
 
 def test_chinese_interface_and_question(service: ApiServer) -> None:
@@ -126,7 +127,7 @@ def test_chinese_interface_and_question(service: ApiServer) -> None:
         page.reload()
         page.wait_for_selector("body[data-loaded]")
         assert page.locator("h1").inner_text() == "Ask your documents"
-    _only_this_server(requests, service)
+    assert_only_from(requests, service.url)
 
 
 def test_key_prompt_on_a_server_with_keys(service: ApiServer) -> None:
@@ -164,7 +165,7 @@ def test_key_prompt_on_a_server_with_keys(service: ApiServer) -> None:
             ask(page, "How many days of leave carry over?", 2).get_attribute("data-state") == "done"
         )
         assert bodies[1]["kb"] == "auto"
-    _only_this_server(requests, service)
+    assert_only_from(requests, service.url)
 
 
 def test_page_files_are_public_and_locked_down(service: ApiServer) -> None:

@@ -66,3 +66,9 @@ def ask(page: Any, question: str, turn: int) -> Any:
     answer = page.locator(f"#turns > li:nth-child({turn}) .a")
     answer.and_(page.locator("[data-state=done], [data-state=stopped]")).wait_for()
     return answer
+
+
+def assert_only_from(requests: list[str], url: str) -> None:
+    """Every request the page made went to the server at `url` (and it made some)."""
+    elsewhere = [r for r in requests if not r.startswith(url + "/")]
+    assert requests and not elsewhere, elsewhere
