@@ -30,7 +30,7 @@ from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
 from rag.app import Rag
 from rag.catalog import DocRecord
-from rag.embed import Embedder
+from rag.embed.vector_cache import PersistentEmbedder
 from rag.errors import CorruptFileError, IngestError, MissingToolError
 from rag.faults import crash_point
 from rag.index import Index, contextual_text
@@ -68,6 +68,7 @@ class IngestReport:
 
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    reused: int = 0  # chunk vectors taken from the vector cache instead of the model
     interrupted: int | None = None  # files left when Ctrl-C or SIGTERM stopped the run
     resumed: int | None = None  # files an interrupted earlier run had left
 
@@ -90,12 +91,17 @@ class _Writer:
     """Buffers parsed documents, embeds them in large batches, writes each one atomically."""
 
     def __init__(
-        self, index: Index, embedder: Embedder, splitter: TokenSplitter, batch: int
+        self, index: Index, embedder: PersistentEmbedder, splitter: TokenSplitter, batch: int
     ) -> None:
         self._index, self._embedder, self._splitter = index, embedder, splitter
         self._batch = batch
         self._docs: list[tuple[DocRecord, list[Chunk]]] = []
         self._done: list[tuple[str, str, list[FileResult]]] = []  # to mark once written
+
+    @property
+    def reused(self) -> int:
+        """Chunk vectors the vector cache gave so far."""
+        return self._embedder.reused
 
     def add(self, doc: Document) -> int:
         chunks = self._splitter.split(doc)
@@ -147,7 +153,7 @@ class _Writer:
 def _writer(app: Rag) -> _Writer:
     app.index.require_writer()
     splitter = TokenSplitter(app.config.chunker, app.embedder.tokenizer)
-    return _Writer(app.index, app.embedder, splitter, 4 * app.config.embedder.batch_size)
+    return _Writer(app.index, app.ingest_embedder, splitter, 4 * app.config.embedder.batch_size)
 
 
 def _sha256(path: Path) -> str:
@@ -249,12 +255,12 @@ def ingest_paths(
     writer.flush()
     if report.interrupted is not None:
         marker.write_text(json.dumps({"left": report.interrupted}), encoding="utf-8")
-        report.seconds = time.monotonic() - started
+        report.seconds, report.reused = time.monotonic() - started, writer.reused
         return report
     marker.unlink(missing_ok=True)
     if prune:
         report.results += _prune(index, paths)
-    report.seconds = time.monotonic() - started
+    report.seconds, report.reused = time.monotonic() - started, writer.reused
     return report
 
 
@@ -362,7 +368,7 @@ def ingest_uploads(
             report.results += _ingest_file(index, writer, path, todo[path], parts, named)
             progress.advance(1, names[path])
     writer.flush()
-    report.seconds = time.monotonic() - started
+    report.seconds, report.reused = time.monotonic() - started, writer.reused
     return report
 
 
@@ -395,7 +401,7 @@ def ingest_text(
         report.results.append(FileResult(source, "parsed", writer.add(doc), doc_id=doc_id))
         writer.flush()
     progress.advance(1, source)
-    report.seconds = time.monotonic() - started
+    report.seconds, report.reused = time.monotonic() - started, writer.reused
     return report
 
 
@@ -486,7 +492,7 @@ def ingest_jsonl(
             if doc.doc_id not in seen:
                 index.delete_document(doc.doc_id)
                 report.results.append(FileResult(doc.source, "removed", reason="not in corpus"))
-    report.seconds = time.monotonic() - started
+    report.seconds, report.reused = time.monotonic() - started, writer.reused
     return report
 
 

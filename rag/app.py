@@ -28,6 +28,7 @@ from rag.config import RagConfig, derive
 from rag.embed import REGISTRY as EMBEDDERS
 from rag.embed import Embedder, create_embedder
 from rag.embed.cache import CachedEmbedder
+from rag.embed.vector_cache import PersistentEmbedder, VectorCache
 from rag.errors import ConfigError, InvalidRequestError, KnowledgeBaseNotFoundError
 from rag.generate import BACKENDS, ChatBackend, create_backend
 from rag.generate.extractive import ExtractiveGenerator
@@ -123,6 +124,7 @@ class Rag:
         self._kbs: dict[str, Rag] = {config.kb: self}
         self._generators: dict[tuple[str, str], LLMGenerator] = {}
         self._kbs_lock = threading.RLock()
+        self._vector_cache: VectorCache | None = None
 
     @classmethod
     def open(
@@ -213,6 +215,21 @@ class Rag:
         return self._embedder
 
     @property
+    def ingest_embedder(self) -> PersistentEmbedder:
+        """The embedder for one ingestion: passage vectors kept in the data dir's vector
+        cache (`embedder.vector_cache_mb`; 0: none), so that no text is embedded twice."""
+        embedder, megabytes = self.embedder, self.config.embedder.vector_cache_mb
+        prefix = self.config.embedder.document_prefix
+        if megabytes == 0:
+            return PersistentEmbedder(embedder, None, prefix)
+        with self._lock:
+            if self._vector_cache is None:
+                path = self.config.data_dir / "embeddings.sqlite"
+                self._vector_cache = VectorCache(path, megabytes)
+            cache = self._vector_cache
+        return PersistentEmbedder(embedder, cache, prefix)
+
+    @property
     def languages(self) -> list[str]:
         """The languages the embedder reads (measured once, when needed)."""
         with self._lock:
@@ -230,19 +247,20 @@ class Rag:
             return self._pipeline
 
     def _build_pipeline(self, languages: list[str]) -> RagPipeline:
-        config, embedder, backend, counter = self.config, self.embedder, self.backend, self.counter
+        config, backend, counter = self.config, self.backend, self.counter
+        # Queries asked again and the sentences compression and the extractive answer both
+        # embed: each embedded once.
+        embedder = CachedEmbedder(self.embedder)
         search = create_search(config, self.index, embedder, languages, backend)
         # Lost-in-the-middle order matters to a model reading the context, not to the
         # extractive answer; the budget leaves room for the prompt and the answer.
         compression = derive(
             config.compression, reorder=config.compression.reorder and backend is not None
         )
-        # Compression and the extractive answer embed the same sentences: once is enough.
-        sentences = CachedEmbedder(embedder)
         compressor = create_compressor(
-            compression, sentences, self.index.analyzer, languages, counter
+            compression, embedder, self.index.analyzer, languages, counter
         )
-        extractive = ExtractiveGenerator(config.answer, sentences)
+        extractive = ExtractiveGenerator(config.answer, embedder)
         llm = None if backend is None else _llm(config, backend, counter)
         return RagPipeline(
             (self.index,), search, compressor, extractive, llm, config.retrieval.top_k
@@ -374,6 +392,10 @@ class Rag:
             self._kbs = {self.config.kb: self}
         if self._owns_index:
             self.index.close()
+        with self._lock:
+            if self._vector_cache is not None:
+                self._vector_cache.close()
+                self._vector_cache = None
 
     def __enter__(self) -> Rag:
         return self

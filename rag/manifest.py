@@ -149,6 +149,14 @@ def check_manifest(
             "again"
         )
     built = existing.embedder
+    if built != model and replace(built, backend=model.backend) == model:
+        raise IndexMismatchError(
+            f"the index in {data_dir} was embedded by the {built.backend} backend but the "
+            f"configuration runs the same model on {model.backend}; their vectors differ "
+            f"slightly and are not mixed. Set embedder.backend (and embedder.quantize) to "
+            f"{_settings(built.backend)}, or set RAG_DATA_DIR to a new directory (or remove "
+            f"{data_dir}) and ingest again"
+        )
     if built != model:
         raise IndexMismatchError(
             f"the index in {data_dir} was built with embedding model {built.name} "
@@ -169,3 +177,9 @@ def check_manifest(
                 f"says {configured}; restore those settings, or set RAG_DATA_DIR to a new "
                 f"directory (or remove {data_dir}) and ingest again"
             )
+
+
+def _settings(backend: str) -> str:
+    """The embedder settings that select `backend` (as the fingerprint names it)."""
+    name, _, precision = backend.partition("-")
+    return f"backend = {name!r}, quantize = {(precision or 'none')!r}"

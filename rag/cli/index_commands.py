@@ -148,7 +148,7 @@ def _summary(report: Any, quiet: bool) -> None:
     removed = report.count("removed")
     if not quiet:
         table = Table(title="ingest summary", title_justify="left")
-        names = ("parsed", "skipped", "failed", "removed", "chunks written", "time")
+        names = ("parsed", "skipped", "failed", "removed", "chunks written", "reused", "time")
         for name in names:
             table.add_column(name, justify="right")
         table.add_row(
@@ -157,6 +157,7 @@ def _summary(report: Any, quiet: bool) -> None:
             str(len(failed)),
             str(removed),
             str(report.chunks_written),
+            str(report.reused),
             f"{report.seconds:.1f} s",
         )
         out.print(table)
@@ -165,7 +166,8 @@ def _summary(report: Any, quiet: bool) -> None:
     elif quiet:
         out.print(
             f"parsed {parsed}, skipped {skipped}, failed {len(failed)}, removed {removed}, "
-            f"{report.chunks_written} chunks written in {report.seconds:.1f} s"
+            f"{report.chunks_written} chunks written ({report.reused} vectors reused) in "
+            f"{report.seconds:.1f} s"
         )
 
 

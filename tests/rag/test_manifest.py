@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from rag.app import Rag
 from rag.config import RagConfig
-from rag.embed.sentence_transformers import resolve_model_dir
 from rag.errors import IndexMismatchError, ModelUnavailableError
 from tests.support.app import ingest_corpus, pipeline_of
+from tests.support.tiny_models import tiny_sentence_model
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random BERT sentence-transformer built here (no weights can be downloaded)."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import modules as models
-    from transformers import BertConfig, BertModel
-
-    from rag.config import EmbedderConfig
-
-    bundled = resolve_model_dir(EmbedderConfig())
-    base = tmp_path_factory.mktemp("tiny-bert")
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled / name, base / name)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(base)
-    word = models.Transformer(str(base), max_seq_length=128)
-    out = tmp_path_factory.mktemp("tiny-st")
-    SentenceTransformer(modules=[word, models.Pooling(32)]).save(str(out))
-    return out
+    return tiny_sentence_model(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture
@@ -70,6 +46,19 @@ def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) ->
     )
     with pytest.raises(IndexMismatchError, match="sha256"):
         Rag.open(other)
+
+
+def test_other_backend_of_the_same_model_is_refused_by_name(built: RagConfig) -> None:
+    # Built with sentence-transformers; the same model's int8 ONNX vectors differ slightly.
+    other = built.model_copy(
+        update={
+            "embedder": built.embedder.model_copy(update={"backend": "onnx", "quantize": "int8"})
+        }
+    )
+    message = "embedded by the sentence_transformers backend .* runs the same model on onnx-int8"
+    with pytest.raises(IndexMismatchError, match=message) as refused:
+        Rag.open(other)
+    assert "backend = 'sentence_transformers', quantize = 'none'" in str(refused.value)
 
 
 def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) -> None:

@@ -1,0 +1,144 @@
+"""Exporting a model's transformer to ONNX once, from its own weights, for the onnx backend.
+
+The export (torch, transformers) runs the first time a model is used with the onnx backend,
+takes a few seconds, and is kept in the cache folder under the model's hash, the precision
+and this recipe's version; later runs load the file without importing torch. Two processes
+exporting at once take turns (a file lock); the file appears whole or not at all.
+
+Int8: dynamic quantisation of the matrix products only, weights per output channel. Measured
+on all-MiniLM-L6-v2 (SciFact abstracts): 1.7x the fp32 speed, cosine to fp32 0.995 on
+average; quantising every op per tensor was 1.6x but 0.937, and is not offered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from rag.embed.model_files import ModelLayout
+from rag.errors import ModelUnavailableError
+
+__all__ = ["RECIPE", "default_cache_dir", "exported_model"]
+
+logger = logging.getLogger(__name__)
+
+RECIPE = 1  # change it when the export changes, so old files are not reused
+_OPSET = 17
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/rag-framework/onnx, else ~/.cache/rag-framework/onnx."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-framework" / "onnx"
+
+
+def exported_model(layout: ModelLayout, sha256: str, quantize: str, cache_dir: Path) -> Path:
+    """The ONNX file of the model with hash `sha256` at `quantize` precision, exported now
+    if the cache does not hold it yet.
+
+    Raises:
+        ModelUnavailableError: The cache folder cannot be written, or the export fails.
+    """
+    precision = "int8" if quantize == "int8" else "fp32"
+    target = cache_dir / f"{sha256[:32]}-{precision}-r{RECIPE}.onnx"
+    if target.is_file():
+        return target
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock", timeout=600):
+            if not target.is_file():
+                _export_to(layout, quantize, target)
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"cannot write the exported model to {cache_dir} ({exc}); set "
+            "RAG_EMBEDDER__CACHE_DIR to a writable folder"
+        ) from exc
+    return target
+
+
+def _export_to(layout: ModelLayout, quantize: str, target: Path) -> None:
+    logger.info("exporting %s to ONNX (%s), once", layout.transformer_dir, quantize)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+        fp32 = Path(tmp) / "model.onnx"
+        try:
+            _export(layout.transformer_dir, fp32)
+            result = fp32
+            if quantize == "int8":
+                result = Path(tmp) / "model-int8.onnx"
+                _quantize(fp32, result)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise ModelUnavailableError(
+                f"cannot export the model at {layout.transformer_dir} to ONNX ({exc}); set "
+                "embedder.backend = 'sentence_transformers'"
+            ) from exc
+        os.replace(result, target)
+
+
+def _export(model_dir: Path, out: Path) -> None:
+    import inspect
+
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars; our log line says what runs
+    base: Any = AutoModel.from_pretrained(str(model_dir))
+    base.eval()
+    names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in inspect.signature(base.forward).parameters:
+        names.append("token_type_ids")
+
+    class Hidden(torch.nn.Module):
+        """The token states, the one output pooling needs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = base
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.base(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    sample = torch.ones(1, 8, dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            Hidden(),
+            tuple(sample for _ in names),
+            str(out),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=_OPSET,
+            dynamo=False,
+        )
+
+
+class _NoPreprocessAdvice(logging.Filter):
+    """Drops the quantiser's advice to pre-process first (measured without: see above)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def _quantize(source: Path, out: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    advice = _NoPreprocessAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(out),
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        logging.getLogger().removeFilter(advice)
