@@ -1,11 +1,15 @@
 # Two commands: `make demo` (set up + ingest the sample guide + ask) and `make test`.
+# `make bench`: ours beside LangChain, LlamaIndex and the bare model (bench/, its own venv).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := .rag-demo
 QUESTION ?= How do I remove a document from the index?
 
-.PHONY: demo test setup lint clean
+BENCH_VENV := .venv-bench
+BENCH_ARGS ?=
+
+.PHONY: demo test setup lint clean bench
 
 setup: $(VENV)/.installed
 
@@ -32,16 +36,31 @@ $(VENV)/.installed: $(VENV)/.base
 	touch $@
 
 demo: $(VENV)/.base
+	$(BIN)/rag models prepare
 	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ingest examples/guide
 	RAG_DATA_DIR=$(DEMO_DIR) $(BIN)/rag ask "$(QUESTION)"
+
+# The benchmark's own venv: LangChain and LlamaIndex move transformers' version, so they do
+# not go into the test venv.
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
+	$(BENCH_VENV)/bin/pip install --quiet --no-deps unstructured-inference==1.6.14
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/rag models prepare
+	$(BENCH_VENV)/bin/python -m bench $(BENCH_ARGS)
 
 test: lint
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff format --check rag ingest api eval tests
-	$(BIN)/ruff check rag ingest api eval tests
-	$(BIN)/mypy rag ingest api eval
+	$(BIN)/ruff format --check rag ingest api eval tests bench
+	$(BIN)/ruff check rag ingest api eval tests bench
+	$(BIN)/mypy rag ingest api eval bench
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .rag
+	rm -rf $(VENV) $(BENCH_VENV) $(DEMO_DIR) .rag bench-results

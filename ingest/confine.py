@@ -82,7 +82,15 @@ def _refuse_network(event: str, args: tuple[Any, ...]) -> None:
             raise PermissionError(NETWORK_REFUSED)
 
 
+def without_torch() -> None:
+    """Parsers run unstructured's `fast` and `ocr_only` strategies, which need no torch;
+    spaCy (through thinc) imports it whenever it is installed: 1.2 s of every parser's
+    start. Marking it absent makes those imports fall back at once."""
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+
+
 if __name__ == "__main__":
+    without_torch()
     _applied = confine(int(os.environ.get(MEMORY_VARIABLE, "0")))
     sys.stderr.write(f"parser process {os.getpid()} confined: {_applied}\n")  # the parser log
     from ingest.isolation import main

@@ -234,6 +234,9 @@ class _Worker:
             self._log.close()
 
 
+_GROW_AFTER_S = 1.0  # a file parsing longer than this makes a second parser worth starting
+
+
 class ParserPool:
     """`parser.workers` parser processes; results come back as files finish."""
 
@@ -254,6 +257,12 @@ class ParserPool:
             worker.kill()
         self._workers = []
 
+    def start(self, count: int = 1) -> None:
+        """Start parser processes now (up to `count`), so that they load their parsers
+        while the caller does other work (loading the embedding model)."""
+        while len(self._workers) < min(count, self._config.workers):
+            self._workers.append(_Worker(self._config, self._log_file))
+
     def parse(self, paths: Iterable[Path]) -> Iterator[tuple[Path, list[ParsedPart]]]:
         """Parse files side by side; yields (path, parts) in completion order.
 
@@ -262,19 +271,32 @@ class ParserPool:
         queue = deque(paths)
         if not queue:
             return
-        while len(self._workers) < min(self._config.workers, len(queue)):
-            self._workers.append(_Worker(self._config, self._log_file))
         while queue or any(w.task is not None for w in self._workers):
+            self._grow(len(queue))
             for worker in self._workers:
                 if worker.ready and worker.task is None and queue:
                     worker.task, worker.started = queue.popleft(), time.monotonic()
                     worker.tasks.send(str(worker.task))
-            yield from self._collect()
+            growing = bool(queue) and len(self._workers) < self._config.workers
+            yield from self._collect(_GROW_AFTER_S / 4 if growing else None)
 
-    def _collect(self) -> Iterator[tuple[Path, list[ParsedPart]]]:
+    def _grow(self, queued: int) -> None:
+        """One more parser process when files wait and every process has been busy for a
+        while: a parser takes ~4.5 s to load its libraries, longer than a few small files
+        take to parse, so a handful of small files is parsed by one process alone."""
+        if not queued or len(self._workers) >= self._config.workers:
+            return
+        now = time.monotonic()
+        if all(w.task is not None and now - w.started > _GROW_AFTER_S for w in self._workers):
+            self._workers.append(_Worker(self._config, self._log_file))
+
+    def _collect(self, cap: float | None) -> Iterator[tuple[Path, list[ParsedPart]]]:
+        """Results that arrived, waiting at most until the next time limit (or `cap`)."""
         timeout = self._config.timeout_s
         busy = [w for w in self._workers if w.task is not None]
         left = [timeout - (time.monotonic() - w.started) for w in busy]
+        if cap is not None:
+            left.append(cap)
         ready = wait([w.conn for w in self._workers], timeout=max(0.05, min(left, default=1.0)))
         for worker in list(self._workers):
             if worker.conn in ready:

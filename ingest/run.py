@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,8 @@ from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
 from rag.app import Rag
 from rag.catalog import DocRecord
+from rag.config import RagConfig
+from rag.embed.base import Tokenizer
 from rag.embed.vector_cache import PersistentEmbedder
 from rag.errors import CorruptFileError, IngestError, MissingToolError
 from rag.faults import crash_point
@@ -39,6 +42,8 @@ from rag.types import Chunk, Document, Element
 __all__ = [
     "FileResult",
     "IngestReport",
+    "corpus_document",
+    "embedding_text",
     "delete_source",
     "ingest_jsonl",
     "ingest_paths",
@@ -87,6 +92,22 @@ class IngestReport:
         return 1 if self.count("failed") else 0
 
 
+def embedding_text(chunk: Chunk, tokenizer: Tokenizer) -> str:
+    """The text embedded for a chunk: the chunk headed by its section path, the header cut
+    to fit the model's input."""
+    text = contextual_text(chunk)
+    if text == chunk.text:
+        return text
+    header = text[: len(text) - len(chunk.text) - 1]
+    room = tokenizer.max_tokens - chunk.n_tokens - 1  # one for the line break
+    offsets = tokenizer.offsets(header)
+    if room <= 0:
+        return chunk.text
+    if len(offsets) > room:
+        header = header[: offsets[room][0]].rstrip()
+    return f"{header}\n{chunk.text}"
+
+
 class _Writer:
     """Buffers parsed documents, embeds them in large batches, writes each one atomically."""
 
@@ -111,21 +132,6 @@ class _Writer:
             self.flush()
         return len(chunks)
 
-    def _embedding_text(self, chunk: Chunk) -> str:
-        """The chunk headed by its section path, the header cut to fit the model's input."""
-        text = contextual_text(chunk)
-        if text == chunk.text:
-            return text
-        header = text[: len(text) - len(chunk.text) - 1]
-        tokenizer = self._splitter.tokenizer
-        room = tokenizer.max_tokens - chunk.n_tokens - 1  # one for the line break
-        offsets = tokenizer.offsets(header)
-        if room <= 0:
-            return chunk.text
-        if len(offsets) > room:
-            header = header[: offsets[room][0]].rstrip()
-        return f"{header}\n{chunk.text}"
-
     def file_done(self, file: str, sha256: str, failures: Sequence[FileResult] = ()) -> None:
         """Remember the file (a catalog key) as ingested once its documents are written;
         with `failures`, as failed at this content, so an unchanged file is not parsed
@@ -135,7 +141,8 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
-        texts = [self._embedding_text(c) for _, chunks in self._docs for c in chunks]
+        tokenizer = self._splitter.tokenizer
+        texts = [embedding_text(c, tokenizer) for _, chunks in self._docs for c in chunks]
         vectors = self._embedder.embed_documents(texts) if texts else np.zeros((0, 1), np.float32)
         crash_point("after_embed")
         if self._docs:
@@ -197,6 +204,7 @@ def ingest_paths(
     progress: Progress | None = None,
     follow_links: bool = False,
     retry_failed: bool = False,
+    pool: ParserPool | None = None,
 ) -> IngestReport:
     """Ingest files and folders: new and changed files are parsed, unchanged ones skipped.
 
@@ -207,6 +215,8 @@ def ingest_paths(
         progress: Receives progress of parsing.
         follow_links: Follow symbolic links out of the folders (see `ingest.discover`).
         retry_failed: Parse again files that failed and have not changed since.
+        pool: Parser processes already started (they stay the caller's to close); else a
+            pool of this run's own.
 
     Returns:
         The per-file report. Files that fail do not stop the run.
@@ -243,8 +253,8 @@ def ingest_paths(
     progress.start(len(todo), "parsing")
     finished = 0
     try:
-        with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
-            for file, parts in pool.parse(todo):
+        with _pool(config, pool) as parsers:
+            for file, parts in parsers.parse(todo):
                 crash_point("after_parse")
                 report.results += _ingest_file(index, writer, file, todo[file], parts)
                 finished += 1
@@ -262,6 +272,16 @@ def ingest_paths(
         report.results += _prune(index, paths)
     report.seconds, report.reused = time.monotonic() - started, writer.reused
     return report
+
+
+@contextmanager
+def _pool(config: RagConfig, given: ParserPool | None) -> Iterator[ParserPool]:
+    """The caller's parser pool, or one of this run's own, closed after it."""
+    if given is not None:
+        yield given
+        return
+    with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as own:
+        yield own
 
 
 _INTERRUPTED = "ingest.interrupted"  # left by an interrupted run: {"left": files}
@@ -505,9 +525,16 @@ def _ingest_row(index: Index, writer: _Writer, file: Path, row: dict[str, object
         return FileResult(doc_id, "skipped")
     if not (title or text):
         return FileResult(doc_id, "failed", reason="empty title and text")
+    return FileResult(doc_id, "parsed", writer.add(corpus_document(file, row)))
+
+
+def corpus_document(file: Path, row: dict[str, object]) -> Document:
+    """The document of one corpus row (`_id`, `title`, `text`)."""
+    doc_id = str(row["_id"])
+    title, text = str(row.get("title") or "").strip(), str(row.get("text") or "").strip()
+    version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
     section = (title,) if title else ()
     elements = ((Element(title, "Title", None, section),) if title else ()) + (
         (Element(text, "NarrativeText", None, section),) if text else ()
     )
-    doc = Document(doc_id, doc_id, version, elements, title, str(file))
-    return FileResult(doc_id, "parsed", writer.add(doc))
+    return Document(doc_id, doc_id, version, elements, title, str(file))

@@ -119,9 +119,9 @@ class EmbedderConfig(BaseModel):
 
     model_config = _FROZEN
     backend: str = Field(
-        "sentence_transformers",
-        description="What runs the model: sentence_transformers (torch), or onnx (ONNX "
-        "Runtime on a copy exported once from the same weights; no torch at run time).",
+        "onnx",
+        description="What runs the model: onnx (ONNX Runtime on a copy exported once from the "
+        "same weights; no torch at run time), or sentence_transformers (torch).",
     )
     model: str = Field(
         "all-MiniLM-L6-v2",
@@ -138,10 +138,11 @@ class EmbedderConfig(BaseModel):
         description="Languages the model reads (en, zh); unset: measured by a probe at load "
         "(rag.embed.languages). Questions in other languages are searched with BM25 alone.",
     )
-    quantize: Literal["none", "int8"] = Field(
-        "none",
+    quantize: Literal["none", "int8"] | None = Field(
+        None,
         description="onnx backend: int8 runs the model's matrix products in int8 (weights "
-        "per channel, activations per batch): faster on CPU, vectors within ~0.5% cosine.",
+        "per channel, activations per batch): 1.7x faster on CPU, SciFact nDCG@10 within "
+        "0.002 of fp32. Unset: int8 on onnx, none on sentence_transformers.",
     )
     threads: int = Field(
         0,
@@ -162,9 +163,14 @@ class EmbedderConfig(BaseModel):
         "unset: $XDG_CACHE_HOME/rag-framework/onnx (~/.cache/rag-framework/onnx).",
     )
 
+    @property
+    def precision(self) -> str:
+        """What `quantize` means for this backend: int8 or none."""
+        return self.quantize or ("int8" if self.backend == "onnx" else "none")
+
     @model_validator(mode="after")
     def _quantize_needs_onnx(self) -> EmbedderConfig:
-        if self.quantize != "none" and self.backend != "onnx":
+        if self.quantize == "int8" and self.backend != "onnx":
             raise ValueError(
                 "quantize applies to the onnx backend only; set backend = 'onnx' or quantize "
                 f"= 'none'. Currently, backend is {self.backend!r} and quantize is "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -14,6 +14,9 @@ from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, err, error, out, progress, safe
 from rag.config import RagConfig, derive, load_config
 from rag.manifest import DEFAULT_KB, read_manifest
+
+if TYPE_CHECKING:
+    from ingest.isolation import ParserPool
 
 __all__ = ["register"]
 
@@ -80,7 +83,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
-    from ingest.run import ingest_jsonl, ingest_paths
+    from ingest.isolation import ParserPool
 
     if not args.paths and args.jsonl is None:
         error("give files or folders to ingest, or --jsonl FILE")
@@ -90,6 +93,16 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
     known = read_manifest(config.data_dir)
     if known is not None and config.kb not in known.kbs and config.kb != DEFAULT_KB:
         out.print(f"creating knowledge base {config.kb!r}", markup=False)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
+        if args.paths:
+            pool.start()  # a parser loads its libraries while the model loads
+        return _ingest_local(config, args, pool)
+
+
+def _ingest_local(config: RagConfig, args: argparse.Namespace, pool: ParserPool) -> int:
+    from ingest.run import ingest_jsonl, ingest_paths
+
     with Rag.open(config, write=True, create="") as app, progress(args.quiet) as display:
         reports = []
         if args.paths:
@@ -101,6 +114,7 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
                     progress=Bar(display),
                     follow_links=args.follow_links,
                     retry_failed=args.retry_failed,
+                    pool=pool,
                 )
             )
         if args.jsonl is not None:

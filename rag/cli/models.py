@@ -1,4 +1,5 @@
-"""`rag models check` and `rag models ollama-create`: the served fine-tuned model."""
+"""`rag models check` and `rag models ollama-create`: the served fine-tuned model;
+`rag models prepare`: the embedding model made ready (exported once for the onnx backend)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,17 @@ __all__ = ["register"]
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add `rag models ...` to the `rag` parser."""
-    models = sub.add_parser("models", help="check the served model; register a GGUF with Ollama")
+    models = sub.add_parser(
+        "models",
+        help="check the served model; register a GGUF with Ollama; prepare the embedder",
+    )
     actions = models.add_subparsers(dest="action", required=True)
+    prepare = actions.add_parser(
+        "prepare",
+        help="load the embedding model once (the onnx backend exports it on first use)",
+        parents=[common],
+    )
+    prepare.set_defaults(handler=_prepare)
     check = actions.add_parser(
         "check", help="list the served models; is the configured one there?", parents=[common]
     )
@@ -39,6 +49,23 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--base-url", help="Ollama's URL (default: the configured one)")
     create.set_defaults(handler=_create)
+
+
+def _prepare(config: RagConfig, args: argparse.Namespace) -> int:
+    import time
+
+    from rag.embed import create_embedder
+
+    started = time.monotonic()
+    embedder = create_embedder(config.embedder)
+    embedder.warm_up()
+    model = embedder.fingerprint
+    out.print(
+        f"embedding model {model.name} ready on {model.backend} (dimension {model.dimension}, "
+        f"sha256 {model.sha256[:12]}) in {time.monotonic() - started:.1f} s",
+        markup=False,
+    )
+    return ExitCode.OK
 
 
 def _create(config: RagConfig, args: argparse.Namespace) -> int:

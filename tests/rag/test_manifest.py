@@ -49,16 +49,14 @@ def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) ->
 
 
 def test_other_backend_of_the_same_model_is_refused_by_name(built: RagConfig) -> None:
-    # Built with sentence-transformers; the same model's int8 ONNX vectors differ slightly.
+    # Built by the default int8 ONNX model; sentence-transformers' fp32 vectors differ slightly.
     other = built.model_copy(
-        update={
-            "embedder": built.embedder.model_copy(update={"backend": "onnx", "quantize": "int8"})
-        }
+        update={"embedder": built.embedder.model_copy(update={"backend": "sentence_transformers"})}
     )
-    message = "embedded by the sentence_transformers backend .* runs the same model on onnx-int8"
+    message = "embedded by the onnx-int8 backend .* runs the same model on sentence_transformers"
     with pytest.raises(IndexMismatchError, match=message) as refused:
         Rag.open(other)
-    assert "backend = 'sentence_transformers', quantize = 'none'" in str(refused.value)
+    assert "backend = 'onnx', quantize = 'int8'" in str(refused.value)
 
 
 def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def _sentence_transformers(**settings: object) -> Embedder:
 
 def test_fp32_gives_sentence_transformers_vectors(cache: Path) -> None:
     reference = _sentence_transformers()
-    onnx = _onnx(cache)
+    onnx = _onnx(cache, quantize="none")
     documents = onnx.embed_documents(TEXTS)
     assert documents.shape == (len(TEXTS), 384) and documents.dtype == np.float32
     cosine = (documents * reference.embed_documents(TEXTS)).sum(axis=1)
@@ -67,13 +67,13 @@ def test_fp32_gives_sentence_transformers_vectors(cache: Path) -> None:
         "sentence_transformers",
     )
     # a batch sorted by length and cut in pieces gives each text its own row back
-    small = _onnx(cache, batch_size=2)
+    small = _onnx(cache, quantize="none", batch_size=2)
     assert np.allclose(small.embed_documents(TEXTS), documents, atol=1e-5)
 
 
-def test_int8_stays_close_and_reads_the_same_languages(cache: Path) -> None:
+def test_int8_is_the_default_stays_close_and_reads_the_same_languages(cache: Path) -> None:
     reference = _sentence_transformers()
-    int8 = _onnx(cache, quantize="int8")
+    int8 = _onnx(cache)
     assert int8.fingerprint.backend == "onnx-int8"
     cosine = (int8.embed_documents(TEXTS) * reference.embed_documents(TEXTS)).sum(axis=1)
     # 0.995 on average over SciFact abstracts; a two-letter text moves most (0.977 here)
@@ -107,7 +107,7 @@ def test_a_second_process_loads_the_export_without_torch(cache: Path) -> None:
 def test_other_models_and_pooling(tmp_path: Path, pooling: str) -> None:
     model = tiny_sentence_model(tmp_path, pooling=pooling)
     reference = _sentence_transformers(model="tiny", path=str(model))
-    onnx = _onnx(tmp_path / "cache", model="tiny", path=str(model))
+    onnx = _onnx(tmp_path / "cache", model="tiny", path=str(model), quantize="none")
     cosine = (onnx.embed_documents(TEXTS) * reference.embed_documents(TEXTS)).sum(axis=1)
     assert cosine.min() > 0.9999
     assert onnx.fingerprint == reference.fingerprint.__class__(
@@ -134,6 +134,9 @@ def test_unwritable_cache_says_what_to_set(tmp_path: Path) -> None:
         _onnx(locked / "cache")
 
 
-def test_quantize_without_onnx_is_refused() -> None:
+def test_quantize_follows_the_backend_and_int8_needs_onnx() -> None:
+    assert EmbedderConfig().precision == "int8"
+    assert EmbedderConfig(backend="sentence_transformers").precision == "none"
+    assert EmbedderConfig(backend="onnx", quantize="none").precision == "none"
     with pytest.raises(ValueError, match="quantize applies to the onnx backend only"):
         EmbedderConfig(backend="sentence_transformers", quantize="int8")
