@@ -164,11 +164,13 @@ def write_server_note(data_dir: Path, url: str) -> Path:
 def _torch_threads(config: RagConfig) -> int:
     """torch's intra-op threads: the configured number, else the cores this process may
     use (not the machine's: a container's share), so concurrent requests do not
-    oversubscribe the CPU."""
-    import torch
-
+    oversubscribe the CPU. Set only when torch runs a model here (the sentence_transformers
+    embedder, a cross-encoder reranker): the onnx embedder needs no torch import."""
     threads = config.api.torch_threads or len(os.sched_getaffinity(0))
-    torch.set_num_threads(threads)
+    if config.embedder.backend == "sentence_transformers" or config.reranker.backend != "none":
+        import torch
+
+        torch.set_num_threads(threads)
     return threads
 
 
