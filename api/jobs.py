@@ -46,6 +46,8 @@ class Job:
     state: State = "queued"
     done_steps: int = 0
     total_steps: int = 0
+    chunks_embedded: int = 0
+    chunks_found: int = 0
     results: list[FileResult] = field(default_factory=list)
     error: str | None = None
     created_at: float = field(default_factory=time.time)
@@ -84,6 +86,9 @@ class JobProgress:
 
     def advance(self, steps: int = 1, note: str = "") -> None:
         self._job.done_steps += steps
+
+    def chunks(self, embedded: int, found: int, note: str = "") -> None:
+        self._job.chunks_embedded, self._job.chunks_found = embedded, found
 
 
 class JobQueue:

@@ -75,8 +75,13 @@ def langchain_ingest(corpus: Path, work: Path) -> dict[str, Any]:
         Document(page_content=f"{title}\n{text}".strip(), metadata={"doc_id": doc_id})
         for doc_id, title, text in _rows(corpus)
     ]
+    from langchain_chroma import Chroma
+    from langchain_huggingface import HuggingFaceEmbeddings
+
     chunks = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=0).split_documents(docs)
-    _langchain_store(work).add_documents(chunks)
+    embeddings = HuggingFaceEmbeddings(model_name=_model_path())
+    # from_documents, as the tutorials write it (it also cuts Chroma's batches to size)
+    Chroma.from_documents(chunks, embeddings, collection_name="bench", persist_directory=str(work))
     return {"chunks": len(chunks)}
 
 
@@ -151,8 +156,9 @@ def ours_query(work: Path, queries: dict[str, str], mode: str) -> dict[str, Any]
 def bare_ingest(corpus: Path, work: Path) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
-    from ingest.run import corpus_document, embedding_text
+    from ingest.run import corpus_document
     from ingest.split import TokenSplitter
+    from ingest.writer import embedding_text
     from rag.config import EmbedderConfig, load_config
     from rag.embed import create_embedder
 

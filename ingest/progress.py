@@ -18,6 +18,11 @@ class Progress(Protocol):
         """`steps` more are done; `note` says what was just finished."""
         ...
 
+    def chunks(self, embedded: int, found: int, note: str = "") -> None:
+        """Chunks embedded so far, of those found so far; `note`: the file they come from
+        (called from the ingest's writer thread)."""
+        ...
+
 
 class NoProgress:
     """Reports nothing."""
@@ -26,4 +31,7 @@ class NoProgress:
         return None
 
     def advance(self, steps: int = 1, note: str = "") -> None:
+        return None
+
+    def chunks(self, embedded: int, found: int, note: str = "") -> None:
         return None

@@ -23,27 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from ingest.discover import discover, display, file_key, key_path, open_regular
 from ingest.isolation import ParsedPart, ParserPool
 from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
+from ingest.writer import FileMark, Writer
 from rag.app import Rag
-from rag.catalog import DocRecord
 from rag.config import RagConfig
-from rag.embed.base import Tokenizer
-from rag.embed.vector_cache import PersistentEmbedder
 from rag.errors import CorruptFileError, IngestError, MissingToolError
 from rag.faults import crash_point
-from rag.index import Index, contextual_text
-from rag.types import Chunk, Document, Element
+from rag.index import Index
+from rag.types import Document, Element
 
 __all__ = [
     "FileResult",
     "IngestReport",
     "corpus_document",
-    "embedding_text",
     "delete_source",
     "ingest_jsonl",
     "ingest_paths",
@@ -92,75 +87,17 @@ class IngestReport:
         return 1 if self.count("failed") else 0
 
 
-def embedding_text(chunk: Chunk, tokenizer: Tokenizer) -> str:
-    """The text embedded for a chunk: the chunk headed by its section path, the header cut
-    to fit the model's input."""
-    text = contextual_text(chunk)
-    if text == chunk.text:
-        return text
-    header = text[: len(text) - len(chunk.text) - 1]
-    room = tokenizer.max_tokens - chunk.n_tokens - 1  # one for the line break
-    offsets = tokenizer.offsets(header)
-    if room <= 0:
-        return chunk.text
-    if len(offsets) > room:
-        header = header[: offsets[room][0]].rstrip()
-    return f"{header}\n{chunk.text}"
-
-
-class _Writer:
-    """Buffers parsed documents, embeds them in large batches, writes each one atomically."""
-
-    def __init__(
-        self, index: Index, embedder: PersistentEmbedder, splitter: TokenSplitter, batch: int
-    ) -> None:
-        self._index, self._embedder, self._splitter = index, embedder, splitter
-        self._batch = batch
-        self._docs: list[tuple[DocRecord, list[Chunk]]] = []
-        self._done: list[tuple[str, str, list[FileResult]]] = []  # to mark once written
-
-    @property
-    def reused(self) -> int:
-        """Chunk vectors the vector cache gave so far."""
-        return self._embedder.reused
-
-    def add(self, doc: Document) -> int:
-        chunks = self._splitter.split(doc)
-        record = DocRecord(doc.doc_id, doc.source, doc.file, doc.version, len(chunks), doc.title)
-        self._docs.append((record, chunks))
-        if sum(len(c) for _, c in self._docs) >= self._batch:
-            self.flush()
-        return len(chunks)
-
-    def file_done(self, file: str, sha256: str, failures: Sequence[FileResult] = ()) -> None:
-        """Remember the file (a catalog key) as ingested once its documents are written;
-        with `failures`, as failed at this content, so an unchanged file is not parsed
-        again (parts that were parsed are written all the same)."""
-        self._done.append((file, sha256, list(failures)))
-        if not self._docs:
-            self.flush()
-
-    def flush(self) -> None:
-        tokenizer = self._splitter.tokenizer
-        texts = [embedding_text(c, tokenizer) for _, chunks in self._docs for c in chunks]
-        vectors = self._embedder.embed_documents(texts) if texts else np.zeros((0, 1), np.float32)
-        crash_point("after_embed")
-        if self._docs:
-            self._index.write_documents(self._docs, vectors)
-        for file, sha, failures in self._done:
-            if failures:
-                reasons = [(f.source, f.reason) for f in failures]
-                self._index.remember_failure(file, sha, reasons)
-                continue
-            stat = key_path(file).stat()
-            self._index.set_file_state(file, sha, stat.st_size, stat.st_mtime_ns)
-        self._docs, self._done = [], []
-
-
-def _writer(app: Rag) -> _Writer:
+@contextmanager
+def _writing(app: Rag, progress: Progress) -> Iterator[Writer]:
+    """The run's writer (embedding and writing on its own thread), stopped afterwards."""
     app.index.require_writer()
     splitter = TokenSplitter(app.config.chunker, app.embedder.tokenizer)
-    return _Writer(app.index, app.ingest_embedder, splitter, 4 * app.config.embedder.batch_size)
+    batch = 4 * app.config.embedder.batch_size
+    writer = Writer(app.index, app.ingest_embedder, splitter, batch, progress)
+    try:
+        yield writer
+    finally:
+        writer.close()
 
 
 def _sha256(path: Path) -> str:
@@ -247,30 +184,31 @@ def ingest_paths(
             report.results += before
         else:
             todo[file] = sha
-    writer = _writer(app)
     marker = config.data_dir / _INTERRUPTED
     report.resumed = _left_last_time(marker)
     progress.start(len(todo), "parsing")
     finished = 0
-    try:
-        with _pool(config, pool) as parsers:
-            for file, parts in parsers.parse(todo):
-                crash_point("after_parse")
-                report.results += _ingest_file(index, writer, file, todo[file], parts)
-                finished += 1
-                progress.advance(1, display(file))
-    except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM: what was parsed is written (and skipped by the next run).
-        report.interrupted = len(todo) - finished
-    writer.flush()
+    with _writing(app, progress) as writer:
+        try:
+            with _pool(config, pool) as parsers:
+                for file, parts in parsers.parse(todo):
+                    crash_point("after_parse")
+                    report.results += _ingest_file(index, writer, file, todo[file], parts)
+                    finished += 1
+                    progress.advance(1, display(file))
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: what was parsed is written (and skipped by the next run).
+            report.interrupted = len(todo) - finished
+        writer.flush()
+        report.reused = writer.reused
     if report.interrupted is not None:
         marker.write_text(json.dumps({"left": report.interrupted}), encoding="utf-8")
-        report.seconds, report.reused = time.monotonic() - started, writer.reused
+        report.seconds = time.monotonic() - started
         return report
     marker.unlink(missing_ok=True)
     if prune:
         report.results += _prune(index, paths)
-    report.seconds, report.reused = time.monotonic() - started, writer.reused
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -304,7 +242,7 @@ def _too_big(file: Path, max_mb: float) -> str | None:
 
 def _ingest_file(
     index: Index,
-    writer: _Writer,
+    writer: Writer,
     file: Path,
     sha: str,
     parts: list[ParsedPart],
@@ -343,9 +281,9 @@ def _ingest_file(
             if old.doc_id not in kept:
                 writer.flush()
                 index.delete_document(old.doc_id)
-        writer.file_done(base_id, sha)
+        writer.file_done(FileMark(base_id, sha))
     elif lasting:  # a missing tool is not the file's fault: installing it should retry
-        writer.file_done(base_id, sha, lasting)
+        writer.file_done(FileMark(base_id, sha, [(r.source, r.reason) for r in lasting]))
     return results
 
 
@@ -367,7 +305,6 @@ def ingest_uploads(
     started = time.monotonic()
     progress = progress or NoProgress()
     config, index = app.config, app.index
-    writer = _writer(app)
     report = IngestReport()
     todo: dict[Path, str] = {}
     names: dict[Path, str] = {}
@@ -382,12 +319,15 @@ def ingest_uploads(
             continue
         todo[path], names[path] = sha, name
     progress.start(len(todo), "parsing")
-    with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
+    with (
+        _writing(app, progress) as writer,
+        ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool,
+    ):
         for path, parts in pool.parse(todo):
             named = (f"sha256:{todo[path]}", names[path])
             report.results += _ingest_file(index, writer, path, todo[path], parts, named)
             progress.advance(1, names[path])
-    writer.flush()
+        writer.flush()
     report.seconds, report.reused = time.monotonic() - started, writer.reused
     return report
 
@@ -406,7 +346,7 @@ def ingest_text(
         raise IngestError("the text is empty; give the document's text", source=source)
     progress = progress or NoProgress()
     progress.start(1, "embedding")
-    index, writer = app.index, _writer(app)
+    index = app.index
     version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
     doc_id = f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
     report = IngestReport()
@@ -418,10 +358,13 @@ def ingest_text(
             Element(text, "NarrativeText", None, section),
         )
         doc = Document(doc_id, source, version, elements, title, None)
-        report.results.append(FileResult(source, "parsed", writer.add(doc), doc_id=doc_id))
-        writer.flush()
+        with _writing(app, progress) as writer:
+            chunks = writer.add(doc)
+            writer.flush()
+        report.results.append(FileResult(source, "parsed", chunks, doc_id=doc_id))
+        report.reused = writer.reused
     progress.advance(1, source)
-    report.seconds, report.reused = time.monotonic() - started, writer.reused
+    report.seconds = time.monotonic() - started
     return report
 
 
@@ -496,27 +439,29 @@ def ingest_jsonl(
         raise IngestError(f"{display(file)} does not exist; give a corpus.jsonl file")
     rows = list(_read_jsonl(file))
     report = IngestReport()
-    index, writer = app.index, _writer(app)
-    progress.start(len(rows), "embedding")
+    index = app.index
+    progress.start(len(rows), "documents")
     seen: set[str] = set()
-    for _, row in rows:
-        if isinstance(row, IngestError):
-            report.results.append(FileResult(row.source or "", "failed", reason=str(row)))
-        else:
-            seen.add(str(row["_id"]))
-            report.results.append(_ingest_row(index, writer, file, row))
-        progress.advance(1)
-    writer.flush()
+    with _writing(app, progress) as writer:
+        for _, row in rows:
+            if isinstance(row, IngestError):
+                report.results.append(FileResult(row.source or "", "failed", reason=str(row)))
+            else:
+                seen.add(str(row["_id"]))
+                report.results.append(_ingest_row(index, writer, file, row))
+            progress.advance(1)
+        writer.flush()
+        report.reused = writer.reused
     if prune:
         for doc in index.documents(file=str(file)):
             if doc.doc_id not in seen:
                 index.delete_document(doc.doc_id)
                 report.results.append(FileResult(doc.source, "removed", reason="not in corpus"))
-    report.seconds, report.reused = time.monotonic() - started, writer.reused
+    report.seconds = time.monotonic() - started
     return report
 
 
-def _ingest_row(index: Index, writer: _Writer, file: Path, row: dict[str, object]) -> FileResult:
+def _ingest_row(index: Index, writer: Writer, file: Path, row: dict[str, object]) -> FileResult:
     doc_id = str(row["_id"])
     title, text = str(row.get("title") or "").strip(), str(row.get("text") or "").strip()
     version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()

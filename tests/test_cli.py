@@ -87,3 +87,17 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     assert exe.is_file(), "the `rag` console script is not installed next to python"
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     assert "ingest" in out.stdout and "ask" in out.stdout and "delete" in out.stdout
+
+
+def test_models_prepare_exports_the_embedder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RAG_EMBEDDER__CACHE_DIR", str(tmp_path / "onnx"))
+    assert main(["models", "prepare"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"all-MiniLM-L6-v2 ready on onnx-int8 \(dimension 384, sha256 \w{12}\)", out)
+    exported = list((tmp_path / "onnx").glob("*-int8-r*.onnx"))
+    assert len(exported) == 1
+    stamp = exported[0].stat().st_mtime_ns
+    assert main(["models", "prepare"]) == 0  # loaded from the cache, not exported again
+    assert exported[0].stat().st_mtime_ns == stamp

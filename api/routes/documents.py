@@ -50,7 +50,12 @@ def job_out(job: Job) -> JobOut:
         kb=job.kb,
         kind=job.kind,
         state=job.state,
-        progress={"done": job.done_steps, "total": job.total_steps},
+        progress={
+            "done": job.done_steps,
+            "total": job.total_steps,
+            "chunks_embedded": job.chunks_embedded,
+            "chunks_found": job.chunks_found,
+        },
         files=[
             JobFile(
                 source=r.source, status=r.status, doc_id=r.doc_id, chunks=r.chunks, reason=r.reason

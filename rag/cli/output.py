@@ -65,6 +65,7 @@ class Bar:
     def __init__(self, display: Progress) -> None:
         self._display = display
         self._task: Any = None
+        self._chunks: Any = None
 
     def start(self, total: int, label: str) -> None:
         self._task = self._display.add_task(label, total=total)
@@ -72,3 +73,10 @@ class Bar:
     def advance(self, steps: int = 1, note: str = "") -> None:
         shown = escape(safe(note)[-60:]) if note else None  # descriptions are rich markup
         self._display.update(self._task, advance=steps, description=shown)
+
+    def chunks(self, embedded: int, found: int, note: str = "") -> None:
+        """A second bar: chunks embedded of those found, naming the file in work."""
+        shown = "embedding " + escape(safe(note)[-50:]) if note else "embedding"
+        if self._chunks is None:
+            self._chunks = self._display.add_task(shown, total=found)
+        self._display.update(self._chunks, completed=embedded, total=found, description=shown)

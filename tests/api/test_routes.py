@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -321,3 +322,10 @@ def test_metrics_in_prometheus_format(service: ApiServer) -> None:
     assert "/v1/query" in routes and "/v1/kbs/{kb}/documents" in routes
     stages = {s.labels.get("stage") for s in families["rag_stage_seconds"].samples}
     assert {"retrieval", "generate"} <= stages
+
+
+def test_the_server_runs_without_torch(service: ApiServer) -> None:
+    # The default onnx embedder needs no torch: the server never maps its library.
+    maps = Path(f"/proc/{service.pid}/maps").read_text()
+    assert "onnxruntime" in maps
+    assert "libtorch" not in maps
