@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -323,9 +322,3 @@ def test_metrics_in_prometheus_format(service: ApiServer) -> None:
     stages = {s.labels.get("stage") for s in families["rag_stage_seconds"].samples}
     assert {"retrieval", "generate"} <= stages
 
-
-def test_the_server_runs_without_torch(service: ApiServer) -> None:
-    # The default onnx embedder needs no torch: the server never maps its library.
-    maps = Path(f"/proc/{service.pid}/maps").read_text()
-    assert "onnxruntime" in maps
-    assert "libtorch" not in maps
