@@ -321,4 +321,3 @@ def test_metrics_in_prometheus_format(service: ApiServer) -> None:
     assert "/v1/query" in routes and "/v1/kbs/{kb}/documents" in routes
     stages = {s.labels.get("stage") for s in families["rag_stage_seconds"].samples}
     assert {"retrieval", "generate"} <= stages
-
