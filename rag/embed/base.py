@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Embedder", "ModelFingerprint", "Tokenizer"]
+__all__ = ["Embedder", "LocalModel", "ModelFingerprint", "Tokenizer", "Wrapper"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +69,76 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for several queries at once, shape (len(texts), dimension)."""
         ...
+
+
+class Wrapper:
+    """Base of the embedders that wrap another (caching, batching): everything is the inner
+    embedder's unless a subclass changes it."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+
+    def warm_up(self) -> None:
+        self._inner.warm_up()
+
+    @property
+    def fingerprint(self) -> ModelFingerprint:
+        return self._inner.fingerprint
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self._inner.tokenizer
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._inner.embed_query(text)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._inner.embed_queries(texts)
+
+
+class LocalModel:
+    """Base of the embedders that load a model here: `_load` (under the lock, once) sets
+    `_fingerprint` and `_tokenizer`; `_encode` turns prefixed texts into vectors."""
+
+    def __init__(self, prefixes: tuple[str, str]) -> None:
+        self._query_prefix, self._document_prefix = prefixes
+        self._fingerprint: ModelFingerprint | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._lock = threading.RLock()
+
+    def warm_up(self) -> None:
+        """Load the model; a second call does nothing."""
+        with self._lock:
+            if self._fingerprint is None:
+                self._load()
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> ModelFingerprint:
+        self.warm_up()
+        assert self._fingerprint is not None  # set by warm_up; not input validation
+        return self._fingerprint
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        self.warm_up()
+        assert self._tokenizer is not None
+        return self._tokenizer
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self._document_prefix + t for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector: np.ndarray = self._encode([self._query_prefix + text])[0]
+        return vector
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self._query_prefix + t for t in texts])

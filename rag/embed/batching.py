@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from rag.embed.base import Embedder, ModelFingerprint, Tokenizer
+from rag.embed.base import Embedder, Wrapper
 
 __all__ = ["BatchingEmbedder", "BatchStats"]
 
@@ -47,27 +47,17 @@ class BatchStats:
     largest: int = 0
 
 
-class BatchingEmbedder:
+class BatchingEmbedder(Wrapper):
     """An `Embedder` whose calls, from any number of threads, go through one worker."""
 
     def __init__(self, inner: Embedder, wait_s: float = 0.002, max_batch: int = 32) -> None:
-        self._inner, self._wait_s, self._max_batch = inner, wait_s, max_batch
+        super().__init__(inner)
+        self._wait_s, self._max_batch = wait_s, max_batch
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._start = threading.Lock()
         self._closed = False
         self.stats = BatchStats()
-
-    def warm_up(self) -> None:
-        self._inner.warm_up()
-
-    @property
-    def fingerprint(self) -> ModelFingerprint:
-        return self._inner.fingerprint
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self._inner.tokenizer
 
     def embed_query(self, text: str) -> np.ndarray:
         vectors: np.ndarray = self._submit("query", [text])[0]

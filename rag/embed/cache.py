@@ -18,32 +18,22 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from rag.embed.base import Embedder, ModelFingerprint, Tokenizer
+from rag.embed.base import Embedder, Wrapper
 
 __all__ = ["CachedEmbedder"]
 
 
-class CachedEmbedder:
+class CachedEmbedder(Wrapper):
     """Wraps an embedder; the `size` most recently used document vectors and query vectors
     (each kind its own `size`) are kept. Safe to share between threads: the cache is locked,
     the model call is not held under it."""
 
     def __init__(self, inner: Embedder, size: int = 4096) -> None:
-        self._inner, self._size = inner, size
+        super().__init__(inner)
+        self._size = size
         self._documents: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-
-    def warm_up(self) -> None:
-        self._inner.warm_up()
-
-    @property
-    def fingerprint(self) -> ModelFingerprint:
-        return self._inner.fingerprint
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self._inner.tokenizer
 
     def embed_query(self, text: str) -> np.ndarray:
         vector: np.ndarray = self._cached(self._queries, [text], self._inner.embed_queries)[0]

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.config import EmbedderConfig
-from rag.embed.base import ModelFingerprint
+from rag.embed.base import LocalModel, ModelFingerprint
 from rag.embed.model_files import (
     HFTokenizer,
     ModelLayout,
@@ -47,25 +45,16 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH = 16
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(LocalModel):
     """Embeds with ONNX Runtime on the CPU; one model call at a time (it uses every core)."""
 
     def __init__(self, config: EmbedderConfig) -> None:
+        super().__init__((config.query_prefix, config.document_prefix))
         self._config = config
         self._session: Any = None
         self._inputs: frozenset[str] = frozenset()
         self._encoder: Any = None
         self._layout: ModelLayout | None = None
-        self._fingerprint: ModelFingerprint | None = None
-        self._tokenizer: HFTokenizer | None = None
-        self._lock = threading.RLock()
-
-    def warm_up(self) -> None:
-        """Export the model if it is not in the cache yet, then load it; a second call does
-        nothing."""
-        with self._lock:
-            if self._session is None:
-                self._load()
 
     def _load(self) -> None:
         config = self._config
@@ -99,33 +88,12 @@ class OnnxEmbedder:
                 f"cannot load the exported model {file} ({exc}); remove it to export again"
             ) from exc
         backend = "onnx-int8" if config.precision == "int8" else "onnx"
-        self._fingerprint = ModelFingerprint(config.model, sha256, layout.dimension, backend)
         self._tokenizer = HFTokenizer(counter, layout.max_seq_length - 2)
         self._inputs = frozenset(i.name for i in session.get_inputs())
         self._encoder, self._layout, self._session = encoder, layout, session
+        # last: it marks the model as loaded
+        self._fingerprint = ModelFingerprint(config.model, sha256, layout.dimension, backend)
         logger.info("loaded embedding model %s (%s) from %s", config.model, backend, file)
-
-    @property
-    def fingerprint(self) -> ModelFingerprint:
-        self.warm_up()
-        assert self._fingerprint is not None  # set by warm_up; not input validation
-        return self._fingerprint
-
-    @property
-    def tokenizer(self) -> HFTokenizer:
-        self.warm_up()
-        assert self._tokenizer is not None
-        return self._tokenizer
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._config.document_prefix + t for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        vector: np.ndarray = self._encode([self._config.query_prefix + text])[0]
-        return vector
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._config.query_prefix + t for t in texts])
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.warm_up()

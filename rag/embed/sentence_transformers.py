@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import copy
 import logging
-import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from rag.config import EmbedderConfig
-from rag.embed.base import ModelFingerprint
+from rag.embed.base import LocalModel, ModelFingerprint
 from rag.embed.model_files import HFTokenizer, hash_model_dir, resolve_model_dir
 from rag.errors import ModelUnavailableError
 
@@ -28,24 +26,16 @@ __all__ = ["SentenceTransformerEmbedder"]
 logger = logging.getLogger(__name__)
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(LocalModel):
     """Embeds with a local sentence-transformers model, batched and normalised."""
 
     def __init__(self, config: EmbedderConfig) -> None:
+        super().__init__((config.query_prefix, config.document_prefix))
         self._config = config
         self._model: Any = None
-        self._fingerprint: ModelFingerprint | None = None
-        self._tokenizer: HFTokenizer | None = None
         # Hugging Face fast tokenizers fail ("Already borrowed") when two threads encode at
         # once with the padding settings sentence-transformers sets per call: one call runs
-        # at a time (the cores are busy with that one anyway).
-        self._lock = threading.RLock()
-
-    def warm_up(self) -> None:
-        """Load the model from its local directory (offline); a second call does nothing."""
-        with self._lock:
-            if self._model is None:
-                self._load()
+        # at a time under the lock (the cores are busy with that one anyway).
 
     def _load(self) -> None:
         path = resolve_model_dir(self._config)
@@ -69,36 +59,13 @@ class SentenceTransformerEmbedder:
         # [CLS] and [SEP] take two of the model's positions.
         self._tokenizer = HFTokenizer(backend, int(model.max_seq_length or 512) - 2)
         dimension = int(model.get_embedding_dimension() or 0)
-        self._fingerprint = ModelFingerprint(
+        self._model = model
+        self._fingerprint = ModelFingerprint(  # last: it marks the model as loaded
             self._config.model, hash_model_dir(path), dimension, "sentence_transformers"
         )
-        self._model = model
         logger.info(
             "loaded embedding model %s from %s (dim %d)", self._config.model, path, dimension
         )
-
-    @property
-    def fingerprint(self) -> ModelFingerprint:
-        self.warm_up()
-        assert self._fingerprint is not None  # set by warm_up; not input validation
-        return self._fingerprint
-
-    @property
-    def tokenizer(self) -> HFTokenizer:
-        self.warm_up()
-        assert self._tokenizer is not None
-        return self._tokenizer
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        prefix = self._config.document_prefix
-        return self._encode([prefix + t for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        vectors: np.ndarray = self._encode([self._config.query_prefix + text])[0]
-        return vectors
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self._config.query_prefix + t for t in texts])
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.warm_up()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embed.base import Embedder, ModelFingerprint, Tokenizer
+from rag.embed.base import Embedder, Wrapper
 
 __all__ = ["PersistentEmbedder", "VectorCache"]
 
@@ -47,7 +47,6 @@ class VectorCache:
         self._db.execute("CREATE INDEX IF NOT EXISTS vectors_used ON vectors (used)")
         self._max_bytes = max_mb * 1024 * 1024
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
 
     def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         """The vectors of those keys the cache holds (each marked as used now)."""
@@ -65,8 +64,6 @@ class VectorCache:
                     self._db.execute(
                         f"UPDATE vectors SET used = ? WHERE key IN ({marks})", [now, *part]
                     )
-            self.hits += len(found)
-            self.misses += len(set(keys)) - len(found)
         return found
 
     def put(self, vectors: dict[bytes, np.ndarray]) -> None:
@@ -97,32 +94,16 @@ class VectorCache:
             self._db.close()
 
 
-class PersistentEmbedder:
+class PersistentEmbedder(Wrapper):
     """An embedder whose passage vectors go through a `VectorCache` (None: straight to the
     model); queries pass through. `reused` counts the vectors the cache gave."""
 
     def __init__(self, inner: Embedder, cache: VectorCache | None, document_prefix: str) -> None:
-        self._inner, self._cache = inner, cache
+        super().__init__(inner)
+        self._cache = cache
         model = inner.fingerprint
         self._salt = f"{model.sha256}\x00{model.backend}\x00{document_prefix}\x00".encode()
         self.reused = 0
-
-    def warm_up(self) -> None:
-        self._inner.warm_up()
-
-    @property
-    def fingerprint(self) -> ModelFingerprint:
-        return self._inner.fingerprint
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        return self._inner.tokenizer
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._inner.embed_query(text)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._inner.embed_queries(texts)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts or self._cache is None:
