@@ -40,9 +40,10 @@ __all__ = ["OnnxEmbedder"]
 logger = logging.getLogger(__name__)
 
 # ONNX Runtime keeps the memory of the largest batch it has run (its arena): peak RSS grows
-# with the batch (1000 SciFact abstracts, int8: 8 -> 408 MB, 16 -> 646, 32 -> 1144, 64 ->
-# 1979) while the speed does not (texts are sorted by length, so batches pad little).
-_MAX_BATCH = 16
+# with the batch (1000 SciFact abstracts, int8: 4 -> 300 MB, 8 -> 408, 16 -> 646, 32 ->
+# 1144, 64 -> 1979), and batches of 8 are also the fastest there (24.5-26.6 s against 26.3-29.0
+# for 16 and 28.2 for 4): texts are sorted by length, so small batches pad little.
+_MAX_BATCH = 8
 
 
 class OnnxEmbedder(LocalModel):
