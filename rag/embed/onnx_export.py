@@ -5,9 +5,13 @@ takes a few seconds, and is kept in the cache folder under the model's hash, the
 and this recipe's version; later runs load the file without importing torch. Two processes
 exporting at once take turns (a file lock); the file appears whole or not at all.
 
-Int8: dynamic quantisation of the matrix products only, weights per output channel. Measured
-on all-MiniLM-L6-v2 (SciFact abstracts): 1.7x the fp32 speed, cosine to fp32 0.995 on
-average; quantising every op per tensor was 1.6x but 0.937, and is not offered.
+The graph is exported with the model's plain ("eager") attention and then fused by ONNX
+Runtime's transformer optimiser (attention, embedding + layer norm, bias + GELU, skip + layer
+norm). Int8: then dynamic quantisation of the matrix products and the fused attention,
+weights per output channel. Measured on all-MiniLM-L6-v2, 600 SciFact abstracts, 2 cores,
+batches of 8: plain fp32 27.3 s, fused fp32 20.2-21.4 s (same vectors), int8 of the plain
+graph 14.2-16.3 s, int8 of the fused graph 10.3-11.6 s, cosine to fp32 0.995 on average for
+both int8 files. Quantising every op per tensor was 1.6x but 0.937, and is not offered.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ __all__ = ["RECIPE", "default_cache_dir", "exported_model"]
 
 logger = logging.getLogger(__name__)
 
-RECIPE = 1  # change it when the export changes, so old files are not reused
+RECIPE = 2  # change it when the export changes, so old files are not reused
 _OPSET = 17
 
 
@@ -65,9 +69,10 @@ def exported_model(layout: ModelLayout, sha256: str, quantize: str, cache_dir: P
 def _export_to(layout: ModelLayout, quantize: str, target: Path) -> None:
     logger.info("exporting %s to ONNX (%s), once", layout.transformer_dir, quantize)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-        fp32 = Path(tmp) / "model.onnx"
+        plain, fp32 = Path(tmp) / "plain.onnx", Path(tmp) / "model.onnx"
         try:
-            _export(layout.transformer_dir, fp32)
+            heads, width = _export(layout.transformer_dir, plain)
+            _fuse(plain, fp32, heads, width)
             result = fp32
             if quantize == "int8":
                 result = Path(tmp) / "model-int8.onnx"
@@ -80,7 +85,8 @@ def _export_to(layout: ModelLayout, quantize: str, target: Path) -> None:
         os.replace(result, target)
 
 
-def _export(model_dir: Path, out: Path) -> None:
+def _export(model_dir: Path, out: Path) -> tuple[int, int]:
+    """Exports the transformer's token states; its attention heads and hidden width."""
     import inspect
 
     import torch
@@ -88,7 +94,8 @@ def _export(model_dir: Path, out: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars; our log line says what runs
-    base: Any = AutoModel.from_pretrained(str(model_dir))
+    # eager attention: the optimiser recognises its pattern, not scaled_dot_product_attention's
+    base: Any = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
     base.eval()
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(base.forward).parameters:
@@ -118,6 +125,20 @@ def _export(model_dir: Path, out: Path) -> None:
             opset_version=_OPSET,
             dynamo=False,
         )
+    config = base.config
+    return int(getattr(config, "num_attention_heads", 0)), int(getattr(config, "hidden_size", 0))
+
+
+def _fuse(source: Path, out: Path, heads: int, width: int) -> None:
+    """ONNX Runtime's offline fusions for BERT-like encoders; a graph without those patterns
+    is saved as it is."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    model = optimize_model(
+        str(source), model_type="bert", num_heads=heads, hidden_size=width, opt_level=1
+    )
+    logger.info("fused operators: %s", model.get_fused_operator_statistics())
+    model.save_model_to_file(str(out))
 
 
 class _NoPreprocessAdvice(logging.Filter):
@@ -128,6 +149,7 @@ class _NoPreprocessAdvice(logging.Filter):
 
 
 def _quantize(source: Path, out: Path) -> None:
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     advice = _NoPreprocessAdvice()
@@ -136,9 +158,11 @@ def _quantize(source: Path, out: Path) -> None:
         quantize_dynamic(
             str(source),
             str(out),
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=["MatMul", "Attention"],
             per_channel=True,
             weight_type=QuantType.QInt8,
+            # the fused operators are outside ONNX's type inference; their outputs are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
         logging.getLogger().removeFilter(advice)
