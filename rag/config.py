@@ -114,14 +114,34 @@ def _problems(exc: ValidationError) -> str:
     return "invalid setting: " + "; ".join(lines)
 
 
-class EmbedderConfig(BaseModel):
+class ServerCalls(BaseModel):
+    """How a model server is called (the generator's, or the embedder's openai and ollama
+    backends): where, with which key, how long to wait, how often to try again."""
+
+    model_config = _FROZEN
+    base_url: str = Field(
+        "", description="e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434 (Ollama)"
+    )
+    api_key: SecretStr = Field(SecretStr(""), description="Sent as a bearer token when set.")
+    connect_timeout_s: float = Field(3.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
+    retries: int = Field(2, ge=0, description="On connection errors, 429 and 503.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each time.")
+    breaker_failures: int = Field(
+        3, gt=0, description="Failed calls in a row that open the circuit breaker."
+    )
+    breaker_reset_s: float = Field(30.0, gt=0, description="How long the breaker stays open.")
+
+
+class EmbedderConfig(ServerCalls):
     """Which model embeds chunks and queries, and what runs it."""
 
     model_config = _FROZEN
     backend: str = Field(
         "onnx",
         description="What runs the model: onnx (ONNX Runtime on a copy exported once from the "
-        "same weights; no torch at run time), or sentence_transformers (torch).",
+        "same weights; no torch at run time), sentence_transformers (torch), or a server: "
+        "openai (any OpenAI-compatible /v1/embeddings at base_url) or ollama (its embed call).",
     )
     model: str = Field(
         "all-MiniLM-L6-v2",
@@ -157,6 +177,18 @@ class EmbedderConfig(BaseModel):
         "so that unchanged text is never embedded twice (re-ingest, repeated passages, other "
         "knowledge bases); least recently used past this size; 0: off. 1 GB holds ~600k "
         "vectors of 384 dimensions.",
+    )
+    parallel_requests: int = Field(
+        2, gt=0, description="openai, ollama: requests of batch_size texts sent at once."
+    )
+    max_input_tokens: int = Field(
+        512, gt=8, description="openai, ollama: the served model's input length, in tokens."
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="openai, ollama: folder with the served model's tokenizer.json, for exact "
+        "chunk sizes; unset: a safe estimate (one token per CJK character, digit or mark, "
+        "one per 3 letters).",
     )
     cache_dir: str | None = Field(
         None,
@@ -387,25 +419,13 @@ class GenerationParams(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
 
 
-class GeneratorConfig(BaseModel):
+class GeneratorConfig(ServerCalls):
     """The model that writes answers: none (extractive answer), openai (vLLM, llama.cpp and
     any OpenAI-compatible server) or ollama."""
 
     model_config = _FROZEN
     backend: str = Field("none", description="none, openai or ollama.")
-    base_url: str = Field(
-        "", description="e.g. http://127.0.0.1:8000/v1 (vLLM) or http://127.0.0.1:11434 (Ollama)"
-    )
     model: str = Field("", description="Served model name, or a LoRA adapter's name.")
-    api_key: SecretStr = Field(SecretStr(""), description="Sent as a bearer token when set.")
-    connect_timeout_s: float = Field(3.0, gt=0)
-    read_timeout_s: float = Field(60.0, gt=0, description="Longest wait for the next bytes.")
-    retries: int = Field(2, ge=0, description="On connection errors, 429 and 503.")
-    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each time.")
-    breaker_failures: int = Field(
-        3, gt=0, description="Failed calls in a row that open the circuit breaker."
-    )
-    breaker_reset_s: float = Field(30.0, gt=0, description="How long the breaker stays open.")
     context_window: int = Field(
         4096, gt=0, description="Model context in tokens (prompt + answer)."
     )

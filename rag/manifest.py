@@ -159,9 +159,8 @@ def check_manifest(
         )
     if built != model:
         raise IndexMismatchError(
-            f"the index in {data_dir} was built with embedding model {built.name} "
-            f"(sha256 {built.sha256[:12]}, dim {built.dimension}) but the configured model is "
-            f"{model.name} (sha256 {model.sha256[:12]}, dim {model.dimension}); mixing them "
+            f"the index in {data_dir} was built with embedding model {_named(built)} but "
+            f"the configured model is {_named(model)}; mixing them "
             f"would give meaningless results. Use the original model, or set RAG_DATA_DIR to a "
             f"new directory (or remove {data_dir}) and ingest again"
         )
@@ -177,6 +176,12 @@ def check_manifest(
                 f"says {configured}; restore those settings, or set RAG_DATA_DIR to a new "
                 f"directory (or remove {data_dir}) and ingest again"
             )
+
+
+def _named(model: ModelFingerprint) -> str:
+    """The model as an error message names it: name, hash, dimension, and its server."""
+    where = f", served by {model.server} ({model.backend})" if model.server else ""
+    return f"{model.name} (sha256 {model.sha256[:12]}, dim {model.dimension}{where})"
 
 
 def _settings(backend: str) -> str:

@@ -23,9 +23,23 @@ def _onnx(config: EmbedderConfig) -> Embedder:
     return OnnxEmbedder(config)
 
 
+def _openai(config: EmbedderConfig) -> Embedder:
+    from rag.embed.openai_embed import OpenAIEmbedder
+
+    return OpenAIEmbedder(config)
+
+
+def _ollama(config: EmbedderConfig) -> Embedder:
+    from rag.embed.ollama_embed import OllamaEmbedder
+
+    return OllamaEmbedder(config)
+
+
 REGISTRY: dict[str, Callable[[EmbedderConfig], Embedder]] = {
     "sentence_transformers": _sentence_transformers,
     "onnx": _onnx,
+    "openai": _openai,
+    "ollama": _ollama,
 }
 
 

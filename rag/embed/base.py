@@ -9,19 +9,22 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Embedder", "LocalModel", "ModelFingerprint", "Tokenizer", "Wrapper"]
+__all__ = ["Embedder", "ModelEmbedder", "ModelFingerprint", "Tokenizer", "Wrapper"]
 
 
 @dataclass(frozen=True, slots=True)
 class ModelFingerprint:
     """What identifies an embedding model in the index manifest: the model, and what ran it
-    (`backend`: sentence_transformers, onnx, onnx-int8), since two runners of one model give
-    vectors that differ a little and are not mixed unknowingly."""
+    (`backend`: sentence_transformers, onnx, onnx-int8, openai, ollama), since two runners of
+    one model give vectors that differ a little and are not mixed unknowingly. A served
+    model has its `server` (base URL); its `sha256` is the server's digest of the model where
+    it gives one (Ollama), else a hash of server and name."""
 
     name: str
     sha256: str
     dimension: int
     backend: str = "sentence_transformers"
+    server: str = ""
 
 
 class Tokenizer(Protocol):
@@ -99,9 +102,10 @@ class Wrapper:
         return self._inner.embed_queries(texts)
 
 
-class LocalModel:
-    """Base of the embedders that load a model here: `_load` (under the lock, once) sets
-    `_fingerprint` and `_tokenizer`; `_encode` turns prefixed texts into vectors."""
+class ModelEmbedder:
+    """Base of the embedders that run a model (here, or by calling a server that serves it):
+    `_load` (under the lock, once) sets `_fingerprint` and `_tokenizer`; `_encode` turns
+    prefixed texts into vectors."""
 
     def __init__(self, prefixes: tuple[str, str]) -> None:
         self._query_prefix, self._document_prefix = prefixes

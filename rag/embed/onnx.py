@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import EmbedderConfig
-from rag.embed.base import LocalModel, ModelFingerprint
+from rag.embed.base import ModelEmbedder, ModelFingerprint
 from rag.embed.model_files import (
     HFTokenizer,
     ModelLayout,
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH = 8
 
 
-class OnnxEmbedder(LocalModel):
+class OnnxEmbedder(ModelEmbedder):
     """Embeds with ONNX Runtime on the CPU; one model call at a time (it uses every core)."""
 
     def __init__(self, config: EmbedderConfig) -> None:

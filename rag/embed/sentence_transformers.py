@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import EmbedderConfig
-from rag.embed.base import LocalModel, ModelFingerprint
+from rag.embed.base import ModelEmbedder, ModelFingerprint
 from rag.embed.model_files import HFTokenizer, hash_model_dir, resolve_model_dir
 from rag.errors import ModelUnavailableError
 
@@ -26,7 +26,7 @@ __all__ = ["SentenceTransformerEmbedder"]
 logger = logging.getLogger(__name__)
 
 
-class SentenceTransformerEmbedder(LocalModel):
+class SentenceTransformerEmbedder(ModelEmbedder):
     """Embeds with a local sentence-transformers model, batched and normalised."""
 
     def __init__(self, config: EmbedderConfig) -> None:

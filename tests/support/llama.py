@@ -20,11 +20,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(model: Path, port: int, *, queue: bool = False) -> subprocess.Popen[bytes]:
+def start_server(
+    model: Path, port: int, *, queue: bool = False, embedding: bool = False
+) -> subprocess.Popen[bytes]:
     """Start `python -m llama_cpp.server` for `model` on `port` (not waiting for it). By
     default a new request cuts the running answer off (llama-cpp-python's default, which
     the generation tests rely on); with `queue`, requests wait their turn (as vLLM serves
-    them concurrently), for the service's load and cancellation checks."""
+    them concurrently), for the service's load and cancellation checks. With `embedding`,
+    `/v1/embeddings` answers (one vector per text when the GGUF declares a pooling type)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -42,6 +45,7 @@ def start_server(model: Path, port: int, *, queue: bool = False) -> subprocess.P
             "2048",
             "--interrupt_requests",
             str(not queue),
+            *(["--embedding", "true"] if embedding else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -5,7 +5,12 @@ backend's tests. It implements the documented shapes of Ollama's native API:
   then a `done: true` line with `done_reason` and counts), or one JSON object with
   `"stream": false`; `options.num_predict` and `options.stop` end the reply as Ollama does;
   404 `{"error": ...}` for an unknown model.
-- `GET /api/tags`, `POST /api/show` (with `model_info["<arch>.context_length"]`).
+- `POST /api/embed` (`input`: a text or a list): `{"embeddings": [[...], ...]}`, one vector
+  per text, NOT from a model: a hashed bag of the text's words and CJK characters, so that
+  texts sharing words are close (enough for retrieval over a small folder); 404 for an
+  unknown model, and the statuses of `embed_fail_next` first.
+- `GET /api/tags` (with each model's `digest`), `POST /api/show` (with
+  `model_info["<arch>.context_length"]`).
 - `HEAD`/`POST /api/blobs/sha256:<hex>` (the digest is checked) and `POST /api/create` with
   `files`: the blob is read as GGUF (with the `gguf` package) and the model registered with
   the context length and architecture the file declares.
@@ -49,6 +54,7 @@ class _Model:
     template: str = "{{ .Prompt }}"
     system: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""
 
 
 def _full(name: str) -> str:
@@ -63,6 +69,11 @@ class OllamaStandIn:
         self.chats: list[dict[str, Any]] = []  # every /api/chat request body, in order
         self.reply: Callable[[list[dict[str, Any]]], str] = lambda messages: DEFAULT_REPLY
         self.fail_next: list[int] = []  # statuses /api/chat answers first, one per request
+        self.embeds: list[dict[str, Any]] = []  # every /api/embed request body, in order
+        self.embed_fail_next: list[int] = []
+        self.embed_dim = 32
+        self.embeds_in_flight = self.most_embeds_in_flight = 0
+        self._embed_lock = threading.Lock()
         self.hang = threading.Event()  # set: /api/chat waits until `release` is set
         self.release = threading.Event()
         self._blobs = Path(tempfile.mkdtemp(prefix="ollama-standin-"))
@@ -82,8 +93,8 @@ class OllamaStandIn:
         self._server.server_close()
         shutil.rmtree(self._blobs, ignore_errors=True)
 
-    def add_model(self, name: str, context_length: int = 4096) -> None:
-        self.models[_full(name)] = _Model(_full(name), context_length)
+    def add_model(self, name: str, context_length: int = 4096, digest: str = "") -> None:
+        self.models[_full(name)] = _Model(_full(name), context_length, digest=digest)
 
     # --- the API --------------------------------------------------------------------
 
@@ -124,6 +135,32 @@ class OllamaStandIn:
         ]
         return 200, iter([*lines, final])
 
+    def _embed(self, body: dict[str, Any]) -> tuple[int, Any]:
+        with self._embed_lock:
+            self.embeds.append(body)
+            self.embeds_in_flight += 1
+            self.most_embeds_in_flight = max(self.most_embeds_in_flight, self.embeds_in_flight)
+            status = self.embed_fail_next.pop(0) if self.embed_fail_next else 200
+        try:
+            time.sleep(0.02)  # long enough for concurrent requests to overlap
+            if status != 200:
+                return status, {"error": f"stand-in failure {status}"}
+            model = self.models.get(_full(body.get("model", "")))
+            if model is None:
+                return 404, {"error": f"model '{body.get('model')}' not found"}
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            return 200, {"model": model.name, "embeddings": [self._vector(t) for t in texts]}
+        finally:
+            with self._embed_lock:
+                self.embeds_in_flight -= 1
+
+    def _vector(self, text: str) -> list[float]:
+        vector = [0.0] * self.embed_dim
+        for term in re.findall(r"[a-z0-9]+|[\u4e00-\u9fff]", text.lower()):
+            vector[int(hashlib.md5(term.encode()).hexdigest(), 16) % self.embed_dim] += 1.0
+        vector[0] += 0.01  # never all zeros
+        return vector
+
     @staticmethod
     def _pieces(text: str, options: dict[str, Any]) -> tuple[list[str], str]:
         pieces = _PIECE.findall(text)
@@ -152,7 +189,7 @@ class OllamaStandIn:
                     "model": m.name,
                     "modified_at": _now(),
                     "size": 1000,
-                    "digest": hashlib.sha256(m.name.encode()).hexdigest(),
+                    "digest": m.digest or hashlib.sha256(m.name.encode()).hexdigest(),
                     "details": {"format": "gguf", "family": m.architecture},
                 }
                 for m in self.models.values()
@@ -270,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.standin
         routes = {
             "/api/chat": standin._chat,
+            "/api/embed": standin._embed,
             "/api/show": standin._show,
             "/api/create": standin._create,
         }

@@ -72,10 +72,17 @@ def _vocabulary(proto: bytes) -> list[tuple[str, float, int]]:
 
 
 def write_tiny_llama(
-    path: Path, *, seed: int = 0, context: int = 2048, tokenizer_dir: Path | None = None
+    path: Path,
+    *,
+    seed: int = 0,
+    context: int = 2048,
+    tokenizer_dir: Path | None = None,
+    mean_pooling: bool = False,
 ) -> Path:
     """Write the model to `path` and return it; with `tokenizer_dir`, also its tokenizer as a
-    Hugging Face folder (what a fine-tuned model's folder holds), for exact token counts."""
+    Hugging Face folder (what a fine-tuned model's folder holds), for exact token counts.
+    With `mean_pooling`, the file declares mean pooling, so that a server run with
+    embeddings on answers one vector per text (as an embedding model's GGUF does)."""
     import gguf
 
     proto = _train(400)
@@ -108,6 +115,8 @@ def write_tiny_llama(
     writer.add_bos_token_id(pieces.index("<s>"))
     writer.add_eos_token_id(pieces.index("</s>"))
     writer.add_chat_template(CHAT_TEMPLATE)
+    if mean_pooling:
+        writer.add_pooling_type(gguf.PoolingType.MEAN)
 
     writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
     for i in range(n_layer):
