@@ -1,5 +1,6 @@
 # Two commands: `make demo` (set up + ingest the sample guide + ask) and `make test`.
 # `make bench`: ours beside LangChain, LlamaIndex and the bare model (bench/, its own venv).
+# `make bench-scale`: ingest and query figures at 10k / 100k / 500k chunks, Chroma and Milvus.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ QUESTION ?= How do I remove a document from the index?
 BENCH_VENV := .venv-bench
 BENCH_ARGS ?=
 
-.PHONY: demo test setup lint clean bench
+.PHONY: demo test setup lint clean bench bench-scale
 
 setup: $(VENV)/.installed
 
@@ -53,6 +54,12 @@ $(BENCH_VENV)/.installed: pyproject.toml
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/rag models prepare
 	$(BENCH_VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# Milvus Lite is in the dev extra, so the scaling table runs in the test venv.
+SCALE_ARGS ?=
+bench-scale: $(VENV)/.installed
+	$(BIN)/rag models prepare
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 test: lint
 	$(BIN)/pytest
