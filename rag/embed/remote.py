@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +28,8 @@ from rag.embed.estimate import EstimatedTokenizer
 from rag.embed.model_files import HFTokenizer
 from rag.errors import ConfigError, ModelUnavailableError
 from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
+
+T = TypeVar("T")
 
 __all__ = ["RemoteEmbedder", "served_tokenizer"]
 
@@ -77,7 +80,7 @@ class RemoteEmbedder(ModelEmbedder):
         self._dimension = 0
 
     def _request(self, texts: list[str]) -> list[list[float]]:
-        """The server's vectors for one batch (called through `_call`)."""
+        """The server's vectors for one batch (called through the retries)."""
         raise NotImplementedError
 
     def _identity(self) -> str:
@@ -85,34 +88,42 @@ class RemoteEmbedder(ModelEmbedder):
         return ""
 
     def _retryable(self, exc: Exception) -> bool:
-        """Whether `exc` (raised by `_request`) is worth another try."""
+        """Whether `exc` (raised by a call to the server) is worth another try."""
         raise NotImplementedError
 
     def _error(self, exc: Exception) -> Exception:
-        """What to raise for a non-retryable failure of `_request`."""
+        """What to raise for a failure that is not worth another try."""
         raise NotImplementedError
 
-    def _call(self, texts: list[str]) -> np.ndarray:
-        def attempt() -> list[list[float]]:
+    def _retried(self, action: Callable[[], T]) -> T:
+        """`action()` through the retries and the circuit breaker."""
+
+        def attempt() -> T:
             try:
-                return self._request(texts)
+                return action()
             except Exception as exc:  # noqa: BLE001 - sorted by the subclass just below
                 if self._retryable(exc):
                     raise Retryable(exc) from exc
                 raise self._error(exc) from exc
 
-        rows = call_with_retries(
+        return call_with_retries(
             attempt,
             retries=self._config.retries,
             backoff_s=self._config.backoff_s,
             breaker=self._breaker,
             what=f"the embedding server at {self.server}",
         )
-        vectors = np.asarray(rows, dtype=np.float32)
+
+    def _call(self, texts: list[str]) -> np.ndarray:
+        rows = self._retried(lambda: self._request(texts))
+        try:
+            vectors = np.asarray(rows, dtype=np.float32)
+        except ValueError:  # ragged: a vector per token, not per text
+            vectors = np.zeros((0,), dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(texts):
             raise ModelUnavailableError(
-                f"the embedding server at {self.server} answered {vectors.shape} for "
-                f"{len(texts)} texts; is {self._config.model!r} an embedding model (one "
+                f"the embedding server at {self.server} did not answer one vector for each "
+                f"of {len(texts)} texts; is {self._config.model!r} an embedding model (one "
                 "vector per text: a llama.cpp server needs --embedding and a pooling type)?"
             )
         if self._dimension and vectors.shape[1] != self._dimension:
@@ -128,7 +139,7 @@ class RemoteEmbedder(ModelEmbedder):
         tokenizer = served_tokenizer(self._config)
         self._dimension = int(self._call([_PROBE]).shape[1])  # the first reply's dimension
         digest = (
-            self._identity()
+            self._retried(self._identity)
             or hashlib.sha256(
                 f"{self.backend}\x00{self.server}\x00{self._config.model}".encode()
             ).hexdigest()

@@ -167,3 +167,9 @@ def test_chunks_are_counted_by_the_served_models_tokenizer_or_a_safe_estimate() 
     assert [text[a:b] for a, b in estimate.offsets(text)] == [
         "年", "假", "ann", "ual", "lea", "ve", "2", "0", "2", "4",
     ]  # fmt: skip
+
+
+def test_a_server_without_embeddings_is_a_clear_error(llama_server: str) -> None:
+    config = EmbedderConfig(backend="openai", base_url=llama_server, model="tiny", retries=0)
+    with pytest.raises(ModelUnavailableError, match=f"embedding server at {llama_server}"):
+        create_embedder(config).warm_up()  # llama.cpp's server started without --embedding
