@@ -110,33 +110,29 @@ def tiny_tokenizer(tiny_model_dir: Path) -> Path:
     return tiny_model_dir / "tokenizer"
 
 
-@pytest.fixture(scope="session")
-def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL (`.../v1`) of a running llama.cpp server with embeddings on, serving the
-    tiny model (declared mean pooling: one vector per text) as `tiny`."""
+def _served(model: Path, **options: bool) -> Iterator[str]:
+    """Base URL (`.../v1`) of a llama.cpp server for `model`, stopped afterwards."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python[server] is not installed; run `pip install -e '.[dev]'`")
-    model = write_tiny_llama(tmp_path_factory.mktemp("gguf") / "embed.gguf", mean_pooling=True)
     port = free_port()
-    server = start_server(model, port, embedding=True)
+    server = start_server(model, port, **options)
     try:
         wait_ready(port)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A llama.cpp server with embeddings on, serving the tiny model (declared mean pooling:
+    one vector per text) as `tiny`."""
+    model = write_tiny_llama(tmp_path_factory.mktemp("gguf") / "embed.gguf", mean_pooling=True)
+    yield from _served(model, embedding=True)
 
 
 @pytest.fixture(scope="session")
 def llama_server(tiny_gguf: Path) -> Iterator[str]:
     """Base URL (`.../v1`) of a running llama.cpp server with the tiny model as `tiny`."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python[server] is not installed; run `pip install -e '.[dev]'`")
-    port = free_port()
-    server = start_server(tiny_gguf, port)
-    try:
-        wait_ready(port)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    yield from _served(tiny_gguf)
