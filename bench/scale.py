@@ -3,7 +3,7 @@ with the index, on Chroma embedded and Milvus Lite.
 
 The corpus is built from SciFact: its documents, then copies of them under new ids
 (`<id>~<copy>`), until the index holds about 10k, 100k, 500k chunks. The model's vectors are
-precomputed (each SciFact chunk embedded once, kept in `<out>/base-vectors.npz`); a copy's
+precomputed (each SciFact chunk embedded once, kept in `<out>/scale-base-vectors.npz`); a copy's
 vector is the original's plus a little noise (seeded, renormalised, cosine about 0.99), so
 no two vectors are equal. So the ingest figures are everything but the model (splitting,
 BM25 tables, the catalog, summaries, the vector store's writes); the model's own rate is
@@ -67,6 +67,16 @@ class Precomputed(Wrapper):
             out[row] = vector
         return out
 
+    def save(self, path: Path, sha256: str) -> None:
+        """Keep the table (the model's vectors, keyed by text) for the next runs."""
+        texts = list(self._table)
+        np.savez(
+            path,
+            sha256=np.array(sha256),
+            texts=np.array(texts),
+            vectors=np.stack([self._table[t] for t in texts]),
+        )
+
 
 def corpus_of(source: Path, chunks: int, out: Path) -> int:
     """SciFact's documents, then copies under new ids, for about `chunks` chunks; the
@@ -123,13 +133,7 @@ def cell(
         report = ingest_jsonl(app, corpus)
     ingest_s = time.perf_counter() - started
     if embedder.computed:  # first run: keep the model's vectors for the next ones
-        texts = list(embedder._table)
-        np.savez(
-            vectors,
-            sha256=np.array(model.fingerprint.sha256),
-            texts=np.array(texts),
-            vectors=np.stack([embedder._table[t] for t in texts]),
-        )
+        embedder.save(vectors, model.fingerprint.sha256)
     result: dict[str, Any] = {
         "chunks": report.chunks_written,
         "ingest_s": ingest_s,

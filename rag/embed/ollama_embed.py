@@ -18,11 +18,9 @@ from typing import Any
 from rag.config import EmbedderConfig
 from rag.embed.remote import RemoteEmbedder
 from rag.errors import ModelUnavailableError
-from rag.generate.base import RETRY_STATUS
+from rag.generate.ollama_backend import DEFAULT_HOST, retryable
 
 __all__ = ["OllamaEmbedder"]
-
-_DEFAULT_HOST = "http://127.0.0.1:11434"
 
 
 class OllamaEmbedder(RemoteEmbedder):
@@ -31,7 +29,7 @@ class OllamaEmbedder(RemoteEmbedder):
     backend = "ollama"
 
     def __init__(self, config: EmbedderConfig) -> None:
-        super().__init__(config, (config.base_url or _DEFAULT_HOST).rstrip("/"))
+        super().__init__(config, (config.base_url or DEFAULT_HOST).rstrip("/"))
         import httpx
         import ollama
 
@@ -56,13 +54,7 @@ class OllamaEmbedder(RemoteEmbedder):
                 return str(model.digest)
         return ""
 
-    def _retryable(self, exc: Exception) -> bool:
-        import httpx
-        import ollama
-
-        if isinstance(exc, ConnectionError | httpx.TransportError):
-            return True
-        return isinstance(exc, ollama.ResponseError) and exc.status_code in RETRY_STATUS
+    _retryable = staticmethod(retryable)  # the generation backend's sorting, same client
 
     def _error(self, exc: Exception) -> Exception:
         import ollama

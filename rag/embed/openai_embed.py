@@ -16,7 +16,7 @@ from typing import Any
 from rag.config import EmbedderConfig
 from rag.embed.remote import RemoteEmbedder
 from rag.errors import ConfigError, ModelUnavailableError
-from rag.generate.base import RETRY_STATUS
+from rag.generate.openai_backend import retryable
 
 __all__ = ["OpenAIEmbedder"]
 
@@ -49,12 +49,7 @@ class OpenAIEmbedder(RemoteEmbedder):
         )
         return [item.embedding for item in sorted(reply.data, key=lambda item: item.index)]
 
-    def _retryable(self, exc: Exception) -> bool:
-        import openai
-
-        if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
-            return True
-        return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
+    _retryable = staticmethod(retryable)  # the generation backend's sorting, same client
 
     def _error(self, exc: Exception) -> Exception:
         import openai

@@ -27,7 +27,7 @@ from rag.embed.base import ModelEmbedder, ModelFingerprint, Tokenizer
 from rag.embed.estimate import EstimatedTokenizer
 from rag.embed.model_files import HFTokenizer
 from rag.errors import ConfigError, ModelUnavailableError
-from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
+from rag.generate.resilience import CircuitBreaker, call_sorted
 
 T = TypeVar("T")
 
@@ -97,17 +97,10 @@ class RemoteEmbedder(ModelEmbedder):
 
     def _retried(self, action: Callable[[], T]) -> T:
         """`action()` through the retries and the circuit breaker."""
-
-        def attempt() -> T:
-            try:
-                return action()
-            except Exception as exc:  # noqa: BLE001 - sorted by the subclass just below
-                if self._retryable(exc):
-                    raise Retryable(exc) from exc
-                raise self._error(exc) from exc
-
-        return call_with_retries(
-            attempt,
+        return call_sorted(
+            action,
+            retryable=self._retryable,
+            error=self._error,
             retries=self._config.retries,
             backoff_s=self._config.backoff_s,
             breaker=self._breaker,

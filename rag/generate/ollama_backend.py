@@ -28,15 +28,33 @@ from typing import Any
 from rag.config import GenerationParams, GeneratorConfig
 from rag.errors import ConfigError, GenerationError
 from rag.generate.base import REPLY_ALLOWANCE, RETRY_STATUS, ChatBackend, ServedModel, Warn
-from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
+from rag.generate.resilience import CircuitBreaker, call_sorted
 from rag.generate.tokens import TokenCounter, prompt_tokens
 
-__all__ = ["DEFAULT_HOST", "ModelInfo", "OllamaBackend", "num_ctx_for", "ollama_options"]
+__all__ = [
+    "DEFAULT_HOST",
+    "ModelInfo",
+    "OllamaBackend",
+    "num_ctx_for",
+    "ollama_options",
+    "retryable",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _MIN_CTX = 2048
+
+
+def retryable(exc: Exception) -> bool:
+    """Whether a failure of the `ollama` client is worth another try: no connection, a
+    transport error (timeouts included), or a status in RETRY_STATUS."""
+    import httpx
+    import ollama
+
+    if isinstance(exc, ConnectionError | httpx.TransportError):
+        return True
+    return isinstance(exc, ollama.ResponseError) and exc.status_code in RETRY_STATUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,21 +140,17 @@ class OllamaBackend(ChatBackend):
         return self._clients[read]
 
     def _call(self, action: Callable[[], Any], model: str | None = None) -> Any:
-        import httpx
         import ollama
 
-        def attempt() -> Any:
-            try:
-                return action()
-            except (ConnectionError, httpx.TransportError) as exc:
-                raise Retryable(exc) from exc
-            except ollama.ResponseError as exc:
-                if exc.status_code in RETRY_STATUS:
-                    raise Retryable(exc) from exc
-                raise self._status_error(exc, model or self.config.model) from exc
+        def error(exc: Exception) -> Exception:
+            if isinstance(exc, ollama.ResponseError):
+                return self._status_error(exc, model or self.config.model)
+            return exc
 
-        return call_with_retries(
-            attempt,
+        return call_sorted(
+            action,
+            retryable=retryable,
+            error=error,
             retries=self.config.retries,
             backoff_s=self.config.backoff_s,
             breaker=self._breaker,

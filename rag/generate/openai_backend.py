@@ -24,9 +24,9 @@ from typing import Any
 from rag.config import GenerationParams, GeneratorConfig
 from rag.errors import ConfigError, GenerationError
 from rag.generate.base import RETRY_STATUS, ChatBackend, ServedModel
-from rag.generate.resilience import CircuitBreaker, Retryable, call_with_retries
+from rag.generate.resilience import CircuitBreaker, call_sorted
 
-__all__ = ["Message", "OpenAIBackend", "openai_params"]
+__all__ = ["Message", "OpenAIBackend", "openai_params", "retryable"]
 
 Message = Mapping[str, str]
 
@@ -49,6 +49,16 @@ def openai_params(params: GenerationParams) -> tuple[dict[str, Any], dict[str, A
     if params.repetition_penalty is not None:
         extra["repetition_penalty"] = params.repetition_penalty
     return standard, extra
+
+
+def retryable(exc: Exception) -> bool:
+    """Whether a failure of the `openai` client is worth another try: no connection, a
+    timeout, or a status in RETRY_STATUS (429, 503...)."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUS
 
 
 class OpenAIBackend(ChatBackend):
@@ -86,18 +96,13 @@ class OpenAIBackend(ChatBackend):
     def _call(self, action: Any) -> Any:
         import openai
 
-        def attempt() -> Any:
-            try:
-                return action()
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-                raise Retryable(exc) from exc
-            except openai.APIStatusError as exc:
-                if exc.status_code in RETRY_STATUS:
-                    raise Retryable(exc) from exc
-                raise self._status_error(exc) from exc
+        def error(exc: Exception) -> Exception:
+            return self._status_error(exc) if isinstance(exc, openai.APIStatusError) else exc
 
-        return call_with_retries(
-            attempt,
+        return call_sorted(
+            action,
+            retryable=retryable,
+            error=error,
             retries=self.config.retries,
             backoff_s=self.config.backoff_s,
             breaker=self._breaker,

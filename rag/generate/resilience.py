@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from rag.errors import ModelUnreachableError
 
-__all__ = ["CircuitBreaker", "Retryable", "call_with_retries"]
+__all__ = ["CircuitBreaker", "Retryable", "call_sorted", "call_with_retries"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,3 +111,37 @@ def call_with_retries(
         breaker.success()
         return result
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def call_sorted(
+    action: Callable[[], T],
+    *,
+    retryable: Callable[[Exception], bool],
+    error: Callable[[Exception], Exception],
+    retries: int,
+    backoff_s: float,
+    breaker: CircuitBreaker,
+    what: str,
+) -> T:
+    """`action()` through `call_with_retries`, its failures sorted by the caller's client:
+    one `retryable` accepts is tried again; any other is raised as `error(exc)`.
+
+    Raises:
+        ModelUnreachableError: Every try failed, or the breaker is open.
+        Exception: `error(exc)` for a failure not worth another try.
+    """
+
+    def attempt() -> T:
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - sorted by the caller's `retryable`
+            if retryable(exc):
+                raise Retryable(exc) from exc
+            mapped = error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    return call_with_retries(
+        attempt, retries=retries, backoff_s=backoff_s, breaker=breaker, what=what
+    )
