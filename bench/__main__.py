@@ -105,6 +105,23 @@ def _query(
     }
 
 
+def commit() -> str:
+    """The checkout's commit (with "+changes" when the tree differs), or "" outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+changes" if dirty else "")
+
+
 def subset(data: BeirDataset, docs: int, corpus: Path) -> BeirDataset:
     """The first `docs` documents, written to `corpus`, and the queries judged on them."""
     kept: set[str] = set()
@@ -175,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(ingest, query, documents)
     report = {
         "date": time.strftime("%Y-%m-%d"),
+        "commit": commit(),
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
         f"Python {platform.python_version()}",
         "dataset": str(args.dataset),

@@ -58,7 +58,8 @@ def table(report: dict[str, Any]) -> list[str]:
     """The summary as Markdown lines, headed by what was measured where."""
     lines = [
         f"{report['dataset']}: {report['documents']} documents, {report['queries']} queries; "
-        f"{report['machine']}; {report['date']}; medians of {report['repeat']} runs",
+        f"{report['machine']}; {report['date']}, commit {report.get('commit') or '?'}; "
+        f"medians of {report['repeat']} runs",
         "",
         "| system | ingest s | docs/s | chunks | peak RSS MB | query p50 ms | p95 ms | nDCG@10 |",
         "|---|---|---|---|---|---|---|---|",

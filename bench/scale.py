@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.__main__ import _run
+from bench.__main__ import _run, commit
 from rag.embed.base import Embedder, Wrapper
 
 _PER_DOC = 12051 / 5183  # SciFact chunks per document with the default chunker
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     report = {
         "date": time.strftime("%Y-%m-%d"),
+        "commit": commit(),
         "cores": len(os.sched_getaffinity(0)),
         "scifact_with_model": model,
     }
