@@ -23,6 +23,12 @@ def _onnx(config: EmbedderConfig) -> Embedder:
     return OnnxEmbedder(config)
 
 
+def _openvino(config: EmbedderConfig) -> Embedder:
+    from rag.embed.openvino_embed import OpenVinoEmbedder
+
+    return OpenVinoEmbedder(config)
+
+
 def _openai(config: EmbedderConfig) -> Embedder:
     from rag.embed.openai_embed import OpenAIEmbedder
 
@@ -38,6 +44,7 @@ def _ollama(config: EmbedderConfig) -> Embedder:
 REGISTRY: dict[str, Callable[[EmbedderConfig], Embedder]] = {
     "sentence_transformers": _sentence_transformers,
     "onnx": _onnx,
+    "openvino": _openvino,
     "openai": _openai,
     "ollama": _ollama,
 }

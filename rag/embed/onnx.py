@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from rag.embed.model_files import (
 from rag.embed.onnx_export import default_cache_dir, exported_model
 from rag.errors import ModelUnavailableError
 
-__all__ = ["OnnxEmbedder"]
+__all__ = ["ExportedEmbedder", "OnnxEmbedder", "Runtime"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +48,37 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH = 8
 
 
-class OnnxEmbedder(ModelEmbedder):
-    """Embeds with ONNX Runtime on the CPU; one model call at a time (it uses every core)."""
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """An opened model file: `infer` maps the named int64 inputs to the token states."""
+
+    infer: Callable[[dict[str, np.ndarray]], np.ndarray]
+    inputs: frozenset[str]
+    backend: str  # the manifest's name for what computed the vectors
+    file: Path
+
+
+class ExportedEmbedder(ModelEmbedder):
+    """A model exported from its own weights and run without torch (the onnx and openvino
+    backends): the model's own tokenizer.json, batches sorted by length and padded to their
+    longest text, pooling and normalisation as sentence-transformers does. A subclass opens
+    the runtime (`_open`); one model call at a time (each uses every core)."""
+
+    max_batch = _MAX_BATCH
+    pad_to = 1  # batches are padded to a multiple of this many tokens
 
     def __init__(self, config: EmbedderConfig) -> None:
         super().__init__((config.query_prefix, config.document_prefix))
         self._config = config
-        self._session: Any = None
-        self._inputs: frozenset[str] = frozenset()
+        self._runtime: Runtime | None = None
         self._encoder: Any = None
         self._layout: ModelLayout | None = None
+
+    def _open(self, layout: ModelLayout, sha256: str, cache: Path) -> Runtime:
+        raise NotImplementedError
+
+    def _threads(self) -> int:
+        return self._config.threads or len(os.sched_getaffinity(0))
 
     def _load(self) -> None:
         config = self._config
@@ -63,38 +86,30 @@ class OnnxEmbedder(ModelEmbedder):
         layout = read_layout(path)
         sha256 = hash_model_dir(path)
         cache = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
-        file = exported_model(layout, sha256, config.precision, cache)
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         tokenizer_file = layout.transformer_dir / "tokenizer.json"
         if not tokenizer_file.is_file():
             raise ModelUnavailableError(
-                f"the model at {path} has no tokenizer.json; the onnx backend needs the fast "
-                "tokenizer's file: set embedder.backend = 'sentence_transformers'"
+                f"the model at {path} has no tokenizer.json; the {config.backend} backend needs "
+                "the fast tokenizer's file: set embedder.backend = 'sentence_transformers'"
             )
+        runtime = self._open(layout, sha256, cache)
+        from tokenizers import Tokenizer
+
         encoder = Tokenizer.from_file(str(tokenizer_file))
         encoder.no_padding()  # each batch is padded to its own longest text below
         encoder.enable_truncation(layout.max_seq_length)
         counter = Tokenizer.from_file(str(tokenizer_file))
         counter.no_padding()
         counter.no_truncation()  # counting must see the whole text
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = config.threads or len(os.sched_getaffinity(0))
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-            raise ModelUnavailableError(
-                f"cannot load the exported model {file} ({exc}); remove it to export again"
-            ) from exc
-        backend = "onnx-int8" if config.precision == "int8" else "onnx"
         self._tokenizer = HFTokenizer(counter, layout.max_seq_length - 2)
-        self._inputs = frozenset(i.name for i in session.get_inputs())
-        self._encoder, self._layout, self._session = encoder, layout, session
+        self._encoder, self._layout, self._runtime = encoder, layout, runtime
         # last: it marks the model as loaded
-        self._fingerprint = ModelFingerprint(config.model, sha256, layout.dimension, backend)
-        logger.info("loaded embedding model %s (%s) from %s", config.model, backend, file)
+        self._fingerprint = ModelFingerprint(
+            config.model, sha256, layout.dimension, runtime.backend
+        )
+        logger.info(
+            "loaded embedding model %s (%s) from %s", config.model, runtime.backend, runtime.file
+        )
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.warm_up()
@@ -108,7 +123,7 @@ class OnnxEmbedder(ModelEmbedder):
         with self._lock:
             ids = [e.ids for e in self._encoder.encode_batch(texts)]
             order = np.argsort([len(i) for i in ids], kind="stable")
-            step = min(self._config.batch_size, _MAX_BATCH)
+            step = min(self._config.batch_size, self.max_batch)
             for start in range(0, len(texts), step):
                 rows = order[start : start + step]
                 out[rows] = self._run([ids[r] for r in rows], layout.pooling)
@@ -116,7 +131,10 @@ class OnnxEmbedder(ModelEmbedder):
 
     def _run(self, ids: list[list[int]], pooling: str) -> np.ndarray:
         """Vectors of one batch, padded to its longest text."""
-        tokens = np.zeros((len(ids), max(len(i) for i in ids)), dtype=np.int64)
+        runtime = self._runtime
+        assert runtime is not None
+        width = -(-max(len(i) for i in ids) // self.pad_to) * self.pad_to
+        tokens = np.zeros((len(ids), width), dtype=np.int64)
         mask = np.zeros_like(tokens)
         for row, piece in enumerate(ids):
             tokens[row, : len(piece)] = piece
@@ -126,7 +144,7 @@ class OnnxEmbedder(ModelEmbedder):
             "attention_mask": mask,
             "token_type_ids": np.zeros_like(tokens),
         }
-        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        hidden = runtime.infer({k: v for k, v in feed.items() if k in runtime.inputs})
         if pooling == "cls":
             vectors = hidden[:, 0]
         else:
@@ -134,3 +152,25 @@ class OnnxEmbedder(ModelEmbedder):
             vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class OnnxEmbedder(ExportedEmbedder):
+    """Embeds with ONNX Runtime on the CPU."""
+
+    def _open(self, layout: ModelLayout, sha256: str, cache: Path) -> Runtime:
+        precision = self._config.precision
+        file = exported_model(layout, sha256, precision, cache)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads()
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+            raise ModelUnavailableError(
+                f"cannot load the exported model {file} ({exc}); remove it to export again"
+            ) from exc
+        backend = "onnx-int8" if precision == "int8" else "onnx"
+        inputs = frozenset(i.name for i in session.get_inputs())
+        return Runtime(lambda feed: session.run(None, feed)[0], inputs, backend, file)

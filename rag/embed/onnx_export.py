@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from filelock import FileLock
 from rag.embed.model_files import ModelLayout
 from rag.errors import ModelUnavailableError
 
-__all__ = ["RECIPE", "default_cache_dir", "exported_model"]
+__all__ = ["RECIPE", "build_once", "default_cache_dir", "export_plain", "exported_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,42 +52,53 @@ def exported_model(layout: ModelLayout, sha256: str, quantize: str, cache_dir: P
     """
     precision = "int8" if quantize == "int8" else "fp32"
     target = cache_dir / f"{sha256[:32]}-{precision}-r{RECIPE}.onnx"
-    if target.is_file():
+    return build_once(target, lambda tmp: _export_to(layout, quantize, tmp))
+
+
+def build_once(target: Path, build: Callable[[Path], Path]) -> Path:
+    """`target` (a file or a folder), built now if it does not exist yet: `build` gets an
+    empty scratch folder beside it and returns what to move into place. Two processes take
+    turns (a file lock); the result appears whole or not at all.
+
+    Raises:
+        ModelUnavailableError: The cache folder cannot be written, or `build` fails with it.
+    """
+    if target.exists():
         return target
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(target) + ".lock", timeout=600):
-            if not target.is_file():
-                _export_to(layout, quantize, target)
+            if not target.exists():
+                with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+                    os.replace(build(Path(tmp)), target)
     except OSError as exc:
         raise ModelUnavailableError(
-            f"cannot write the exported model to {cache_dir} ({exc}); set "
+            f"cannot write the exported model to {target.parent} ({exc}); set "
             "RAG_EMBEDDER__CACHE_DIR to a writable folder"
         ) from exc
     return target
 
 
-def _export_to(layout: ModelLayout, quantize: str, target: Path) -> None:
+def _export_to(layout: ModelLayout, quantize: str, tmp: Path) -> Path:
     logger.info("exporting %s to ONNX (%s), once", layout.transformer_dir, quantize)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
-        plain, fp32 = Path(tmp) / "plain.onnx", Path(tmp) / "model.onnx"
-        try:
-            heads, width = _export(layout.transformer_dir, plain)
-            _fuse(plain, fp32, heads, width)
-            result = fp32
-            if quantize == "int8":
-                result = Path(tmp) / "model-int8.onnx"
-                _quantize(fp32, result)
-        except (RuntimeError, ValueError, TypeError) as exc:
-            raise ModelUnavailableError(
-                f"cannot export the model at {layout.transformer_dir} to ONNX ({exc}); set "
-                "embedder.backend = 'sentence_transformers'"
-            ) from exc
-        os.replace(result, target)
+    plain, fp32 = tmp / "plain.onnx", tmp / "model.onnx"
+    try:
+        heads, width = export_plain(layout.transformer_dir, plain)
+        _fuse(plain, fp32, heads, width)
+        if quantize != "int8":
+            return fp32
+        result = tmp / "model-int8.onnx"
+        _quantize(fp32, result)
+        return result
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ModelUnavailableError(
+            f"cannot export the model at {layout.transformer_dir} to ONNX ({exc}); set "
+            "embedder.backend = 'sentence_transformers'"
+        ) from exc
 
 
-def _export(model_dir: Path, out: Path) -> tuple[int, int]:
-    """Exports the transformer's token states; its attention heads and hidden width."""
+def export_plain(model_dir: Path, out: Path) -> tuple[int, int]:
+    """Exports the transformer's token states, unfused; its attention heads and hidden width."""
     import inspect
 
     import torch

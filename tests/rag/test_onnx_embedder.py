@@ -134,9 +134,9 @@ def test_unwritable_cache_says_what_to_set(tmp_path: Path) -> None:
         _onnx(locked / "cache")
 
 
-def test_quantize_follows_the_backend_and_int8_needs_onnx() -> None:
+def test_quantize_follows_the_backend_and_int8_needs_an_exported_model() -> None:
     assert EmbedderConfig().precision == "int8"
     assert EmbedderConfig(backend="sentence_transformers").precision == "none"
     assert EmbedderConfig(backend="onnx", quantize="none").precision == "none"
-    with pytest.raises(ValueError, match="quantize applies to the onnx backend only"):
+    with pytest.raises(ValueError, match="quantize applies to the onnx and openvino backends only"):
         EmbedderConfig(backend="sentence_transformers", quantize="int8")
