@@ -17,8 +17,9 @@ class ModelFingerprint:
     """What identifies an embedding model in the index manifest: the model, and what ran it
     (`backend`: sentence_transformers, onnx, onnx-int8, openvino, openvino-int8, openai,
     ollama), since two runners of one model give vectors that differ a little and are not
-    mixed unknowingly. A served model has its `server` (base URL); its `sha256` is the server's digest of the model where
-    it gives one (Ollama), else a hash of server and name."""
+    mixed unknowingly. A served model has its `server` (base URL); its `sha256` is the
+    server's digest of the model where it gives one (Ollama), else a hash of server and
+    name."""
 
     name: str
     sha256: str
