@@ -141,10 +141,10 @@ class EmbedderConfig(ServerCalls):
 
     model_config = _FROZEN
     backend: str = Field(
-        "onnx",
-        description="What runs the model: onnx (ONNX Runtime on a copy exported once from the "
-        "same weights; no torch at run time), openvino (OpenVINO on a copy converted once, "
-        "int8 calibrated at conversion), sentence_transformers (torch), or a server: "
+        "openvino",
+        description="What runs the model: openvino (OpenVINO on a copy converted once from "
+        "the same weights, int8 calibrated at conversion; the default), onnx (ONNX Runtime on a copy exported once from the "
+        "same weights; no torch at run time), sentence_transformers (torch), or a server: "
         "openai (any OpenAI-compatible /v1/embeddings at base_url) or ollama (its embed call).",
     )
     model: str = Field(

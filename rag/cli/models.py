@@ -1,5 +1,6 @@
 """`rag models check` and `rag models ollama-create`: the served fine-tuned model;
-`rag models prepare`: the embedding model made ready (exported once for the onnx backend)."""
+`rag models prepare`: the embedding model made ready (exported once for the onnx and
+openvino backends)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     actions = models.add_subparsers(dest="action", required=True)
     prepare = actions.add_parser(
         "prepare",
-        help="load the embedding model once (the onnx backend exports it on first use)",
+        help="load the embedding model once (onnx and openvino export it on first use)",
         parents=[common],
     )
     prepare.set_defaults(handler=_prepare)

@@ -49,14 +49,16 @@ def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) ->
 
 
 def test_other_backend_of_the_same_model_is_refused_by_name(built: RagConfig) -> None:
-    # Built by the default int8 ONNX model; sentence-transformers' fp32 vectors differ slightly.
+    # Built by the default int8 OpenVINO model; sentence-transformers' fp32 vectors differ.
     other = built.model_copy(
         update={"embedder": built.embedder.model_copy(update={"backend": "sentence_transformers"})}
     )
-    message = "embedded by the onnx-int8 backend .* runs the same model on sentence_transformers"
+    message = (
+        "embedded by the openvino-int8 backend .* runs the same model on sentence_transformers"
+    )
     with pytest.raises(IndexMismatchError, match=message) as refused:
         Rag.open(other)
-    assert "backend = 'onnx', quantize = 'int8'" in str(refused.value)
+    assert "backend = 'openvino', quantize = 'int8'" in str(refused.value)
 
 
 def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) -> None:
