@@ -143,8 +143,9 @@ class EmbedderConfig(ServerCalls):
     backend: str = Field(
         "openvino",
         description="What runs the model: openvino (OpenVINO on a copy converted once from "
-        "the same weights, int8 calibrated at conversion; the default), onnx (ONNX Runtime on a copy exported once from the "
-        "same weights; no torch at run time), sentence_transformers (torch), or a server: "
+        "the same weights, int8 calibrated at conversion; the default), onnx (ONNX Runtime "
+        "on a copy exported once; no torch at run time either), sentence_transformers "
+        "(torch), or a server: "
         "openai (any OpenAI-compatible /v1/embeddings at base_url) or ollama (its embed call).",
     )
     model: str = Field(
