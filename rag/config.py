@@ -209,7 +209,7 @@ class EmbedderConfig(ServerCalls):
         return self.quantize or ("int8" if self.backend in _QUANTIZABLE else "none")
 
     @model_validator(mode="after")
-    def _quantize_needs_onnx(self) -> EmbedderConfig:
+    def _quantize_needs_an_exported_model(self) -> EmbedderConfig:
         if self.quantize == "int8" and self.backend not in _QUANTIZABLE:
             raise ValueError(
                 "quantize applies to the onnx and openvino backends only; set backend = "

@@ -23,6 +23,7 @@ __all__ = [
     "BUNDLED_MODEL_NAMES",
     "HFTokenizer",
     "ModelLayout",
+    "fast_tokenizer",
     "hash_model_dir",
     "read_layout",
     "resolve_model_dir",
@@ -83,6 +84,20 @@ class HFTokenizer:
     def offsets(self, text: str) -> list[tuple[int, int]]:
         with self._lock:
             return list(self._backend.encode(text, add_special_tokens=False).offsets)
+
+
+def fast_tokenizer(layout: ModelLayout, *, truncate: bool) -> Any:
+    """The model's own tokenizer.json, without padding; truncated at the model's length or
+    not at all (counting tokens must see the whole text)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(layout.transformer_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    if truncate:
+        tokenizer.enable_truncation(layout.max_seq_length)
+    else:
+        tokenizer.no_truncation()
+    return tokenizer
 
 
 @dataclass(frozen=True, slots=True)

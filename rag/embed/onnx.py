@@ -30,6 +30,7 @@ from rag.embed.base import ModelEmbedder, ModelFingerprint
 from rag.embed.model_files import (
     HFTokenizer,
     ModelLayout,
+    fast_tokenizer,
     hash_model_dir,
     read_layout,
     resolve_model_dir,
@@ -37,7 +38,7 @@ from rag.embed.model_files import (
 from rag.embed.onnx_export import default_cache_dir, exported_model
 from rag.errors import ModelUnavailableError
 
-__all__ = ["ExportedEmbedder", "OnnxEmbedder", "Runtime"]
+__all__ = ["ExportedEmbedder", "OnnxEmbedder", "Runtime", "model_feed"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +94,8 @@ class ExportedEmbedder(ModelEmbedder):
                 "the fast tokenizer's file: set embedder.backend = 'sentence_transformers'"
             )
         runtime = self._open(layout, sha256, cache)
-        from tokenizers import Tokenizer
-
-        encoder = Tokenizer.from_file(str(tokenizer_file))
-        encoder.no_padding()  # each batch is padded to its own longest text below
-        encoder.enable_truncation(layout.max_seq_length)
-        counter = Tokenizer.from_file(str(tokenizer_file))
-        counter.no_padding()
-        counter.no_truncation()  # counting must see the whole text
+        encoder = fast_tokenizer(layout, truncate=True)  # batches are padded in `_run`
+        counter = fast_tokenizer(layout, truncate=False)
         self._tokenizer = HFTokenizer(counter, layout.max_seq_length - 2)
         self._encoder, self._layout, self._runtime = encoder, layout, runtime
         # last: it marks the model as loaded
@@ -139,12 +134,7 @@ class ExportedEmbedder(ModelEmbedder):
         for row, piece in enumerate(ids):
             tokens[row, : len(piece)] = piece
             mask[row, : len(piece)] = 1
-        feed = {
-            "input_ids": tokens,
-            "attention_mask": mask,
-            "token_type_ids": np.zeros_like(tokens),
-        }
-        hidden = runtime.infer({k: v for k, v in feed.items() if k in runtime.inputs})
+        hidden = runtime.infer(model_feed(tokens, mask, runtime.inputs))
         if pooling == "cls":
             vectors = hidden[:, 0]
         else:
@@ -152,6 +142,14 @@ class ExportedEmbedder(ModelEmbedder):
             vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def model_feed(
+    tokens: np.ndarray, mask: np.ndarray, names: frozenset[str] | set[str]
+) -> dict[str, np.ndarray]:
+    """The transformer's inputs for one padded batch, as many as the model takes (`names`)."""
+    feed = {"input_ids": tokens, "attention_mask": mask, "token_type_ids": np.zeros_like(tokens)}
+    return {k: v for k, v in feed.items() if k in names}
 
 
 class OnnxEmbedder(ExportedEmbedder):

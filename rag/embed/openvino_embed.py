@@ -4,8 +4,7 @@ Tokenizing, batching and pooling are the onnx backend's (rag.embed.onnx.Exported
 the conversion is rag.embed.openvino_export. At int8 the matrix products run in int8 with
 ranges calibrated once (static quantisation), and where the CPU computes bfloat16
 (AVX512_BF16 or AMX) the rest runs in bfloat16; elsewhere in fp32. `quantize = "none"` runs
-every operation in fp32. Speed and quality against the onnx backend: README, "Embedding
-backends".
+every operation in fp32. Speed and quality against the onnx backend: README, "Performance".
 
 Example:
     >>> from rag.config import EmbedderConfig

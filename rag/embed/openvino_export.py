@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from rag.embed import calibration
-from rag.embed.model_files import ModelLayout
+from rag.embed.model_files import ModelLayout, fast_tokenizer
+from rag.embed.onnx import model_feed
 from rag.embed.onnx_export import build_once, export_plain
 from rag.errors import ModelUnavailableError
 
@@ -68,11 +69,8 @@ def _convert(layout: ModelLayout, precision: str, tmp: Path) -> Path:
 def _quantize(model: Any, layout: ModelLayout) -> Any:
     logging.getLogger("nncf").setLevel(logging.WARNING)  # before import: its banner
     import nncf
-    from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(layout.transformer_dir / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(layout.max_seq_length)
+    tokenizer = fast_tokenizer(layout, truncate=True)
     names = {port.get_any_name() for port in model.inputs}
     texts = calibration.calibration_texts()
     if layout.lowercase:
@@ -80,12 +78,7 @@ def _quantize(model: Any, layout: ModelLayout) -> Any:
     samples = []
     for encoding in tokenizer.encode_batch(texts):
         ids = np.array([encoding.ids], dtype=np.int64)
-        feed = {
-            "input_ids": ids,
-            "attention_mask": np.ones_like(ids),
-            "token_type_ids": np.zeros_like(ids),
-        }
-        samples.append({k: v for k, v in feed.items() if k in names})
+        samples.append(model_feed(ids, np.ones_like(ids), names))
     # NNCF draws its own progress bars on stdout, over the command's; our log line says
     # what runs (about 10 s for MiniLM on 2 cores)
     with contextlib.redirect_stdout(io.StringIO()):
