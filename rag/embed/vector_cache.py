@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import threading
 import time
@@ -28,6 +29,8 @@ from rag.embed.base import Embedder, Wrapper
 
 __all__ = ["PersistentEmbedder", "VectorCache"]
 
+logger = logging.getLogger(__name__)
+
 _BATCH = 500  # keys per SQL statement (SQLite's variable limit is far above)
 _ROW_OVERHEAD = 60  # bytes per row besides the vector: key, stamp, b-tree
 
@@ -37,14 +40,22 @@ class VectorCache:
 
     def __init__(self, path: Path, max_mb: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL, "
-            "used INTEGER NOT NULL) WITHOUT ROWID"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS vectors_used ON vectors (used)")
+        try:
+            self._db = _open(path)
+        except sqlite3.DatabaseError as exc:  # a damaged file: it is only a cache
+            aside = path.with_name(f"{path.name}.damaged")
+            logger.warning(
+                "the vector cache %s cannot be read (%s); moved to %s, starting an empty "
+                "one (chunks seen before are embedded again)",
+                path,
+                exc,
+                aside.name,
+            )
+            for suffix in ("", "-wal", "-shm"):
+                part = path.with_name(path.name + suffix)
+                if part.exists():
+                    part.replace(aside.with_name(aside.name + suffix))
+            self._db = _open(path)
         self._max_bytes = max_mb * 1024 * 1024
         self._lock = threading.Lock()
 
@@ -92,6 +103,23 @@ class VectorCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL, "
+            "used INTEGER NOT NULL) WITHOUT ROWID"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS vectors_used ON vectors (used)")
+        db.execute("SELECT key, vector, used FROM vectors LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
 
 
 class PersistentEmbedder(Wrapper):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ingest.run import ingest_jsonl
 from rag.config import RagConfig
@@ -101,3 +105,33 @@ def test_switched_off_embeds_everything_and_keeps_no_file(tmp_path: Path) -> Non
     report = ingest_corpus(config, _corpus(tmp_path / "b.jsonl", renamed))
     assert (report.chunks_written, report.reused) == (3, 0)
     assert not (config.data_dir / "embeddings.sqlite").exists()
+
+
+def test_a_damaged_cache_file_is_moved_aside_and_ingest_goes_on(
+    config: RagConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest_corpus(config, _corpus(tmp_path / "a.jsonl", ROWS))
+    path = config.data_dir / "embeddings.sqlite"
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"not a database, " * 512)  # a disk error, a half copy
+    renamed = [(f"{i}-copy", t, x) for i, t, x in ROWS]
+    with caplog.at_level(logging.WARNING, logger="rag.embed.vector_cache"):
+        report = ingest_corpus(config, _corpus(tmp_path / "b.jsonl", renamed))
+    assert (report.chunks_written, report.reused) == (3, 0)  # embedded again, not failed
+    assert "cannot be read" in caplog.text and "embeddings.sqlite.damaged" in caplog.text
+    assert (config.data_dir / "embeddings.sqlite.damaged").read_bytes().startswith(b"not a")
+    third = [(f"{i}-third", t, x) for i, t, x in ROWS]
+    again = ingest_corpus(config, _corpus(tmp_path / "c.jsonl", third))  # the new cache works
+    assert (again.chunks_written, again.reused) == (3, 3)
+
+
+def test_a_cache_file_of_another_layout_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "embeddings.sqlite"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE vectors (name TEXT)")  # some other program's file
+    cache = VectorCache(path, max_mb=1)
+    cache.put({b"k": np.ones(4, np.float32)})
+    assert np.array_equal(cache.get([b"k"])[b"k"], np.ones(4, np.float32))
+    assert (tmp_path / "embeddings.sqlite.damaged").is_file()
+    cache.close()
