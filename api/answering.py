@@ -31,7 +31,6 @@ from api.schemas import (
     Usage,
 )
 from api.service import Services
-from rag.app import Rag
 from rag.config import GenerationParams, derive
 from rag.errors import ConfigError, GenerationError
 from rag.generate.llm import LLMGenerator
@@ -39,6 +38,7 @@ from rag.generate.tokens import prompt_tokens
 from rag.manifest import DEFAULT_KB
 from rag.pipeline import Explained, RagPipeline, Streamed
 from rag.retrieve.routing import Route, RouteTarget
+from rag.runtime import Runtime
 from rag.types import Answer, Citation, Filters, Hit
 
 __all__ = ["Asked", "Selection", "answer_json", "ask", "hit_out", "pump", "select_kbs"]
@@ -59,13 +59,13 @@ def select_kbs(
 ) -> Selection:
     """The knowledge bases named (checked to exist and to be readable by the caller), or
     for `auto` those the router picks among the ones the caller may read (blocking)."""
-    known = services.rag.kbs()
+    known = services.runtime.kbs()
     names = [kb] if isinstance(kb, str) else list(kb)
     if not names:
         raise ApiError("invalid_request", "kb is an empty list; name at least one knowledge base")
     if names == [AUTO]:
         reachable = [n for n in known if principal is None or principal.reaches(n)]
-        indexes = {name: services.rag.kb(name).index for name in reachable}
+        indexes = {name: services.runtime.kb(name).index for name in reachable}
         targets = {
             name: RouteTarget(known[name].get("description", ""), index)
             for name, index in indexes.items()
@@ -126,9 +126,9 @@ def ask(
     history: Sequence[tuple[str, str]] = (),
 ) -> Asked:
     """Condense (with history), search and pack the context (blocking)."""
-    app = services.rag
-    pipeline = app.pipeline_for(selection.kbs)
-    params = app.config.generator.params
+    runtime = services.runtime
+    pipeline = runtime.pipeline_for(selection.kbs)
+    params = runtime.config.generator.params
     required = False
     if generation == "none":
         pipeline = _with_llm(pipeline, None)
@@ -139,7 +139,7 @@ def ask(
         )
         params = derive(params, **sampling)
         if generation.backend is not None or generation.model is not None:
-            pipeline = _with_llm(pipeline, _generator(app, generation))
+            pipeline = _with_llm(pipeline, _generator(runtime, generation))
     if required and pipeline.llm is None:
         raise ApiError(
             "model_unavailable",
@@ -153,7 +153,7 @@ def ask(
     return Asked(pipeline, selection, question, prepared, params, required)
 
 
-def _generator(app: Rag, generation: GenerationIn) -> LLMGenerator | None:
+def _generator(runtime: Runtime, generation: GenerationIn) -> LLMGenerator | None:
     """The model a request names, on the configured server.
 
     Raises:
@@ -161,7 +161,7 @@ def _generator(app: Rag, generation: GenerationIn) -> LLMGenerator | None:
             model name configured for that backend).
     """
     try:
-        return app.generator(generation.backend, generation.model)
+        return runtime.generator(generation.backend, generation.model)
     except ConfigError as exc:
         raise ApiError("model_not_found", f"this server cannot serve that model: {exc}") from exc
 
@@ -176,7 +176,7 @@ def condense(services: Services, question: str, history: Sequence[tuple[str, str
     from rag.config import RewriteConfig
     from rag.retrieve.rewrite import LLMRewriter
 
-    backend = services.rag.backend
+    backend = services.runtime.backend
     if backend is None:
         return question
     rewrite = services.config.rewrite

@@ -8,8 +8,9 @@ when the app starts (its lifespan) and closed when it stops.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,33 +24,55 @@ from api.service import Services, build_services, write_server_note
 from rag.config import RagConfig, load_config
 from rag.errors import RagError
 
-__all__ = ["PUBLIC_PATHS", "create_app"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
-
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
-def _json_error(request: Request, error: ApiError) -> JSONResponse:
+# The OpenAI-compatible routes answer errors as OpenAI does: 400 for a body that does not
+# validate (the SDK raises BadRequestError), with `type` and `param` beside our code.
+_OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+
+
+def _openai_type(status: int) -> str:
+    kinds = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+    return kinds.get(status, "invalid_request_error" if status < 500 else "server_error")
+
+
+def _json_error(request: Request, error: ApiError, param: str | None = None) -> JSONResponse:
     request_id = getattr(request.state, "request_id", "-")
-    body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
+    fields: dict[str, object] = {"code": error.code, "message": error.message}
+    if request.url.path.startswith(_OPENAI_PATHS):
+        fields |= {"type": _openai_type(error.status), "param": param}
+    body = {"error": {**fields, "request_id": request_id}}
+    if error.status < 500:
+        logger.info(
+            "request %s answered %d %s: %s", request_id, error.status, error.code, error.message
+        )
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _where(error: Mapping[str, Any]) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
 
 
 def _validation_message(exc: RequestValidationError) -> str:
     problems = []
     for error in exc.errors()[:10]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "")
+            return f"the body is not valid JSON ({reason}); send a JSON object"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{_where(error)}: {message}")
     return "invalid request: " + "; ".join(problems)
 
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _json_error(request, exc)
+        return _json_error(request, exc, exc.param)
 
     @app.exception_handler(RagError)
     async def rag_error(request: Request, exc: RagError) -> JSONResponse:
@@ -60,7 +83,14 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _json_error(request, ApiError("validation_error", _validation_message(exc)))
+        message = _validation_message(exc)
+        if request.url.path.startswith(_OPENAI_PATHS):
+            errors = exc.errors()
+            param = (
+                _where(errors[0]) if errors and errors[0].get("type") != "json_invalid" else None
+            )
+            return _json_error(request, ApiError("invalid_request", message), param)
+        return _json_error(request, ApiError("validation_error", message))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -98,13 +128,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or build_services(config, metrics)
         app.state.services = built
-        if built.rag.index.writable:
+        if built.runtime.writable:
             restarted, failed = built.jobs.recover(lambda stored: documents.restore(built, stored))
             if restarted or failed:
                 logger.warning(
                     "jobs a stopped server left: %d restarted, %d marked failed", restarted, failed
                 )
-        note = write_server_note(config.data_dir, url) if built.rag.index.writable else None
+        note = write_server_note(config.data_dir, url) if built.runtime.writable else None
         try:
             yield
         finally:
@@ -122,12 +152,14 @@ def create_app(
     _install_handlers(app)
     for module in (query, kbs, documents, openai, health):
         app.include_router(module.router)
-    public = PUBLIC_PATHS | ({"/metrics"} if config.api.metrics_public else set())
-    prefixes: tuple[str, ...] = ()
+    app.include_router(health.metrics_router(config.api.metrics_public))
     if config.api.web_page:
         app.include_router(web.router)
-        public, prefixes = public | {"/"}, (web.PAGE_PREFIX,)
     from api.auth import KeyRing
+    from api.scopes import public_paths
+
+    # What may be called without a key is what the routes declare PUBLIC (api.scopes).
+    public, prefixes = public_paths(app.routes)
 
     app.add_middleware(
         RequestContext,

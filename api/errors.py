@@ -65,6 +65,7 @@ class ApiError(Exception):
     code: str
     message: str
     headers: dict[str, str] | None = None
+    param: str | None = None  # the request field at fault, where one is
 
     def __post_init__(self) -> None:
         if self.code not in CODES:

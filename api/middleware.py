@@ -3,6 +3,7 @@
 It runs before the body is read, so a request without a valid key, or one whose
 `Content-Length` is over the limit, is answered without reading (or spooling to disk) a
 byte of its body; a body without a length is counted as it streams and cut at the limit.
+It only says who the key is: what the key may do is declared by each route (`api.scopes`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from api.auth import KeyRing, Principal, Role, presented_key
+from api.auth import KeyRing, Principal, presented_key
 from api.errors import CODES
 from api.metrics import Metrics
 
-__all__ = ["REQUEST_ID", "RequestContext", "error_body", "principal_of", "route_role"]
+__all__ = ["REQUEST_ID", "RequestContext", "error_body", "principal_of"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,24 +32,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_KB_PATH = re.compile(r"^/v1/kbs/([^/]+)(/.*)?$")
 
 logger = logging.getLogger("api.access")
-
-
-def route_role(method: str, path: str) -> tuple[str | None, Role]:
-    """The knowledge base a path names (if any) and the role its method needs."""
-    match = _KB_PATH.match(path)
-    if match:
-        kb, rest = match.group(1), match.group(2) or ""
-        if method == "DELETE" and not rest:
-            return kb, "admin"
-        if method in ("POST", "PUT", "PATCH", "DELETE"):
-            return kb, "write"
-        return kb, "read"
-    if path == "/v1/kbs" and method == "POST":
-        return None, "admin"
-    return None, "read"
 
 
 def error_body(code: str, message: str, request_id: str) -> bytes:
@@ -153,10 +138,6 @@ class RequestContext:
                 "unauthorized",
                 "a valid API key is needed: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
             )
-        kb, role = route_role(method, path)
-        if not principal.allows(kb, role):
-            where = f" on knowledge base {kb!r}" if kb else ""
-            return "forbidden", f"this key may not {role}{where}"
         scope["state"]["principal"] = principal
         return None
 

@@ -1,8 +1,10 @@
 """The OpenAI chat API's bodies, as far as the service serves them.
 
 Unknown fields are accepted and ignored (clients send many); fields whose meaning cannot be
-honoured (several choices, tools, log probabilities, a JSON schema for the reply) are a
-400 `unsupported_field` naming the field, rather than silently ignored.
+honoured (several choices, a required tool call, log probabilities, a JSON schema for the
+reply) are a 400 `unsupported_field` naming the field, rather than silently ignored. Tools
+offered with `tool_choice` absent, "auto" or "none" get an ordinary answer: a model may
+always leave them uncalled (Open WebUI's page offers its built-in tools on every question).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class ChatRequest(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     n: int | None = Field(None, ge=1, le=128)
     tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
     logprobs: bool | None = None
     response_format: dict[str, Any] | None = None
     references: bool | None = Field(

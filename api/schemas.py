@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rag.config import KB_NAME, GenerationParams
+from rag.pipeline import EMPTY_QUESTION
 
 __all__ = [
     "DocumentList",
@@ -57,7 +59,9 @@ class GenerationIn(GenerationParams):
 
 class _Search(BaseModel):
     model_config = _STRICT
-    question: str = Field(min_length=1, max_length=8000, pattern=_TEXT)
+    # The pattern documents the rule in the schema; the validator words the refusal as the
+    # CLI does (a regex is no message for a person).
+    question: str = Field(min_length=1, max_length=8000, json_schema_extra={"pattern": _TEXT})
     kb: KbSelection = Field(
         "default",
         description='A knowledge base, a list of them (results fused by RRF), or "auto" '
@@ -65,6 +69,13 @@ class _Search(BaseModel):
     )
     top_k: int | None = Field(None, gt=0, le=100)
     filters: FiltersIn | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, question: str) -> str:
+        if not re.search(_TEXT, question):
+            raise ValueError(EMPTY_QUESTION)
+        return question
 
 
 class QueryIn(_Search):
@@ -207,8 +218,8 @@ class JobOut(BaseModel):
     progress: dict[str, int]
     files: list[JobFile]
     error: str | None
-    created_at: float
-    finished_at: float | None
+    created_at: str = Field(description="RFC 3339, UTC (as a knowledge base's created_at).")
+    finished_at: str | None
 
 
 class DocumentOut(BaseModel):

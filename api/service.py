@@ -1,5 +1,5 @@
 """The service's shared state, built once at startup (the app's lifespan) and closed at
-shutdown: the components (`rag.app.Rag`, opened as the one writer), the embedding batcher,
+shutdown: the runtime (`rag.runtime.Runtime`, opened as the one writer), the embedding batcher,
 the concurrency gates and thread pool, the job worker, the key ring, the metrics."""
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from api.limits import Gate
 from api.memory import MemoryTrimmer
 from api.metrics import Metrics
 from ingest.run import IngestReport
-from rag.app import Rag
 from rag.config import RagConfig
 from rag.doctor import Checkup, check_index
 from rag.embed import create_embedder
 from rag.embed.batching import BatchingEmbedder
 from rag.errors import IndexLockedError, ModelUnreachableError, RagError
+from rag.lexical.analyzer import warm_up_chinese
 from rag.locks import SERVER_NOTE
 from rag.pipeline import RagPipeline
 from rag.retrieve.routing import KbRouter
+from rag.runtime import Runtime
 
 __all__ = ["Services", "build_services", "write_server_note"]
 
@@ -45,7 +46,7 @@ class Services:
     """Everything a request handler uses."""
 
     config: RagConfig
-    rag: Rag
+    runtime: Runtime
     batcher: BatchingEmbedder
     metrics: Metrics
     generations: Gate
@@ -77,7 +78,7 @@ class Services:
     def model_problem(self) -> str | None:
         """Why the configured model cannot answer now (None when it can), checked at most
         every 10 s."""
-        backend = self.rag.backend
+        backend = self.runtime.backend
         if backend is None:
             return None
         checked_at, problem = self._model_check
@@ -101,7 +102,7 @@ class Services:
         Raises:
             ApiError: index_locked, when this process is not the writer (another worker is).
         """
-        if not self.rag.index.writable:
+        if not self.runtime.writable:
             raise ApiError(
                 "index_locked",
                 "this server process does not hold the index's writer (another worker does); "
@@ -122,10 +123,12 @@ class Services:
         (repairing, as `--fix`) when this process is the writer, else read-only."""
 
         def work(job: Job | None = None) -> None:
-            fix = self.rag.index.writable
+            fix = self.runtime.writable
             try:
-                names = sorted(self.rag.kbs())
-                self.consistency = [check_index(self.rag.kb(n).index, n, fix=fix) for n in names]
+                names = sorted(self.runtime.kbs())
+                self.consistency = [
+                    check_index(self.runtime.kb(n).index, n, fix=fix) for n in names
+                ]
             except Exception as exc:  # noqa: BLE001 - readiness reports it; serving goes on
                 self.consistency_error = f"{type(exc).__name__}: {exc}"
                 logger.exception("the start-up index check failed")
@@ -140,7 +143,7 @@ class Services:
                         "repaired" if finding.repaired else "found (run rag doctor --fix)",
                     )
 
-        if self.rag.index.writable:
+        if self.runtime.writable:
             self.jobs.submit(Job("*", "check", work))
         else:
             self.executor.submit(work)
@@ -150,7 +153,7 @@ class Services:
         self.jobs.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
-        self.rag.close()
+        self.runtime.close()
 
 
 def write_server_note(data_dir: Path, url: str) -> Path:
@@ -174,21 +177,28 @@ def _torch_threads(config: RagConfig) -> int:
     return threads
 
 
-def _open(config: RagConfig, embedder: BatchingEmbedder) -> Rag:
-    """The components as the writer; with several workers (`api.workers` > 1), a worker
-    that finds the writer taken serves reads."""
+def _open(config: RagConfig, embedder: BatchingEmbedder) -> Runtime:
+    """The runtime as the writer, its configured knowledge base opened (an index of another
+    model fails here, at start); with several workers (`api.workers` > 1), a worker that
+    finds the writer taken serves reads."""
     try:
-        return Rag.open(config, write=True, embedder=embedder)
+        runtime = Runtime.open(config, write=True, embedder=embedder)
     except IndexLockedError:
         if config.api.workers <= 1:
             raise
         logger.info("another worker is the writer; this one serves reads")
-        return Rag.open(config, embedder=embedder)
+        runtime = Runtime.open(config, embedder=embedder)
+    try:
+        runtime.kb()
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime
 
 
-def _job_store(config: RagConfig, rag: Rag) -> JobStore | None:
+def _job_store(config: RagConfig, runtime: Runtime) -> JobStore | None:
     """The writer keeps its jobs on disk; a read-only worker runs none."""
-    return JobStore(config.data_dir / "jobs.sqlite") if rag.index.writable else None
+    return JobStore(config.data_dir / "jobs.sqlite") if runtime.writable else None
 
 
 def build_services(config: RagConfig, metrics: Metrics | None = None) -> Services:
@@ -197,16 +207,18 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
 
     Raises:
         IndexLockedError: Another process writes this data dir.
-        ConfigError, ModelUnavailableError, IndexMismatchError: As `Rag.open`.
+        ConfigError, ModelUnavailableError, IndexMismatchError: As `Runtime.open`.
     """
     api = config.api
     metrics = metrics or Metrics()
     threads = _torch_threads(config)
+    if config.lexical.chinese != "chars":
+        warm_up_chinese()  # jieba's dictionary, once, while the model loads
     embedder = create_embedder(config.embedder)
     embedder.warm_up()
     batcher = BatchingEmbedder(embedder, api.embed_batch_wait_ms / 1000, api.embed_max_batch)
     try:
-        rag = _open(config, batcher)
+        runtime = _open(config, batcher)
     except BaseException:
         batcher.close()
         raise
@@ -216,14 +228,14 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
     metrics.watch_batcher(batcher.stats)
     services = Services(
         config=config,
-        rag=rag,
+        runtime=runtime,
         batcher=batcher,
         metrics=metrics,
         generations=Gate("generations", api.max_concurrent_generations, *gate),
         searches=Gate("searches", api.max_concurrent_searches, *gate),
         executor=ThreadPoolExecutor(workers, thread_name_prefix="rag-worker"),
-        jobs=JobQueue(metrics, api.jobs_kept, _job_store(config, rag)),
-        router=KbRouter(batcher, rag.languages),
+        jobs=JobQueue(metrics, api.jobs_kept, _job_store(config, runtime)),
+        router=KbRouter(batcher, runtime.languages),
         trimmer=MemoryTrimmer(api.trim_memory_s),
     )
     services.check_consistency()

@@ -47,7 +47,9 @@ def safe_name(name: str | None) -> tuple[str, str]:
     if any(unicodedata.category(c) == "Cc" for c in raw):
         shown = raw.encode("unicode_escape").decode("ascii")
         return shown[-200:] or "upload", "the file name holds NUL or control characters"
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    # Only "/" separates folders: a backslash is a character of a POSIX name (and of the
+    # CLI's escapes for bytes that are not UTF-8, `dress\\xff.txt`), kept as sent.
+    base = raw.rsplit("/", 1)[-1].strip()
     if base in ("", ".", ".."):
         return "upload", "the file has no name; send it with a file name"
     if len(base) > _LONGEST:

@@ -121,16 +121,16 @@ def cell(
     """One (store, size): ingest with precomputed vectors, then the queries (none: the
     preparing run, which embeds what the table lacks and keeps it)."""
     from ingest.run import ingest_jsonl
-    from rag.app import Rag
     from rag.embed import create_embedder
+    from rag.runtime import Runtime
 
     model = create_embedder(_config(store, work).embedder)
     model.warm_up()
     table = _table(vectors, model)
     embedder = Precomputed(model, table)
     started = time.perf_counter()
-    with Rag.open(_config(store, work), write=True, embedder=embedder) as app:
-        report = ingest_jsonl(app, corpus)
+    with Runtime.open(_config(store, work), write=True, embedder=embedder) as runtime:
+        report = ingest_jsonl(runtime.kb(), corpus)
     ingest_s = time.perf_counter() - started
     if embedder.computed:  # first run: keep the model's vectors for the next ones
         embedder.save(vectors, model.fingerprint.sha256)
@@ -143,8 +143,8 @@ def cell(
         return result
     questions = list(json.loads(queries.read_text(encoding="utf-8")).values())
     for mode in ("hybrid", "dense"):
-        with Rag.open(_config(store, work, mode), embedder=model) as app:
-            search = app.pipeline.search
+        with Runtime.open(_config(store, work, mode), embedder=model) as runtime:
+            search = runtime.kb().pipeline.search
             search.retrieve("warm-up question", 10)
             latency = []
             for question in questions:

@@ -135,18 +135,18 @@ def llamaindex_query(work: Path, queries: dict[str, str]) -> dict[str, Any]:
     )
 
 
-# --- ours: `rag ingest --jsonl` (run by the parent as the CLI); queries through Rag.open
+# --- ours: `rag ingest --jsonl` (run by the parent as the CLI); queries through Runtime.open
 
 
 def ours_query(work: Path, queries: dict[str, str], mode: str) -> dict[str, Any]:
-    from rag.app import Rag
     from rag.config import load_config
+    from rag.runtime import Runtime
 
     os.environ["RAG_DATA_DIR"] = str(work)
     if mode != "default":
         os.environ["RAG_RETRIEVAL__MODE"] = mode
-    with Rag.open(load_config()) as app:
-        search = app.pipeline.search
+    with Runtime.open(load_config()) as runtime:
+        search = runtime.kb().pipeline.search
         return _timed_queries(queries, lambda q: [h.chunk.doc_id for h in search.retrieve(q, K)])
 
 

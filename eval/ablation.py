@@ -5,8 +5,8 @@ the global search), and two-level with compression. Each row runs the same index
 once, reused) with one setting changed from the given configuration.
 
 Example:
-    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
-    ...     rows = ablation(app, Path("beir/scifact"), Path("docs/zh"))
+    >>> with Runtime.open(load_config()) as runtime:  # doctest: +SKIP
+    ...     rows = ablation(runtime, Path("beir/scifact"), Path("docs/zh"))
     >>> print(markdown(rows))  # doctest: +SKIP
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from eval.passages import QUESTIONS, evaluate_passages
 from eval.run import EvalReport, evaluate_beir
 from ingest.progress import Progress
-from rag.app import Rag
 from rag.config import derive
+from rag.runtime import Runtime
 
 __all__ = ["ROWS", "AblationRow", "ablation", "markdown"]
 
@@ -44,7 +44,7 @@ class AblationRow:
 
 
 def ablation(
-    app: Rag,
+    runtime: Runtime,
     beir: Path,
     passages: Path | None = None,
     questions: Path = QUESTIONS,
@@ -53,7 +53,7 @@ def ablation(
     """Every row of `ROWS` on the BEIR folder's test split and, if given, the passages."""
     rows = []
     for name, mode, compress in ROWS:
-        with app.derived(derive(app.config, retrieval={"mode": mode})) as row:
+        with runtime.derived(derive(runtime.config, retrieval={"mode": mode})) as row:
             report = evaluate_beir(row, beir, "test", progress, compress)
             zh = None
             if passages is not None:

@@ -47,10 +47,11 @@ from eval.results import QuestionRun, Results, SystemRun, passage_row
 from eval.run import CHUNKS, DEPTH
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl, ingest_paths
-from rag.app import Rag
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError
+from rag.knowledge_base import KnowledgeBase
 from rag.manifest import read_manifest
+from rag.runtime import Runtime
 from rag.types import Hit
 
 __all__ = ["ALL_METRICS", "RunOptions", "System", "Variant", "index_key", "plan", "run_eval"]
@@ -65,7 +66,7 @@ class Variant:
 
     name: str
     source: str
-    app: Rag
+    runtime: Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class System:
 
     @property
     def description(self) -> str:
-        config = self.variant.app.config
+        config = self.variant.runtime.config
         model = self.model or config.generator.model or "(the configured model)"
         answering = (
             f"answers by {config.generator.backend} model {model}"
@@ -110,7 +111,7 @@ def plan(
     Raises:
         ConfigError: Models are named but the first configuration has no generation backend.
     """
-    if (models or closed_book) and variants[0].app.config.generator.backend == "none":
+    if (models or closed_book) and variants[0].runtime.config.generator.backend == "none":
         raise ConfigError(
             "--model and --closed-book need a generation backend: set generator.backend "
             "(and base_url) in the configuration, e.g. RAG_GENERATOR__BACKEND=openai"
@@ -122,7 +123,7 @@ def plan(
         else:
             systems.append(System(variant.name, variant))
     first = variants[0]
-    for model in models or ([first.app.config.generator.model] if closed_book else []):
+    for model in models or ([first.runtime.config.generator.model] if closed_book else []):
         systems.append(System(f"no-rag:{model or first.name}", first, model or None, rag=False))
     return systems
 
@@ -146,20 +147,21 @@ class _Indexes:
 
     def __init__(self, stack: ExitStack, eval_set: EvalSet, docs: Path | None, progress: Progress):
         self._stack, self._set, self._docs, self._progress = stack, eval_set, docs, progress
-        self._built: dict[str, Rag] = {}
+        self._built: dict[str, KnowledgeBase] = {}
         self.info: dict[str, dict[str, Any]] = {}
 
-    def base(self, variant: Variant) -> Rag:
-        """Components over the index the variant's questions are asked of."""
-        config = variant.app.config
+    def base(self, variant: Variant) -> KnowledgeBase:
+        """The knowledge base the variant's questions are asked of."""
+        config = variant.runtime.config
         if self._set.corpus is None and self._docs is None:
-            return variant.app
+            return variant.runtime.kb()
         name = self._set.name if self._docs is None else self._docs.resolve().name
         key = index_key(config)
         folder = config.data_dir / "eval" / f"{name}-{key}"
         eval_config = derive(config, data_dir=folder, kb="default")
         if key not in self._built:
-            writer = self._stack.enter_context(variant.app.derived(eval_config, write=True))
+            runtime = self._stack.enter_context(variant.runtime.derived(eval_config, write=True))
+            writer = runtime.kb(create="")
             if self._docs is not None:
                 report = ingest_paths(writer, [self._docs], prune=True, progress=self._progress)
             else:
@@ -171,10 +173,10 @@ class _Indexes:
                 "ingest_seconds": round(report.seconds, 1),
                 "chunks_written": report.chunks_written,
             }
-        return self._stack.enter_context(self._built[key].derived(eval_config))
+        return self._built[key].with_config(eval_config, variant.runtime)
 
     def key_info(self, variant: Variant) -> dict[str, Any]:
-        return self.info.get(index_key(variant.app.config), {})
+        return self.info.get(index_key(variant.runtime.config), {})
 
 
 def run_eval(
@@ -234,10 +236,10 @@ def _same_index(systems: Sequence[System]) -> None:
     """
     seen: dict[tuple[str, str, str], Variant] = {}
     for system in systems:
-        config = system.variant.app.config
+        config = system.variant.runtime.config
         where = (str(config.data_dir.resolve()), config.store.backend, config.store.uri)
         other = seen.setdefault(where, system.variant)
-        if index_key(config) != index_key(other.app.config):
+        if index_key(config) != index_key(other.runtime.config):
             raise ConfigError(
                 f"configuration {system.variant.source} builds its index differently from "
                 f"{other.source} (embedder, chunker, lexical, summary or store settings), but "
@@ -255,7 +257,7 @@ def _grid(systems: Sequence[System]) -> dict[str, dict[str, str]]:
     for system in systems:
         if system.variant is not first:
             continue
-        model = system.model or first.app.config.generator.model or "(configured model)"
+        model = system.model or first.runtime.config.generator.model or "(configured model)"
         cells.setdefault(model, {}).setdefault("rag" if system.rag else "no_rag", system.name)
     return {m: sides for m, sides in cells.items() if len(sides) == 2}
 
@@ -266,7 +268,7 @@ def _judge_name(judge: Judge | None) -> str:
 
 def _run_system(
     system: System,
-    base: Rag,
+    base: KnowledgeBase,
     eval_set: EvalSet,
     judge: Judge | None,
     prompts: EvalPrompts,
@@ -279,18 +281,17 @@ def _run_system(
     out = SystemRun(
         system.name,
         system.description,
-        system.variant.app.config.model_dump(mode="json"),
+        system.variant.runtime.config.model_dump(mode="json"),
         manifest.to_dict() if manifest else {},
     )
     items = list(eval_set.items)
     problems: list[str] = []
     qrels: dict[str, dict[str, int]] = {}
     if system.rag:
-        deep = base.derived(
+        deep = base.with_config(
             derive(config, retrieval={"candidates": max(config.retrieval.candidates, CHUNKS)})
         )
-        with deep:
-            qrels = _retrieval(items, base, deep, out, problems, progress, system.name)
+        qrels = _retrieval(items, base, deep, out, problems, progress, system.name)
     if answers:
         _answers(system, items, base, out, qrels, judge, prompts, options, progress)
     elif system.rag:
@@ -299,14 +300,17 @@ def _run_system(
     return out
 
 
-def _kb(app: Rag, item: QaItem) -> Rag:
-    return app.kb(item.kb) if item.kb and item.kb != app.config.kb else app
+def _kb(kb: KnowledgeBase, item: QaItem) -> KnowledgeBase:
+    """The knowledge base `item` is asked of, with the settings of `kb`."""
+    if not item.kb or item.kb == kb.config.kb:
+        return kb
+    return kb.runtime.kb(item.kb).with_config(derive(kb.config, kb=item.kb), kb.runtime)
 
 
 def _retrieval(
     items: list[QaItem],
-    base: Rag,
-    deep: Rag,
+    base: KnowledgeBase,
+    deep: KnowledgeBase,
     out: SystemRun,
     problems: list[str],
     progress: Progress,
@@ -342,7 +346,7 @@ def _retrieval(
     return qrels
 
 
-def _timed_search(items: list[QaItem], base: Rag, out: SystemRun) -> None:
+def _timed_search(items: list[QaItem], base: KnowledgeBase, out: SystemRun) -> None:
     """Milliseconds per question as `rag ask` searches (`retrieval.top_k` chunks)."""
     base.pipeline.search.retrieve("warm-up query", 1)  # the pipeline is built on first use
     for item in items:
@@ -356,7 +360,7 @@ def _timed_search(items: list[QaItem], base: Rag, out: SystemRun) -> None:
 def _answers(
     system: System,
     items: list[QaItem],
-    base: Rag,
+    base: KnowledgeBase,
     out: SystemRun,
     qrels: dict[str, dict[str, int]],
     judge: Judge | None,
@@ -364,10 +368,10 @@ def _answers(
     options: RunOptions,
     progress: Progress,
 ) -> None:
-    params = system.variant.app.config.generator.params
-    llm = base.generator(model=system.model) if system.model else None
+    params = system.variant.runtime.config.generator.params
+    llm = base.runtime.generator(model=system.model) if system.model else None
     if not system.rag and llm is None:
-        llm = base.generator()
+        llm = base.runtime.generator()
         if llm is None:
             raise ConfigError(f"{system.name}: answering without retrieval needs a model")
 

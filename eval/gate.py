@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from eval.results import Results, SystemRun
 from rag.errors import ConfigError
 
-__all__ = ["Failure", "check_gate", "parse_tolerances"]
+__all__ = ["Failure", "check_gate", "check_metrics", "parse_tolerances"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +70,11 @@ def parse_tolerances(text: str) -> dict[str, float]:
     return out
 
 
-def check_gate(current: Results, baseline: Results, tolerances: dict[str, float]) -> list[Failure]:
-    """Every metric of every matched system that moved beyond its tolerance.
+def check_metrics(baseline: Results, tolerances: dict[str, float]) -> None:
+    """Check, before a run, that the baseline has every metric the tolerances name.
 
     Raises:
-        ConfigError: A tolerance names a metric the baseline does not have, or no system
-            of the run matches one of the baseline.
+        ConfigError: A tolerance names a metric the baseline does not have.
     """
     known = set(baseline.used_metrics())
     unknown = sorted(set(tolerances) - known)
@@ -83,6 +82,16 @@ def check_gate(current: Results, baseline: Results, tolerances: dict[str, float]
         raise ConfigError(
             f"the baseline has no metric {', '.join(unknown)}; it has {', '.join(sorted(known))}"
         )
+
+
+def check_gate(current: Results, baseline: Results, tolerances: dict[str, float]) -> list[Failure]:
+    """Every metric of every matched system that moved beyond its tolerance.
+
+    Raises:
+        ConfigError: A tolerance names a metric the baseline does not have, or no system
+            of the run matches one of the baseline.
+    """
+    check_metrics(baseline, tolerances)
     pairs = _pairs(current, baseline)
     failures = []
     for ours, theirs in pairs:

@@ -18,7 +18,7 @@ Calls are greedy (temperature 0) with the seed, so a seed and a model give the s
 At most `TRIES_PER_QUESTION * n` chunks are tried.
 
 Example:
-    >>> made = generate_qa(app, backend, EvalPrompts.load(), n=20, seed=1)  # doctest: +SKIP
+    >>> made = generate_qa(runtime.kb(), backend, EvalPrompts.load(), 20)  # doctest: +SKIP
     >>> made.items[0]["question"], made.dropped  # doctest: +SKIP
 """
 
@@ -35,8 +35,8 @@ import numpy as np
 from eval.prompts import EvalPrompts, json_reply, language_of
 from eval.text_metrics import normalize
 from ingest.progress import NoProgress, Progress
-from rag.app import Rag
 from rag.generate import ChatBackend
+from rag.knowledge_base import KnowledgeBase
 from rag.types import Chunk
 
 __all__ = ["TRIES_PER_QUESTION", "Generated", "generate_qa"]
@@ -56,9 +56,9 @@ class Generated:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
-def _chunks(app: Rag, seed: int) -> list[str]:
+def _chunks(kb: KnowledgeBase, seed: int) -> list[str]:
     """Every chunk id of the knowledge base, in an order fixed by the seed."""
-    ids = sorted(i for doc in app.index.documents() for i in app.index.chunk_ids(doc.doc_id))
+    ids = sorted(i for doc in kb.index.documents() for i in kb.index.chunk_ids(doc.doc_id))
     random.Random(seed).shuffle(ids)
     return ids
 
@@ -74,24 +74,24 @@ def _copies(question: str, text: str) -> bool:
 class _Kept:
     """The questions kept so far, for the duplicate check."""
 
-    def __init__(self, app: Rag) -> None:
-        self._app = app
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self._kb = kb
         self._texts: set[str] = set()
         self._vectors: list[np.ndarray] = []
 
     def duplicate(self, question: str) -> bool:
         if normalize(question) in self._texts:
             return True
-        vector = self._app.embedder.embed_query(question)
+        vector = self._kb.embedder.embed_query(question)
         return any(float(vector @ other) >= SIMILAR for other in self._vectors)
 
     def add(self, question: str) -> None:
         self._texts.add(normalize(question))
-        self._vectors.append(self._app.embedder.embed_query(question))
+        self._vectors.append(self._kb.embedder.embed_query(question))
 
 
 def generate_qa(
-    app: Rag,
+    kb: KnowledgeBase,
     backend: ChatBackend,
     prompts: EvalPrompts,
     n: int,
@@ -101,15 +101,15 @@ def generate_qa(
     max_tokens: int = 256,
     timeout_s: float = 120.0,
 ) -> Generated:
-    """Up to `n` questions from the knowledge base `app` opens, written by `backend`."""
+    """Up to `n` questions from knowledge base `kb`, written by `backend`."""
     progress = progress or NoProgress()
-    out, kept = Generated(), _Kept(app)
-    ids = _chunks(app, seed)
+    out, kept = Generated(), _Kept(kb)
+    ids = _chunks(kb, seed)
     progress.start(n, "writing questions")
     for start in range(0, len(ids), 64):
         if len(out.items) >= n or out.tried >= TRIES_PER_QUESTION * n:
             break
-        batch = app.index.chunks(ids[start : start + 64])
+        batch = kb.index.chunks(ids[start : start + 64])
         for chunk_id in ids[start : start + 64]:
             chunk = batch.get(chunk_id)
             if chunk is None or len(chunk.text.strip()) < MIN_CHARS:
@@ -120,7 +120,7 @@ def generate_qa(
             if len(out.items) >= n or out.tried >= TRIES_PER_QUESTION * n:
                 break
             out.tried += 1
-            reason, row = _one(app, backend, prompts, chunk, language, kept, max_tokens, timeout_s)
+            reason, row = _one(kb, backend, prompts, chunk, language, kept, max_tokens, timeout_s)
             if reason:
                 out.dropped[reason] += 1
                 continue
@@ -130,7 +130,7 @@ def generate_qa(
 
 
 def _one(
-    app: Rag,
+    kb: KnowledgeBase,
     backend: ChatBackend,
     prompts: EvalPrompts,
     chunk: Chunk,
@@ -167,6 +167,6 @@ def _one(
         "doc_ids": [chunk.doc_id],
         "source": chunk.source,
         "chunk_id": chunk.chunk_id,
-        "kb": app.config.kb,
+        "kb": kb.config.kb,
         "lang": language,
     }

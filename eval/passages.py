@@ -10,8 +10,8 @@ stops and names it. Metrics are those of `eval.metrics`, at chunk level.
 check that fusion never ranks Chinese questions worse than jieba-BM25 alone.
 
 Example:
-    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
-    ...     report = evaluate_passages(app, Path("docs/zh"), QUESTIONS)
+    >>> with Runtime.open(load_config()) as runtime:  # doctest: +SKIP
+    ...     report = evaluate_passages(runtime, Path("docs/zh"), QUESTIONS)
     >>> report.metrics["ndcg@10"]  # doctest: +SKIP
 """
 
@@ -25,10 +25,10 @@ from eval.metrics import evaluate, judged_queries
 from eval.run import EvalReport, eval_config, run_queries, time_queries
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_paths
-from rag.app import Rag
 from rag.config import derive
 from rag.errors import ConfigError
 from rag.index import Index
+from rag.runtime import Runtime
 
 __all__ = ["QUESTIONS", "evaluate_passages", "load_questions"]
 
@@ -61,7 +61,7 @@ def load_questions(file: Path) -> list[dict[str, object]]:
 
 
 def evaluate_passages(
-    app: Rag,
+    runtime: Runtime,
     folder: Path,
     questions: Path = QUESTIONS,
     progress: Progress | None = None,
@@ -74,14 +74,15 @@ def evaluate_passages(
     """
     progress = progress or NoProgress()
     rows = load_questions(questions)
-    config = eval_config(app.config, f"passages-{folder.name}")
+    config = eval_config(runtime.config, f"passages-{folder.name}")
     queries = {str(r["id"]): str(r["question"]) for r in rows}
-    with app.derived(config, write=True) as deep:
+    with runtime.derived(config, write=True) as writer:
+        deep = writer.kb(create="")
         ingested = ingest_paths(deep, [folder], prune=True, progress=progress)
         qrels = _qrels(deep.index, rows)
         ranked = run_queries(deep, queries, compress, progress)
-        with deep.derived(derive(config, retrieval=app.config.retrieval)) as asked:
-            ranked.latencies = time_queries(asked, queries, compress)
+        asked = deep.with_config(derive(config, retrieval=runtime.config.retrieval))
+        ranked.latencies = time_queries(asked, queries, compress)
     run = {q: [c.chunk_id for c in chunks] for q, chunks in ranked.run.items()}
     report = ranked.report(
         folder.name,

@@ -10,8 +10,8 @@ With a generation model configured, query rewriting runs as it does for `rag ask
 queries each question was searched with are in the report (`rewritten`).
 
 Example:
-    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
-    ...     report = evaluate_beir(app, Path("beir/scifact"))
+    >>> with Runtime.open(load_config()) as runtime:  # doctest: +SKIP
+    ...     report = evaluate_beir(runtime, Path("beir/scifact"))
     >>> report.metrics["ndcg@10"]  # doctest: +SKIP
     >>> report.metrics["ndcg@10"]  # doctest: +SKIP
 """
@@ -30,10 +30,11 @@ from eval.metrics import evaluate, judged_queries
 from eval.stats import percentile
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl
-from rag.app import Rag
 from rag.compress import create_compressor
 from rag.config import RagConfig, derive
+from rag.knowledge_base import KnowledgeBase
 from rag.manifest import read_manifest
+from rag.runtime import Runtime
 from rag.types import Chunk, Hit
 
 __all__ = [
@@ -96,7 +97,7 @@ def eval_config(config: RagConfig, dataset: str) -> RagConfig:
 
 
 def evaluate_beir(
-    app: Rag,
+    runtime: Runtime,
     folder: Path,
     split: str = "test",
     progress: Progress | None = None,
@@ -104,7 +105,7 @@ def evaluate_beir(
 ) -> EvalReport:
     """Ingest (or reuse) the corpus, run the split's queries, and compute the metrics.
 
-    `app` gives the loaded model, the generation backend and the configuration under test;
+    `runtime` gives the loaded model, the generation backend and the configuration under test;
     the corpus goes into its own index. With `compress`, the best `COMPRESSED` chunks go
     through the configured compressor first: a document whose chunks it drops loses its
     rank there.
@@ -115,13 +116,14 @@ def evaluate_beir(
     """
     progress = progress or NoProgress()
     dataset = load_beir(folder, split)
-    config = eval_config(app.config, dataset.name)
-    with app.derived(config, write=True) as deep:
+    config = eval_config(runtime.config, dataset.name)
+    with runtime.derived(config, write=True) as writer:
+        deep = writer.kb(create="")
         ingested = ingest_jsonl(deep, dataset.corpus, prune=True, progress=progress)
         ranked = run_queries(deep, dataset.queries, compress, progress)
         # As `rag ask` runs a query: the user's own candidates, on the same index.
-        with deep.derived(derive(config, retrieval=app.config.retrieval)) as asked:
-            ranked.latencies = time_queries(asked, dataset.queries, compress)
+        asked = deep.with_config(derive(config, retrieval=runtime.config.retrieval))
+        ranked.latencies = time_queries(asked, dataset.queries, compress)
     run = {
         q: list(dict.fromkeys(c.doc_id for c in chunks))[:DEPTH] for q, chunks in ranked.run.items()
     }
@@ -195,14 +197,16 @@ class RankedRun:
         )
 
 
-def run_queries(app: Rag, queries: dict[str, str], compress: bool, progress: Progress) -> RankedRun:
+def run_queries(
+    kb: KnowledgeBase, queries: dict[str, str], compress: bool, progress: Progress
+) -> RankedRun:
     """Search every query as `rag ask` does (rewriting, retrieval, reranking), deep enough to
     rank `DEPTH` documents; with `compress`, the best chunks are compressed (not reordered:
     the order shown to a model is not a ranking)."""
-    search = app.pipeline.search
-    compression = derive(app.config.compression, reorder=False)
-    compressor = create_compressor(compression, app.embedder, app.index.analyzer, app.languages)
-    tokens = app.embedder.tokenizer
+    search = kb.pipeline.search
+    compression = derive(kb.config.compression, reorder=False)
+    compressor = create_compressor(compression, kb.embedder, kb.index.analyzer, kb.languages)
+    tokens = kb.embedder.tokenizer
     search.retrieve("warm-up query", 1)
     out = RankedRun()
     progress.start(len(queries), "querying")
@@ -229,15 +233,15 @@ def run_queries(app: Rag, queries: dict[str, str], compress: bool, progress: Pro
     return out
 
 
-def time_queries(app: Rag, queries: dict[str, str], compress: bool) -> list[float]:
+def time_queries(kb: KnowledgeBase, queries: dict[str, str], compress: bool) -> list[float]:
     """Milliseconds per query as `rag ask` runs it: `retrieval.top_k` chunks from
     `retrieval.candidates` per search (and compression of those chunks, with `compress`)."""
-    pipeline = app.pipeline
+    pipeline = kb.pipeline
     pipeline.search.retrieve("warm-up query", 1)
     latencies = []
     for text in queries.values():
         started = time.perf_counter()
-        hits = pipeline.search.retrieve(text, app.config.retrieval.top_k)
+        hits = pipeline.search.retrieve(text, kb.config.retrieval.top_k)
         if compress:
             pipeline.compressor.compress(text, hits)
         latencies.append((time.perf_counter() - started) * 1000)

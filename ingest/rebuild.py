@@ -6,7 +6,7 @@ Two steps, both under the data dir's write lock:
 1. `clear_index(config)` removes what is left of the knowledge base's index: its catalog
    (documents, visibility, BM25 tables, file states) and its chunk and summary collections.
    The manifest (model, chunker, analyzer) and the source record stay.
-2. `rebuild(app, held)` ingests again every recorded file that still exists (at its content
+2. `rebuild(kb, held)` ingests again every recorded file that still exists (at its content
    now) and every recorded JSONL corpus, then rewrites the record from what the index holds.
 
 What cannot come back is reported, not guessed: recorded files that are gone, and documents
@@ -15,8 +15,8 @@ that were uploaded or posted as text through the service (their bytes are not ke
 Example:
     >>> with WriteLock(config.data_dir / "write.lock") as lock:  # doctest: +SKIP
     ...     held = clear_index(config)
-    ...     with Rag.open(config, write=True, lock=lock, create="") as app:
-    ...         report = rebuild(app, held)
+    ...     with Runtime.open(config, write=True, lock=lock) as runtime:
+    ...         report = rebuild(runtime.kb(create=""), held)
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from pathlib import Path
 from ingest.discover import display, key_path
 from ingest.progress import Progress
 from ingest.run import IngestReport, ingest_jsonl, ingest_paths
-from rag.app import Rag
 from rag.config import RagConfig, derive
 from rag.errors import StoreError
 from rag.index import kb_catalog, kb_collection
+from rag.knowledge_base import KnowledgeBase
 from rag.manifest import read_manifest
 from rag.sources import SourceRecord, Sources, sources_path
 from rag.stores import open_store
@@ -109,8 +109,8 @@ def clear_index(config: RagConfig) -> Sources:
     return held
 
 
-def rebuild(app: Rag, held: Sources, progress: Progress | None = None) -> RebuildReport:
-    """Ingest into `app` (opened for writing, on a cleared index) every source `held` names
+def rebuild(kb: KnowledgeBase, held: Sources, progress: Progress | None = None) -> RebuildReport:
+    """Ingest into `kb` (opened for writing, on a cleared index) every source `held` names
     that still exists; then record what the index now holds."""
     started = time.monotonic()
     report = RebuildReport()
@@ -122,18 +122,18 @@ def rebuild(app: Rag, held: Sources, progress: Progress | None = None) -> Rebuil
     report.missing = [display(key_path(f)) for f in files if f not in present]
     if present:
         paths = [key_path(f) for f in present]
-        report.ingested.append(ingest_paths(app, paths, progress=progress))
+        report.ingested.append(ingest_paths(kb, paths, progress=progress))
     for corpus in corpora:
         if Path(corpus).is_file():
-            report.ingested.append(ingest_jsonl(app, Path(corpus), progress=progress))
+            report.ingested.append(ingest_jsonl(kb, Path(corpus), progress=progress))
             present.append(corpus)
         else:
             report.missing.append(display(Path(corpus)))
     report.files = len(present)
     for key in present:
-        state = app.index.file_state(key)
+        state = kb.index.file_state(key)
         if key in held.files and state is not None and state[0] != held.files[key]:
             report.changed.append(display(key_path(key)))
-    app.index.record_sources()
+    kb.index.record_sources()
     report.seconds = time.monotonic() - started
     return report

@@ -9,8 +9,8 @@ catalog stays). The target collections must be empty. One knowledge base is copi
 time (`source.config.kb`, into the same name): copy each one into the same target data dir.
 
 Example:
-    >>> with Rag.open(load_config("rag.toml"), model=False) as app:  # doctest: +SKIP
-    ...     report = reindex(app, load_config("milvus.toml"))
+    >>> with Runtime.open(load_config("rag.toml"), model=False) as runtime:  # doctest: +SKIP
+    ...     report = reindex(runtime.kb(), load_config("milvus.toml"))
     >>> report.chunks, report.summaries  # doctest: +SKIP
 """
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.progress import NoProgress, Progress
-from rag.app import Rag
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError, EmptyIndexError, StoreError
 from rag.index import kb_catalog, kb_collection
+from rag.knowledge_base import KnowledgeBase
 from rag.locks import WriteLock
 from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
 from rag.stores import VectorStore, open_store
@@ -65,9 +65,11 @@ def _copy(
     return copied
 
 
-def reindex(source: Rag, target: RagConfig, progress: Progress | None = None) -> ReindexReport:
+def reindex(
+    source: KnowledgeBase, target: RagConfig, progress: Progress | None = None
+) -> ReindexReport:
     """Copy the index `source` holds open into the stores of `target`. Nothing is embedded:
-    `source` may be opened without the model (`Rag.open(config, model=False)`).
+    `source`'s runtime may be opened without the model (`Runtime.open(config, model=False)`).
 
     Raises:
         ConfigError: The target is the source, or its collections are not empty.
@@ -162,14 +164,14 @@ class Stats:
     disk_bytes: int
 
 
-def stats(app: Rag) -> Stats:
+def stats(kb: KnowledgeBase) -> Stats:
     """Counts per collection, documents, model, dimension, backend and disk size, read from
-    the open index and its manifest (no model needed: `Rag.open(config, model=False)`).
+    the open index and its manifest (no model needed: `Runtime.open(config, model=False)`).
 
     Raises:
         EmptyIndexError: No index in the data dir.
     """
-    config, index = app.config, app.index
+    config, index = kb.config, kb.index
     manifest = read_manifest(config.data_dir)
     if manifest is None:
         raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")

@@ -1,12 +1,12 @@
 """Incremental, idempotent, per-file-isolated ingestion of folders and BEIR corpora.
 
-Every function takes the components of one process (`rag.app.Rag`, opened with
-`write=True`): the loaded embedder and the open index, so a server ingests upload after
-upload without loading its model again.
+Every function takes one knowledge base (`runtime.kb(name)` of a `rag.runtime.Runtime`
+opened with `write=True`): the runtime's loaded embedder and the knowledge base's open
+index, so a server ingests upload after upload without loading its model again.
 
 Example:
-    >>> with Rag.open(load_config(), write=True) as app:  # doctest: +SKIP
-    ...     report = ingest_paths(app, [Path("docs")])
+    >>> with Runtime.open(load_config(), write=True) as runtime:  # doctest: +SKIP
+    ...     report = ingest_paths(runtime.kb(create=""), [Path("docs")])
     >>> report.exit_code  # 0 when every file was parsed or skipped  # doctest: +SKIP
 """
 
@@ -28,11 +28,11 @@ from ingest.isolation import ParsedPart, ParserPool
 from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
 from ingest.writer import FileMark, Writer
-from rag.app import Rag
 from rag.config import RagConfig
 from rag.errors import CorruptFileError, IngestError, MissingToolError
 from rag.faults import crash_point
 from rag.index import Index
+from rag.knowledge_base import KnowledgeBase
 from rag.types import Document, Element
 
 __all__ = [
@@ -88,12 +88,12 @@ class IngestReport:
 
 
 @contextmanager
-def _writing(app: Rag, progress: Progress) -> Iterator[Writer]:
+def _writing(kb: KnowledgeBase, progress: Progress) -> Iterator[Writer]:
     """The run's writer (embedding and writing on its own thread), stopped afterwards."""
-    app.index.require_writer()
-    splitter = TokenSplitter(app.config.chunker, app.embedder.tokenizer)
-    batch = 4 * app.config.embedder.batch_size
-    writer = Writer(app.index, app.ingest_embedder, splitter, batch, progress)
+    kb.index.require_writer()
+    splitter = TokenSplitter(kb.config.chunker, kb.embedder.tokenizer)
+    batch = 4 * kb.config.embedder.batch_size
+    writer = Writer(kb.index, kb.ingest_embedder, splitter, batch, progress)
     try:
         yield writer
     finally:
@@ -134,7 +134,7 @@ def _failed_before(index: Index, file: Path, sha: str) -> list[FileResult]:
 
 
 def ingest_paths(
-    app: Rag,
+    kb: KnowledgeBase,
     paths: Iterable[Path],
     *,
     prune: bool = False,
@@ -146,7 +146,7 @@ def ingest_paths(
     """Ingest files and folders: new and changed files are parsed, unchanged ones skipped.
 
     Args:
-        app: The components, opened for writing.
+        kb: The knowledge base, opened for writing.
         paths: Files and folders.
         prune: Also remove documents whose files under these folders are gone.
         progress: Receives progress of parsing.
@@ -163,7 +163,7 @@ def ingest_paths(
     """
     started = time.monotonic()
     progress = progress or NoProgress()
-    config, index = app.config, app.index
+    config, index = kb.config, kb.index
     paths = list(paths)
     found = discover(paths, config.data_dir, follow_links=follow_links)
     report = IngestReport([FileResult(name, "skipped", reason=why) for name, why in found.skipped])
@@ -188,7 +188,7 @@ def ingest_paths(
     report.resumed = _left_last_time(marker)
     progress.start(len(todo), "parsing")
     finished = 0
-    with _writing(app, progress) as writer:
+    with _writing(kb, progress) as writer:
         try:
             with _pool(config, pool) as parsers:
                 for file, parts in parsers.parse(todo):
@@ -293,7 +293,7 @@ def _current(index: Index, doc_id: str, version: str) -> bool:
 
 
 def ingest_uploads(
-    app: Rag, files: Sequence[tuple[str, Path]], *, progress: Progress | None = None
+    kb: KnowledgeBase, files: Sequence[tuple[str, Path]], *, progress: Progress | None = None
 ) -> IngestReport:
     """Ingest uploaded files, each given as (the name it came with, its temporary path).
 
@@ -304,7 +304,7 @@ def ingest_uploads(
     """
     started = time.monotonic()
     progress = progress or NoProgress()
-    config, index = app.config, app.index
+    config, index = kb.config, kb.index
     report = IngestReport()
     todo: dict[Path, str] = {}
     names: dict[Path, str] = {}
@@ -320,7 +320,7 @@ def ingest_uploads(
         todo[path], names[path] = sha, name
     progress.start(len(todo), "parsing")
     with (
-        _writing(app, progress) as writer,
+        _writing(kb, progress) as writer,
         ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool,
     ):
         for path, parts in pool.parse(todo):
@@ -333,7 +333,7 @@ def ingest_uploads(
 
 
 def ingest_text(
-    app: Rag, text: str, source: str, title: str = "", *, progress: Progress | None = None
+    kb: KnowledgeBase, text: str, source: str, title: str = "", *, progress: Progress | None = None
 ) -> IngestReport:
     """Ingest one text given directly (no file): its document id is `sha256:<hash of the
     text>`, its source `source`.
@@ -346,7 +346,7 @@ def ingest_text(
         raise IngestError("the text is empty; give the document's text", source=source)
     progress = progress or NoProgress()
     progress.start(1, "embedding")
-    index = app.index
+    index = kb.index
     version = hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
     doc_id = f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
     report = IngestReport()
@@ -358,7 +358,7 @@ def ingest_text(
             Element(text, "NarrativeText", None, section),
         )
         doc = Document(doc_id, source, version, elements, title, None)
-        with _writing(app, progress) as writer:
+        with _writing(kb, progress) as writer:
             chunks = writer.add(doc)
             writer.flush()
         report.results.append(FileResult(source, "parsed", chunks, doc_id=doc_id))
@@ -390,14 +390,14 @@ def _prune(index: Index, paths: list[Path]) -> list[FileResult]:
     return results
 
 
-def delete_source(app: Rag, source: str) -> list[str]:
+def delete_source(kb: KnowledgeBase, source: str) -> list[str]:
     """Remove the documents of one file (all members of an archive) or one document id.
-    Needs no embedding model (`Rag.open(config, write=True, model=False)`).
+    Needs no embedding model (`Runtime.open(config, write=True, model=False)`).
 
     Returns:
         The sources removed (empty when nothing matched).
     """
-    index = app.index
+    index = kb.index
     index.require_writer()
     file = file_key(Path(source).resolve())
     docs = index.documents(file=file)
@@ -425,7 +425,7 @@ def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, object] | IngestErr
 
 
 def ingest_jsonl(
-    app: Rag, file: Path, *, prune: bool = False, progress: Progress | None = None
+    kb: KnowledgeBase, file: Path, *, prune: bool = False, progress: Progress | None = None
 ) -> IngestReport:
     """Ingest a BEIR-style corpus (`_id`, `title`, `text` per line); `_id` is the doc id.
 
@@ -439,10 +439,10 @@ def ingest_jsonl(
         raise IngestError(f"{display(file)} does not exist; give a corpus.jsonl file")
     rows = list(_read_jsonl(file))
     report = IngestReport()
-    index = app.index
+    index = kb.index
     progress.start(len(rows), "documents")
     seen: set[str] = set()
-    with _writing(app, progress) as writer:
+    with _writing(kb, progress) as writer:
         for _, row in rows:
             if isinstance(row, IngestError):
                 report.results.append(FileResult(row.source or "", "failed", reason=str(row)))

@@ -1,12 +1,11 @@
 """RAG framework core: configuration, index, retrieval and answers.
 
 Example:
-    >>> from rag import Rag, load_config
-    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
-    ...     print(app.pipeline.ask("what does the handbook say about leave?").text)
+    >>> from rag import Runtime, load_config
+    >>> with Runtime.open(load_config()) as runtime:  # doctest: +SKIP
+    ...     print(runtime.kb().pipeline.ask("what does the handbook say about leave?").text)
 """
 
-from rag.app import Rag
 from rag.config import RagConfig, load_config
 from rag.errors import (
     ConfigError,
@@ -19,7 +18,9 @@ from rag.errors import (
     RagError,
     StoreError,
 )
+from rag.knowledge_base import KnowledgeBase
 from rag.pipeline import RagPipeline
+from rag.runtime import Runtime
 from rag.types import Answer, Chunk, Citation, Document, Element, Hit
 
 __all__ = [
@@ -35,11 +36,12 @@ __all__ = [
     "IndexLockedError",
     "IndexMismatchError",
     "IngestError",
+    "KnowledgeBase",
     "ModelUnavailableError",
-    "Rag",
     "RagConfig",
     "RagError",
     "RagPipeline",
+    "Runtime",
     "StoreError",
     "load_config",
 ]

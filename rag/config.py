@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rag.errors import ConfigError
 
@@ -48,6 +57,7 @@ __all__ = [
 
 # RAG_ variables that are not settings: the config file's name, the tests' data folder, the
 # key `rag ingest --server` sends.
+_SECRETS = frozenset({"keys", "key", "api_key", "token"})  # values never echoed in errors
 _NOT_SETTINGS = frozenset({"RAG_CONFIG", "RAG_TEST_DATA", "RAG_API_KEY"})
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -104,14 +114,33 @@ def _without_sources(cls: type[BaseSettings]) -> type[BaseSettings]:
     return Given
 
 
-def _problems(exc: ValidationError) -> str:
-    """One line per invalid value: where, what was given, what is accepted."""
+def _problems(exc: ValidationError, root: type[BaseModel] | None = None) -> str:
+    """One line per invalid value: where, what was given, what is accepted; an unknown
+    name with the closest known one (`root`: the model the locations start from)."""
     lines = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "value"
-        given = error.get("input")
-        lines.append(f"{where} = {given!r}: {error['msg']}")
+        loc = [str(p) for p in error["loc"]]
+        where = ".".join(loc) or "value"
+        if error["type"] == "extra_forbidden":
+            known = _fields_at(root or RagConfig, loc[:-1])
+            close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.5)
+            hint = f"; did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else ""
+            lines.append(f"unknown setting {where}{hint}")
+            continue
+        given = "(hidden)" if _SECRETS & set(loc) else repr(error.get("input"))
+        lines.append(f"{where} = {given}: {error['msg']}")
     return "invalid setting: " + "; ".join(lines)
+
+
+def _fields_at(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The field names of the section at `path` (empty when it is no section)."""
+    for name in path:
+        field = model.model_fields.get(name)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
 
 
 class ServerCalls(BaseModel):
@@ -486,10 +515,12 @@ class ApiConfig(BaseModel):
         description="Server processes; more than one needs a store server (Chroma or Milvus): "
         "one of them is the writer, the others serve reads.",
     )
-    keys: list[SecretStr | ApiKey] = Field(
+    # NoDecode: RAG_API__KEYS=mysecret (or a,b) is read as keys, not parsed as JSON first.
+    keys: Annotated[list[SecretStr | ApiKey], NoDecode] = Field(
         default_factory=list,
         description="API keys (plain strings have every scope); none: no authentication, "
-        "refused on a non-loopback host unless `rag serve --no-auth`.",
+        "refused on a non-loopback host unless `rag serve --no-auth`. In the environment: "
+        "RAG_API__KEYS=key1,key2, or JSON for scoped keys.",
     )
     metrics_public: bool = Field(True, description="Serve /metrics without a key.")
     max_concurrent_generations: int = Field(
@@ -533,6 +564,24 @@ class ApiConfig(BaseModel):
         description="Every this many seconds, hand memory that finished work freed back to "
         "the system (glibc's malloc_trim; elsewhere nothing); 0: never.",
     )
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _keys_from_text(cls, value: Any) -> Any:
+        """A string (the environment's) is JSON when it starts with `[`, else keys separated
+        by commas."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise ValueError(
+                    f"not valid JSON ({exc}); write keys as key1,key2 or as JSON: "
+                    '[{"key": "...", "kbs": ["hr"], "role": "read"}]'
+                ) from exc
+        return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class JudgeConfig(BaseModel):
@@ -628,9 +677,8 @@ def load_config(path: str | Path | None = None) -> RagConfig:
     try:
         return RagConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(
-            f"invalid configuration ({file if data else 'environment'}):\n{exc}"
-        ) from exc
+        where = f"{file} and the RAG_ environment" if data else "the RAG_ environment"
+        raise ConfigError(f"{_problems(exc)} (from {where})") from exc
 
 
 def _setting_names(model: type[BaseModel], prefix: str = "RAG_") -> set[str]:
@@ -654,6 +702,8 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
         upper = name.upper()
         if not upper.startswith("RAG_") or upper in known or upper in _NOT_SETTINGS:
             continue
+        if upper.split("__")[0] in known and "__" in upper:
+            continue  # a name inside a section: `load_config` refuses it, naming the closest
         close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
         out.append(f"environment variable {name} matches no setting and is ignored{hint}")

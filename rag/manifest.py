@@ -14,6 +14,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "MANIFEST_NAME",
     "Manifest",
     "check_manifest",
+    "iso_time",
     "read_manifest",
     "write_manifest",
 ]
@@ -84,7 +86,20 @@ class Manifest:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return iso_time(time.time())
+
+
+def iso_time(value: float | str) -> str:
+    """A moment as the service shows every time: RFC 3339 in UTC, to the second
+    (`2026-12-06T20:17:03Z`), from epoch seconds or from an earlier manifest's
+    `%Y-%m-%dT%H:%M:%S%z` string (returned unchanged when it is neither)."""
+    seconds = value
+    if isinstance(value, str):
+        try:
+            seconds = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        except ValueError:
+            return value
+    return datetime.fromtimestamp(float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _versions() -> dict[str, str]:

@@ -45,7 +45,7 @@ def with_generation(
 ) -> RagConfig:
     """`config` with the given generator settings and sampling parameters (None: unchanged).
 
-    Names (backend, synthesis) are checked where they are built (`rag.app`).
+    Names (backend, synthesis) are checked where they are built (`rag.runtime`).
 
     Raises:
         ConfigError: A value is invalid, or a parameter is not a sampling parameter.

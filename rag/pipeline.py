@@ -1,8 +1,8 @@
 """The question-answering pipeline as a plain function chain: search, compress, answer.
 
 Example:
-    >>> with Rag.open(load_config()) as app:  # doctest: +SKIP
-    ...     answer = app.pipeline.ask("what does the handbook say about leave?")
+    >>> with Runtime.open(load_config()) as runtime:  # doctest: +SKIP
+    ...     answer = runtime.kb().pipeline.ask("what does the handbook say about leave?")
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from rag.retrieve import SearchTrace
 from rag.retrieve.base import Search
 from rag.types import Answer, Filters, Hit
 
-__all__ = ["Explained", "RagPipeline", "Streamed"]
+__all__ = ["EMPTY_QUESTION", "Explained", "RagPipeline", "Streamed"]
+
+EMPTY_QUESTION = "the question is empty; ask something"  # one wording: CLI, API, library
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Explained:
 
 @dataclass
 class RagPipeline:
-    """Search, compress and answer over built components (`rag.app.Rag.pipeline` builds
+    """Search, compress and answer over built components (`KnowledgeBase.pipeline` builds
     it, over one knowledge base's index or several); safe to share between threads."""
 
     indexes: tuple[Index, ...]
@@ -92,7 +94,7 @@ class RagPipeline:
             EmptyIndexError: The index holds no documents.
         """
         if not question.strip():
-            raise InvalidRequestError("the question is empty; ask something")
+            raise InvalidRequestError(EMPTY_QUESTION)
         if top_k is not None and top_k <= 0:
             raise InvalidRequestError(
                 f"top_k must be greater than 0. Currently, the top_k is {top_k}"
@@ -153,7 +155,9 @@ class Streamed:
                 answer = stream.answer
             except ModelUnreachableError as exc:
                 message = f"the model could not be reached ({exc}); extractive answer instead"
-                logger.warning(message)
+                # INFO: the answer carries it to every caller (the CLI prints it once, the
+                # API returns it); `rag serve` logs `rag` at INFO.
+                logger.info(message)
                 warnings.append(message)
         if answer is None:
             answer = pipeline.extractive.generate(self._question, context)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import rag.app
+import rag.runtime
 from rag.cli import ExitCode, main
 from rag.config import RagConfig
 from rag.locks import WriteLock
@@ -35,7 +35,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("loaded")
         raise AssertionError("the embedding model was loaded")
 
-    monkeypatch.setattr(rag.app, "create_embedder", refuse)
+    monkeypatch.setattr(rag.runtime, "create_embedder", refuse)
     return calls
 
 
@@ -171,6 +171,6 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_empty_data_dir_opens_as_an_empty_index(tmp_path: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "nothing")
-    with rag.app.Rag.open(config) as app:
-        assert app.pipeline.search.retrieve("anything", 5) == []
+    with rag.runtime.Runtime.open(config) as runtime:
+        assert runtime.kb().pipeline.search.retrieve("anything", 5) == []
     assert not (tmp_path / "nothing").exists()

@@ -131,7 +131,7 @@ def test_the_api_image_is_pinned_unprivileged_and_checks_readiness() -> None:
 # The port each server listens on inside its container (its image's default, or the
 # `--port` its command sets).
 _LISTENS = {"ollama": 11434, "milvus": 19530, "rag-api": 8100, "webui": 8080}
-_PROFILES = {"embedded", "ollama", "vllm", "milvus", "webui"}
+_PROFILES = {"embedded", "ollama", "vllm", "vllm-merged", "milvus", "webui"}
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*)|:\?[^}]*)?\}")
 
 
@@ -175,7 +175,7 @@ def test_profiles_pin_images_and_wait_for_healthy_dependencies() -> None:
         assert len(published) == len(set(published)), f"{profile}: a host port twice"
 
 
-@pytest.mark.parametrize("api", ["api", "api-ollama", "api-vllm", "api-milvus"])
+@pytest.mark.parametrize("api", ["api", "api-ollama", "api-vllm", "api-vllm-merged", "api-milvus"])
 def test_every_url_the_api_reads_names_a_service_on_its_port(
     api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -206,6 +206,37 @@ def test_the_api_asks_vllm_for_the_lora_it_serves() -> None:
     assert model == lora
     assert any(c.startswith("--served-model-name=") for c in command)
     assert any(c.startswith("--max-model-len=") for c in command)
+
+
+def test_a_merged_model_needs_no_lora_name() -> None:
+    services = _compose(".")["services"]
+    command = [_expand(str(part)) for part in services["vllm-merged"]["command"]]
+    assert not any("lora" in c for c in command)
+    served = next(c.split("=", 1)[1] for c in command if c.startswith("--served-model-name="))
+    env = services["api-vllm-merged"]["environment"]
+    assert _expand(env["RAG_GENERATOR__MODEL"]) == served
+    assert "LORA_NAME" not in json.dumps(services["api-vllm-merged"])
+
+
+def test_the_build_context_leaves_out_venvs_and_data() -> None:
+    ignored = [
+        line.strip()
+        for line in (DOCKER.parent / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {".venv", ".venv-bench", ".git", ".rag", ".rag-demo"} <= set(ignored)
+    for op, args in _instructions(DOCKER / "Dockerfile"):
+        if op == "COPY" and not args.startswith("--from"):
+            for source in args.split()[:-1]:
+                assert source not in ignored, f"COPY {source} is left out of the context"
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert "ONNX" not in dockerfile  # the default backend is OpenVINO
+
+
+def test_open_webui_asks_no_extra_task_generations() -> None:
+    env = _compose(".")["services"]["webui"]["environment"]
+    for task in ("TITLE", "TAGS", "FOLLOW_UP"):
+        assert env[f"ENABLE_{task}_GENERATION"] == "false"
 
 
 def test_open_webui_reaches_the_api_openai_endpoint() -> None:

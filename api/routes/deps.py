@@ -6,22 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.auth import Principal
 from api.errors import CODES, ErrorResponse
-from api.middleware import principal_of
 from api.service import Services
 
-__all__ = ["ERRORS", "CallerDep", "ServicesDep", "caller", "services"]
+__all__ = ["ERRORS", "ServicesDep", "services"]
 
 
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
-
-
-def caller(request: Request) -> Principal | None:
-    """The authenticated key's principal (None when the route is public)."""
-    return principal_of(request.scope)
 
 
 def _errors() -> dict[int | str, dict[str, Any]]:
@@ -40,4 +33,3 @@ ERRORS = _errors()
 
 
 ServicesDep = Annotated[Services, Depends(services)]
-CallerDep = Annotated[Principal | None, Depends(caller)]

@@ -14,11 +14,13 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from api.jobs import Job, JobProgress
 from api.jobstore import StoredJob
-from api.routes.deps import ERRORS, CallerDep, ServicesDep
+from api.routes.deps import ERRORS, ServicesDep
 from api.schemas import DocumentList, DocumentOut, JobFile, JobOut, TextDocumentIn
+from api.scopes import Reader, Writer
 from api.service import Services
 from api.uploads import save_uploads
 from ingest.run import FileResult, IngestReport, ingest_text, ingest_uploads
+from rag.manifest import iso_time
 from rag.summary import summary_id
 
 __all__ = ["job_out", "router"]
@@ -63,13 +65,13 @@ def job_out(job: Job) -> JobOut:
             for r in job.results
         ],
         error=job.error,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
+        created_at=iso_time(job.created_at),
+        finished_at=None if job.finished_at is None else iso_time(job.finished_at),
     )
 
 
-def _known(svc: Services, kb: str) -> None:
-    if kb not in svc.rag.kbs():
+async def _known(svc: Services, kb: str) -> None:
+    if kb not in await svc.run(svc.runtime.kbs):  # the manifest is read off the event loop
         raise ApiError("kb_not_found", f"no knowledge base {kb!r}; create it with POST /v1/kbs")
 
 
@@ -80,8 +82,10 @@ def _known(svc: Services, kb: str) -> None:
     summary="Add documents: files (multipart, field `files`) or one text (JSON)",
     openapi_extra=_UPLOAD_BODY,
 )
-async def add_documents(kb: str, request: Request, response: Response, svc: ServicesDep) -> JobOut:
-    _known(svc, kb)
+async def add_documents(
+    kb: str, request: Request, response: Response, svc: ServicesDep, _: Writer
+) -> JobOut:
+    await _known(svc, kb)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         job = await _upload_job(svc, kb, request)
@@ -117,7 +121,7 @@ async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
 def _uploads(svc: Services, kb: str, redo: dict[str, Any], folder: Path | None) -> Job:
     refused = [FileResult(name, "failed", reason=reason) for name, reason in redo["refused"]]
     accepted = [(name, Path(path)) for name, path in redo["uploads"]]
-    target = svc.rag.kb(kb)
+    target = svc.runtime.kb(kb)
 
     def work(job: Job) -> IngestReport:
         report = (
@@ -135,7 +139,7 @@ def restore(svc: Services, stored: StoredJob) -> Job | None:
     """A job a stopped server left unfinished, ready to run again; None when it cannot
     (its uploaded files are gone, or it is not a document job)."""
     redo = stored.redo
-    if redo is None or stored.kb not in svc.rag.kbs():
+    if redo is None or stored.kb not in svc.runtime.kbs():
         return None
     if "uploads" in redo:
         if not all(Path(path).is_file() for _, path in redo["uploads"]):
@@ -156,7 +160,7 @@ async def _text_job(svc: Services, kb: str, request: Request) -> Job:
 
 
 def _text(svc: Services, kb: str, redo: dict[str, Any]) -> Job:
-    target = svc.rag.kb(kb)
+    target = svc.runtime.kb(kb)
 
     def work(job: Job) -> IngestReport:
         return ingest_text(
@@ -167,7 +171,7 @@ def _text(svc: Services, kb: str, redo: dict[str, Any]) -> Job:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A document job's state and results")
-async def show_job(job_id: str, svc: ServicesDep, principal: CallerDep) -> JobOut:
+async def show_job(job_id: str, svc: ServicesDep, principal: Reader) -> JobOut:
     job = svc.jobs.get(job_id)
     if job is None:
         raise ApiError("job_not_found", f"no job {job_id!r} (finished jobs are kept a while)")
@@ -183,14 +187,15 @@ async def show_job(job_id: str, svc: ServicesDep, principal: CallerDep) -> JobOu
 async def list_documents(
     kb: str,
     svc: ServicesDep,
+    _: Reader,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     source_prefix: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> DocumentList:
-    _known(svc, kb)
+    await _known(svc, kb)
 
     def listing() -> DocumentList:
-        index = svc.rag.kb(kb).index
+        index = svc.runtime.kb(kb).index
         docs = [
             d for d in index.documents() if not source_prefix or d.source.startswith(source_prefix)
         ]
@@ -220,11 +225,11 @@ async def list_documents(
     response_model=DocumentOut,
     summary="One document: metadata, chunk count, summary",
 )
-async def show_document(kb: str, doc_id: str, svc: ServicesDep) -> DocumentOut:
-    _known(svc, kb)
+async def show_document(kb: str, doc_id: str, svc: ServicesDep, _: Reader) -> DocumentOut:
+    await _known(svc, kb)
 
     def show() -> DocumentOut:
-        index = svc.rag.kb(kb).index
+        index = svc.runtime.kb(kb).index
         record = index.document(doc_id)
         if record is None:
             raise ApiError("document_not_found", f"no document {doc_id!r} in knowledge base {kb!r}")
@@ -247,12 +252,12 @@ async def show_document(kb: str, doc_id: str, svc: ServicesDep) -> DocumentOut:
     status_code=204,
     summary="Delete a document from every index",
 )
-async def delete_document(kb: str, doc_id: str, svc: ServicesDep) -> Response:
-    _known(svc, kb)
+async def delete_document(kb: str, doc_id: str, svc: ServicesDep, _: Writer) -> Response:
+    await _known(svc, kb)
     removed: list[bool] = []
 
     def delete(job: Job) -> None:
-        index = svc.rag.kb(kb).index
+        index = svc.runtime.kb(kb).index
         record = index.document(doc_id)
         removed.append(index.delete_document(doc_id))
         if record is not None and record.file:

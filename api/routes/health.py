@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Response, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.routes.deps import ERRORS, ServicesDep
+from api.scopes import PUBLIC, authorized
 from api.service import Services
 
 __all__ = ["router"]
@@ -26,7 +27,7 @@ class Ready(BaseModel):
     reasons: list[str]
 
 
-@router.get("/healthz", response_model=Health, summary="The process is alive")
+@router.get("/healthz", response_model=Health, summary="The process is alive", openapi_extra=PUBLIC)
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -36,20 +37,21 @@ async def healthz() -> Health:
     response_model=Ready,
     summary="Index open, embedder loaded, generator reachable; degraded says why",
     responses={503: {"model": Ready, "description": "not ready"}},
+    openapi_extra=PUBLIC,
 )
 async def readyz(svc: ServicesDep) -> Any:
     def check() -> Ready:
         checks: dict[str, str] = {}
         reasons = []
         try:
-            svc.rag.index.count_documents()
+            svc.runtime.kb().index.count_documents()
             checks["index"] = "ok"
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure
             checks["index"] = "failed"
             reasons.append(f"the index cannot be read: {exc}")
-        checks["embedder"] = "ok" if svc.rag.embedder.fingerprint.dimension else "failed"
+        checks["embedder"] = "ok" if svc.runtime.embedder.fingerprint.dimension else "failed"
         problem = svc.model_problem()
-        if svc.rag.backend is None:
+        if svc.runtime.backend is None:
             checks["generator"] = "none"
         else:
             checks["generator"] = "ok" if problem is None else "unreachable"
@@ -89,13 +91,23 @@ def _consistency(svc: Services) -> tuple[str, list[str]]:
     ]
 
 
-@router.get(
-    "/metrics",
-    summary="Prometheus metrics (text exposition format)",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
-)
 async def metrics(svc: ServicesDep) -> Response:
     svc.metrics.jobs_queued.set(svc.jobs.depth)
     body, content_type = svc.metrics.render()
     return Response(body, media_type=content_type)
+
+
+def metrics_router(public: bool) -> APIRouter:
+    """`GET /metrics`, declared public (`api.metrics_public`, the default) or for `read` keys."""
+    metrics_routes = APIRouter(tags=["operations"], responses=ERRORS)
+    metrics_routes.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        summary="Prometheus metrics (text exposition format)",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+        openapi_extra=PUBLIC if public else None,
+        dependencies=[] if public else [Security(authorized, scopes=["read"])],
+    )
+    return metrics_routes

@@ -22,9 +22,10 @@ from api.answering import Asked, finished_answer, pump, sources, usage
 from api.errors import ApiError
 from api.middleware import REQUEST_ID, error_body
 from api.openai_schemas import ChatRequest, ModelCard, ModelList
-from api.routes.deps import ERRORS, CallerDep, ServicesDep
+from api.routes.deps import ERRORS, ServicesDep
 from api.routes.query import complete, prepare
 from api.schemas import GenerationIn, Source
+from api.scopes import Reader
 from api.service import Services
 from rag.errors import RagError
 from rag.types import Answer
@@ -39,9 +40,9 @@ PREFIX = "rag:"
 @router.get(
     "/models", response_model=ModelList, summary="A model per knowledge base, plus rag:auto"
 )
-async def models(svc: ServicesDep, principal: CallerDep) -> ModelList:
+async def models(svc: ServicesDep, principal: Reader) -> ModelList:
     created = int(svc.started_at)
-    kbs = svc.rag.kbs()
+    kbs = await svc.run(svc.runtime.kbs)
     cards = [
         ModelCard(
             id=f"{PREFIX}{name}",
@@ -58,11 +59,39 @@ async def models(svc: ServicesDep, principal: CallerDep) -> ModelList:
     return ModelList(data=cards)
 
 
+_OPTIONAL = (None, "auto", "none")  # tool choices a plain answer honours
+
+
+@router.get("/models/{model}", response_model=ModelCard, summary="One model (rag:<kb>)")
+async def model(model: str, svc: ServicesDep, principal: Reader) -> ModelCard:
+    def card() -> ModelCard:
+        name = _kb(svc, model)
+        if name != "auto" and principal is not None and not principal.reaches(name):
+            raise ApiError("model_not_found", f"no model {model!r} this key may use")
+        info = svc.runtime.kbs().get(name, {"description": "routed"})
+        return ModelCard(
+            id=model,
+            created=int(svc.started_at),
+            owned_by="rag",
+            description=info.get("description", ""),
+        )
+
+    return await svc.run(card)
+
+
 def _unsupported(body: ChatRequest) -> None:
     checks = (
         ("n", body.n not in (None, 1), "only one choice is generated (n = 1)"),
-        ("tools", bool(body.tools), "tool calls are not supported"),
-        ("functions", bool(body.functions), "function calls are not supported"),
+        (
+            "tool_choice",
+            bool(body.tools) and body.tool_choice not in _OPTIONAL,
+            "a tool call cannot be required (tools are answered without calling them)",
+        ),
+        (
+            "function_call",
+            bool(body.functions) and body.function_call not in _OPTIONAL,
+            "a function call cannot be required",
+        ),
         ("logprobs", bool(body.logprobs), "log probabilities are not returned"),
         (
             "response_format",
@@ -73,7 +102,7 @@ def _unsupported(body: ChatRequest) -> None:
     )
     for field, bad, why in checks:
         if bad:
-            raise ApiError("unsupported_field", f"{field}: {why}; leave it out")
+            raise ApiError("unsupported_field", f"{field}: {why}; leave it out", param=field)
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -124,9 +153,13 @@ def _generation(body: ChatRequest) -> GenerationIn:
 
 def _kb(svc: Services, model: str) -> str:
     name = model.removeprefix(PREFIX) if model.startswith(PREFIX) else ""
-    if name != "auto" and name not in svc.rag.kbs():
-        known = ", ".join(f"{PREFIX}{n}" for n in sorted(svc.rag.kbs()))
-        raise ApiError("model_not_found", f"no model {model!r}; use one of {known}, {PREFIX}auto")
+    if name != "auto" and name not in svc.runtime.kbs():
+        known = ", ".join(f"{PREFIX}{n}" for n in sorted(svc.runtime.kbs()))
+        raise ApiError(
+            "model_not_found",
+            f"no model {model!r}; use one of {known}, {PREFIX}auto",
+            param="model",
+        )
     return name
 
 
@@ -154,11 +187,11 @@ async def chat_completions(
     body: ChatRequest,
     request: Request,
     svc: ServicesDep,
-    principal: CallerDep,
+    principal: Reader,
 ) -> Any:
     _unsupported(body)
     question, history = conversation(body)
-    kb = _kb(svc, body.model)
+    kb = await svc.run(_kb, svc, body.model)
     asked = await prepare(
         svc,
         question,

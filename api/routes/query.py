@@ -27,8 +27,9 @@ from api.answering import (
 from api.auth import Principal
 from api.errors import ApiError, from_rag_error
 from api.middleware import REQUEST_ID, error_body
-from api.routes.deps import ERRORS, CallerDep, ServicesDep
+from api.routes.deps import ERRORS, ServicesDep
 from api.schemas import QueryIn, QueryOut, RetrieveIn, RetrieveOut
+from api.scopes import Reader
 from api.service import Services
 from rag.errors import GenerationError, ModelUnreachableError, RagError
 from rag.types import Answer, Citation
@@ -128,7 +129,7 @@ async def query(
     body: QueryIn,
     request: Request,
     svc: ServicesDep,
-    principal: CallerDep,
+    principal: Reader,
 ) -> Any:
     asked = await prepare(
         svc,
@@ -192,13 +193,13 @@ def _as_api_error(exc: BaseException) -> ApiError:
 async def retrieve(
     body: RetrieveIn,
     svc: ServicesDep,
-    principal: CallerDep,
+    principal: Reader,
 ) -> RetrieveOut:
     started = time.perf_counter()
 
     def search() -> RetrieveOut:
         selection = select_kbs(svc, body.kb, body.question, principal)
-        pipeline = svc.rag.pipeline_for(selection.kbs)
+        pipeline = svc.runtime.pipeline_for(selection.kbs)
         k = body.top_k or svc.config.retrieval.top_k
         trace = pipeline.search.trace(body.question, k, filters=to_filters(body.filters))
         return RetrieveOut(

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from api.errors import ApiError
+from api.scopes import PUBLIC
 
 __all__ = ["PAGE_PREFIX", "WEB_DIR", "router"]
 
@@ -43,11 +44,11 @@ def _file(relative: str) -> FileResponse:
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 
-@router.get("/")
+@router.get("/", openapi_extra=PUBLIC)
 async def page() -> FileResponse:
     return _file("index.html")
 
 
-@router.get(PAGE_PREFIX + "{name:path}")
+@router.get(PAGE_PREFIX + "{name:path}", openapi_extra=PUBLIC)
 async def page_file(name: str) -> FileResponse:
     return _file(name)

@@ -146,8 +146,8 @@ class UnstructuredLoader:
     def _run(self, path: Path, **kwargs: Any) -> list[Any]:
         try:
             return list(self._partition(filename=str(path), **kwargs))
-        except IngestError:
-            raise
+        except (IngestError, MemoryError):
+            raise  # MemoryError: the parser process reports the limit that stopped it
         except Exception as exc:  # noqa: BLE001 - hostile files raise anything; one line per file
             raise _translate(exc, path.suffix.lower()) from exc
 

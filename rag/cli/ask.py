@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
-from rag.app import Rag
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import err, out, safe, warn
 from rag.config import GenerationParams, RagConfig
 from rag.errors import InvalidRequestError
 from rag.generate import BACKENDS
 from rag.generate.synthesis import SYNTHESES
+from rag.lexical.analyzer import warm_up_chinese
 from rag.overrides import with_generation, with_top_k
-from rag.pipeline import Explained
+from rag.pipeline import EMPTY_QUESTION, Explained
+from rag.runtime import Runtime
+from rag.text import CJK_CHARS
 from rag.types import Answer
 
 __all__ = ["generation_flags", "overrides", "register"]
+
+_CHINESE = re.compile(f"[{CJK_CHARS}]")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -73,11 +78,13 @@ def overrides(config: RagConfig, args: argparse.Namespace) -> RagConfig:
 
 def _ask(config: RagConfig, args: argparse.Namespace) -> int:
     if not args.question.strip():
-        raise InvalidRequestError('the question is empty; ask something: rag ask "..."')
+        raise InvalidRequestError(f'{EMPTY_QUESTION}: rag ask "..."')
     config = overrides(config, args)
     params: GenerationParams = config.generator.params
-    with Rag.open(config) as app:
-        pipeline = app.pipeline
+    if config.lexical.chinese != "chars" and _CHINESE.search(args.question):
+        warm_up_chinese()  # jieba's dictionary loads while the model does
+    with Runtime.open(config) as runtime:
+        pipeline = runtime.kb().pipeline
         prepared = pipeline.prepare(args.question, params=params)
         stream = pipeline.stream(args.question, prepared, params)
         if not args.json:

@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from rag.app import Rag
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import out, safe
 from rag.config import RagConfig
+from rag.runtime import Runtime
 
 __all__ = ["register"]
 
@@ -30,9 +30,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def _doctor(config: RagConfig, args: argparse.Namespace) -> int:
     from rag.doctor import check_index
 
-    with Rag.open(config, write=args.fix, model=False) as app:
-        names = [config.kb] if getattr(args, "kb", None) else sorted(app.kbs())
-        checkups = [check_index(app.kb(name).index, name, fix=args.fix) for name in names]
+    with Runtime.open(config, write=args.fix, model=False) as runtime:
+        names = [config.kb] if getattr(args, "kb", None) else sorted(runtime.kbs())
+        checkups = [check_index(runtime.kb(name).index, name, fix=args.fix) for name in names]
     if args.json:
         out.print_json(json.dumps([c.to_json() for c in checkups]))
     for checkup in checkups if not args.json else []:

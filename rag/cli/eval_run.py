@@ -13,11 +13,11 @@ from typing import Any
 
 from rich.table import Table
 
-from rag.app import Rag, connect_backend
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, err, out, progress, warn
 from rag.config import RagConfig, derive, load_config
 from rag.errors import ConfigError
+from rag.runtime import Runtime, connect_backend
 
 __all__ = ["register_generate", "register_run", "write_out"]
 
@@ -86,7 +86,7 @@ def _configs(config: RagConfig, args: argparse.Namespace) -> list[tuple[str, str
 
 def _gate_inputs(args: argparse.Namespace) -> tuple[Any, dict[str, float]] | None:
     """The baseline and tolerances, read before the long run so a typo fails at once."""
-    from eval.gate import parse_tolerances
+    from eval.gate import check_metrics, parse_tolerances
     from eval.results import Results
 
     if args.fail_under and not args.baseline:
@@ -99,14 +99,16 @@ def _gate_inputs(args: argparse.Namespace) -> tuple[Any, dict[str, float]] | Non
         raise ConfigError(
             f"--baseline {args.baseline} is not a readable results.json: {exc}"
         ) from exc
-    return baseline, parse_tolerances(args.fail_under or "")
+    tolerances = parse_tolerances(args.fail_under or "")
+    check_metrics(baseline, tolerances)  # before the run, not after it
+    return baseline, tolerances
 
 
-def _judge(app: Rag) -> Any:
+def _judge(runtime: Runtime) -> Any:
     from eval.judge import Judge, judge_config
     from eval.prompts import EvalPrompts
 
-    config = judge_config(app.config)
+    config = judge_config(runtime.config)
     if config is None:
         return None
     backend, _ = connect_backend(config)
@@ -116,7 +118,7 @@ def _judge(app: Rag) -> Any:
     if generator.base_url:
         name += f" at {generator.base_url}"
     prompts = EvalPrompts.load(settings.prompt_dir)
-    return Judge(backend, prompts, app.embedder, settings.max_tokens, settings.timeout_s, name)
+    return Judge(backend, prompts, runtime.embedder, settings.max_tokens, settings.timeout_s, name)
 
 
 def _run(config: RagConfig, args: argparse.Namespace) -> int:
@@ -137,7 +139,7 @@ def _run(config: RagConfig, args: argparse.Namespace) -> int:
         meta=run_meta(getattr(args, "argv", [])),
     )
     with ExitStack() as stack, progress(args.quiet) as display:
-        first = stack.enter_context(Rag.open(configs[0][2]))
+        first = stack.enter_context(Runtime.open(configs[0][2]))
         variants = [Variant(configs[0][0], configs[0][1], first)]
         for name, source, loaded in configs[1:]:
             variants.append(Variant(name, source, stack.enter_context(first.derived(loaded))))
@@ -223,8 +225,10 @@ def _generate(config: RagConfig, args: argparse.Namespace) -> int:
     backend, _ = connect_backend(writer)
     assert backend is not None
     prompts = EvalPrompts.load(config.eval.judge.prompt_dir)
-    with Rag.open(config) as app, progress(args.quiet) as display:
-        made = generate_qa(app, backend, prompts, args.n, args.seed, args.lang, Bar(display))
+    with Runtime.open(config) as runtime, progress(args.quiet) as display:
+        made = generate_qa(
+            runtime.kb(), backend, prompts, args.n, args.seed, args.lang, Bar(display)
+        )
     reasons = ", ".join(f"{count} {reason}" for reason, count in made.dropped.most_common())
     summary = f"kept {len(made.items)} of {made.tried} chunks tried" + (
         f"; dropped: {reasons}" if reasons else ""

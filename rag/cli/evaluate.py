@@ -9,11 +9,11 @@ from typing import Any
 
 from rich.table import Table
 
-from rag.app import Rag
 from rag.cli.eval_run import register_generate, register_run
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, out, progress
 from rag.config import RagConfig
+from rag.runtime import Runtime
 
 __all__ = ["register"]
 
@@ -56,16 +56,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _report(config: RagConfig, args: argparse.Namespace) -> int:
-    with Rag.open(config) as app, progress(args.quiet) as display:
+    with Runtime.open(config) as runtime, progress(args.quiet) as display:
         if args.kind == "passages":
             from eval.passages import QUESTIONS, evaluate_passages
 
             questions = args.questions or QUESTIONS
-            report = evaluate_passages(app, args.folder, questions, Bar(display), args.compress)
+            report = evaluate_passages(runtime, args.folder, questions, Bar(display), args.compress)
         else:
             from eval.run import evaluate_beir
 
-            report = evaluate_beir(app, args.folder, args.split, Bar(display), args.compress)
+            report = evaluate_beir(runtime, args.folder, args.split, Bar(display), args.compress)
     table = Table(
         title=f"{report.dataset} ({report.split}, {report.queries} queries, "
         f"retrieval.mode={config.retrieval.mode}{', compressed' if args.compress else ''})",
@@ -108,9 +108,9 @@ def _ablation(config: RagConfig, args: argparse.Namespace) -> int:
     from eval.ablation import ablation, markdown
     from eval.passages import QUESTIONS
 
-    with Rag.open(config) as app, progress(args.quiet) as display:
+    with Runtime.open(config) as runtime, progress(args.quiet) as display:
         questions = args.questions or QUESTIONS
-        rows = ablation(app, args.folder, args.passages, questions, Bar(display))
+        rows = ablation(runtime, args.folder, args.passages, questions, Bar(display))
     table = markdown(rows, config.retrieval.mode)
     out.print(table, markup=False)
     if args.markdown is not None:

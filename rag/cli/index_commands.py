@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from rag.app import Rag
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, err, error, out, progress, safe
 from rag.config import RagConfig, derive, load_config
 from rag.manifest import DEFAULT_KB, read_manifest
+from rag.runtime import Runtime
 
 if TYPE_CHECKING:
     from ingest.isolation import ParserPool
@@ -103,12 +103,13 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
 def _ingest_local(config: RagConfig, args: argparse.Namespace, pool: ParserPool) -> int:
     from ingest.run import ingest_jsonl, ingest_paths
 
-    with Rag.open(config, write=True, create="") as app, progress(args.quiet) as display:
+    with Runtime.open(config, write=True) as runtime, progress(args.quiet) as display:
+        kb = runtime.kb(create="")
         reports = []
         if args.paths:
             reports.append(
                 ingest_paths(
-                    app,
+                    kb,
                     args.paths,
                     prune=args.prune,
                     progress=Bar(display),
@@ -118,7 +119,7 @@ def _ingest_local(config: RagConfig, args: argparse.Namespace, pool: ParserPool)
                 )
             )
         if args.jsonl is not None:
-            reports.append(ingest_jsonl(app, args.jsonl, prune=args.prune, progress=Bar(display)))
+            reports.append(ingest_jsonl(kb, args.jsonl, prune=args.prune, progress=Bar(display)))
     for report in reports:
         if report.resumed is not None:
             out.print(
@@ -188,8 +189,8 @@ def _summary(report: Any, quiet: bool) -> None:
 def _delete(config: RagConfig, args: argparse.Namespace) -> int:
     from ingest.run import delete_source
 
-    with Rag.open(config, write=True, model=False) as app:
-        removed = delete_source(app, args.source)
+    with Runtime.open(config, write=True, model=False) as runtime:
+        removed = delete_source(runtime.kb(), args.source)
     if not removed:
         err.print(
             f"no indexed document matches {safe(repr(args.source))}; nothing removed", markup=False
@@ -209,8 +210,8 @@ def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
         error(f"{args.to} does not exist; give the target's config file")
         return ExitCode.USAGE
     target = derive(load_config(args.to), kb=config.kb)
-    with Rag.open(config, model=False) as app, progress(args.quiet) as display:
-        report = reindex(app, target, Bar(display))
+    with Runtime.open(config, model=False) as runtime, progress(args.quiet) as display:
+        report = reindex(runtime.kb(), target, Bar(display))
     out.print(
         f"copied {report.chunks} chunks and {report.summaries} summaries from "
         f"{config.store.backend} ({config.data_dir}) to {target.store.backend} "
@@ -233,10 +234,10 @@ def _rebuild(config: RagConfig, args: argparse.Namespace) -> int:
             markup=False,
         )
         with (
-            Rag.open(config, write=True, lock=lock, create="") as app,
+            Runtime.open(config, write=True, lock=lock) as runtime,
             progress(args.quiet) as display,
         ):
-            report = rebuild(app, held, Bar(display))
+            report = rebuild(runtime.kb(create=""), held, Bar(display))
     finally:
         lock.release()
     for reason, names in (
@@ -263,9 +264,9 @@ def _rebuild(config: RagConfig, args: argparse.Namespace) -> int:
 def _stats(config: RagConfig, args: argparse.Namespace) -> int:
     from ingest.reindex import stats
 
-    with Rag.open(config, model=False) as app:
-        figures = stats(app)
-        app_kbs = app.kbs()
+    with Runtime.open(config, model=False) as runtime:
+        figures = stats(runtime.kb())
+        app_kbs = runtime.kbs()
     table = Table(title=f"index in {figures.data_dir}", title_justify="left", show_header=False)
     table.add_row("knowledge base", f"{config.kb} (all: {', '.join(sorted(app_kbs))})")
     table.add_row("backend", figures.backend)

@@ -8,12 +8,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rag.app import connect_backend
 from rag.cli.ask import generation_flags, overrides
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import err, error, out, warn
 from rag.config import RagConfig
 from rag.errors import ConfigError
+from rag.runtime import connect_backend
 
 __all__ = ["register"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import ipaddress
 import os
 from typing import Any
@@ -11,7 +12,7 @@ from rag.cli.exit_codes import ExitCode
 from rag.cli.output import err, error
 from rag.config import RagConfig, derive
 
-__all__ = ["embedded_store", "register"]
+__all__ = ["embedded_store", "log_config", "register"]
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -87,6 +88,8 @@ def _serve(config: RagConfig, args: argparse.Namespace) -> int:
             port=port,
             workers=workers,
             log_level=level,
+            log_config=log_config(level),
+            access_log=False,
             http=guarded_protocol(config.api.header_timeout_s),
         )
         return ExitCode.OK
@@ -102,7 +105,30 @@ def _serve(config: RagConfig, args: argparse.Namespace) -> int:
         host=host,
         port=port,
         log_level=level,
+        log_config=log_config(level),
+        access_log=False,
         timeout_graceful_shutdown=10,
         http=guarded_protocol(config.api.header_timeout_s),
     )
     return ExitCode.OK
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with our `api` loggers at `level` in place of uvicorn's access
+    log: every access line is ours (`api.access`: method, path, status, time, request id),
+    and so is every refusal's code and message (`api.app`), in each worker process too."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["api"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["api"] = {
+        "formatter": "api",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    for name in ("api", "rag"):
+        config["loggers"][name] = {"handlers": ["api"], "level": level.upper(), "propagate": False}
+    return config

@@ -28,6 +28,7 @@ from filelock import FileLock
 
 from rag.embed.model_files import ModelLayout
 from rag.errors import ModelUnavailableError
+from rag.paths import cache_root
 
 __all__ = ["RECIPE", "build_once", "default_cache_dir", "export_plain", "exported_model"]
 
@@ -39,8 +40,7 @@ _OPSET = 17
 
 def default_cache_dir() -> Path:
     """$XDG_CACHE_HOME/rag-framework/onnx, else ~/.cache/rag-framework/onnx."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rag-framework" / "onnx"
+    return cache_root() / "onnx"
 
 
 def exported_model(layout: ModelLayout, sha256: str, quantize: str, cache_dir: Path) -> Path:

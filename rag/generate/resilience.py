@@ -101,7 +101,8 @@ def call_with_retries(
                 raise ModelUnreachableError(
                     f"{what} did not answer after {retries + 1} tries: {exc.cause}"
                 ) from exc.cause
-            logger.warning("%s: %s; retrying in %.1f s", what, exc.cause, delay)
+            # INFO: a retry is progress; what finally happens is reported once, by the caller.
+            logger.info("%s: %s; retrying in %.1f s", what, exc.cause, delay)
             sleep(delay)
             delay *= 2
             continue

@@ -6,8 +6,8 @@ chunk text and, in `metadata`: source, doc_id, chunk_id, page, section, score, s
 `stages` (every stage's score and rank).
 
 Example:
-    >>> app = Rag.open(load_config())  # doctest: +SKIP
-    >>> retriever = RagRetriever(pipeline=app.pipeline, k=4)  # doctest: +SKIP
+    >>> runtime = Runtime.open(load_config())  # doctest: +SKIP
+    >>> retriever = RagRetriever(kb=runtime.kb("hr"), k=4)  # doctest: +SKIP
     >>> join = RunnableLambda(lambda docs: "\\n\\n".join(d.page_content for d in docs))
     >>> chain = retriever | join  # doctest: +SKIP
     >>> chain.invoke("how do I delete a document?")  # doctest: +SKIP
@@ -30,7 +30,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, SkipValidation
 
-from rag.pipeline import RagPipeline
+from rag.knowledge_base import KnowledgeBase
 from rag.types import Hit
 
 __all__ = ["RagRetriever", "to_document"]
@@ -55,16 +55,16 @@ def to_document(hit: Hit) -> Document:
 
 
 class RagRetriever(BaseRetriever):
-    """Runs the search of a built `RagPipeline` (`Rag.open(config).pipeline`); the
-    components stay the caller's to close."""
+    """Runs the search of one knowledge base (`runtime.kb(name)`); the runtime stays the
+    caller's to close."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    pipeline: Annotated[RagPipeline, SkipValidation]
+    kb: Annotated[KnowledgeBase, SkipValidation]
     k: int = 5
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        hits = self.pipeline.search.retrieve(query, self.k)
+        hits = self.kb.pipeline.search.retrieve(query, self.k)
         return [to_document(h) for h in hits]

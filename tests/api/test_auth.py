@@ -1,22 +1,36 @@
 """API keys on every route (enumerated from the app's own route table, so a new route
-left open fails here), scopes per knowledge base and per role, and the refusal to serve a
-non-loopback address without keys."""
+left open fails here), every operation's declared scope (walked in the OpenAPI schema, so a
+route that declares none fails here), scopes per knowledge base and per role, and the refusal
+to serve a non-loopback address without keys."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 
-from api.app import PUBLIC_PATHS, create_app
-from api.routes.web import PAGE_PREFIX
+from api.app import create_app
+from api.scopes import Writer, public_paths
 from rag.cli import main
 from rag.config import RagConfig
 from tests.api.conftest import ADMIN, HR_READER, WRITER
 from tests.support.api_server import ApiServer
 
-PARAMS = {"kb": "hr", "doc_id": "sha256:none", "job_id": "none", "name": "app.css"}
+PARAMS = {
+    "kb": "hr",
+    "doc_id": "sha256:none",
+    "job_id": "none",
+    "name": "app.css",
+    "model": "rag:hr",
+}
+ROLES = {"read", "write", "admin"}
+
+
+def _app() -> FastAPI:
+    return create_app(RagConfig())  # building the app does no work: no model, no index
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -24,7 +38,7 @@ def _routes() -> list[tuple[str, str]]:
     expanded), documented or not."""
     from fastapi.routing import iter_route_contexts
 
-    app = create_app(RagConfig())  # building the app does no work: no model, no index
+    app = _app()
     out = []
     for route in iter_route_contexts(app.routes):
         for method in sorted((route.methods or set()) - {"HEAD"}):
@@ -37,18 +51,70 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{(\w+)(?::path)?\}", lambda m: PARAMS[m.group(1)], path)
 
 
-def _page(path: str) -> bool:
-    """The web page and its files: public (the page asks for a key for its API calls)."""
-    return path == "/" or path.startswith(PAGE_PREFIX)
+def undeclared(schema: dict[str, Any]) -> list[str]:
+    """The operations of an OpenAPI schema that declare no scope: neither `security: []`
+    (public, on purpose) nor the bearer key with exactly one role."""
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            security = operation.get("security")
+            public = security == []
+            scoped = (
+                isinstance(security, list)
+                and len(security) == 1
+                and list(security[0]) == ["apiKey"]
+                and len(security[0]["apiKey"]) == 1
+                and security[0]["apiKey"][0] in ROLES
+            )
+            if not (public or scoped):
+                found.append(f"{method.upper()} {path}")
+    return found
+
+
+def test_every_route_declares_its_scope() -> None:
+    schema = _app().openapi()
+    assert undeclared(schema) == []
+    assert schema["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schema["components"]["securitySchemes"]["apiKey"]["description"],
+    }
+    roles = {
+        (method.upper(), path): (op["security"][0]["apiKey"][0] if op["security"] else "public")
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+    }
+    assert roles[("POST", "/v1/kbs/{kb}/documents")] == "write"
+    assert roles[("DELETE", "/v1/kbs/{kb}")] == "admin"
+    assert roles[("POST", "/v1/query")] == "read" and roles[("GET", "/healthz")] == "public"
+
+
+def test_a_route_without_a_scope_is_caught() -> None:
+    app = _app()
+    extra = APIRouter()
+
+    @extra.post("/v1/reindex-everything")
+    async def forgotten() -> dict[str, str]:
+        return {}
+
+    @extra.post("/v1/kbs/{kb}/compact")
+    async def declared(kb: str, _: Writer) -> dict[str, str]:
+        return {}
+
+    app.include_router(extra)
+    assert undeclared(app.openapi()) == ["POST /v1/reindex-everything"]
+    assert "/v1/reindex-everything" not in public_paths(app.routes)[0]  # closed, not open
 
 
 def test_every_route_needs_a_key(service: ApiServer) -> None:
     routes = _routes()
+    public, prefixes = public_paths(_app().routes)
     assert ("POST", "/v1/query") in routes and ("GET", "/openapi.json") in routes
+    assert public == {"/", "/healthz", "/readyz", "/metrics"}  # metrics: api.metrics_public
     with service.client() as anonymous:
         for method, path in routes:
             response = anonymous.request(method, _concrete(path), json={})
-            if path in PUBLIC_PATHS or path == "/metrics" or _page(path):
+            if path in public or path.startswith(prefixes):
                 assert response.status_code != 401, (method, path)
                 continue
             assert response.status_code == 401, (method, path, response.status_code)

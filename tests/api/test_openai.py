@@ -23,6 +23,48 @@ def test_a_model_per_knowledge_base(client: openai.OpenAI) -> None:
     assert {"rag:default", "rag:hr", "rag:it", "rag:auto"} <= set(ids)
 
 
+def test_one_model_and_errors_as_openai_answers_them(client: openai.OpenAI) -> None:
+    assert client.models.retrieve("rag:hr").id == "rag:hr"
+    assert client.models.retrieve("rag:auto").id == "rag:auto"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("rag:nope")
+    assert missing.value.code == "model_not_found" and "rag:hr" in missing.value.message
+    # A body that does not validate: 400 invalid_request_error naming the field, as OpenAI.
+    with pytest.raises(openai.BadRequestError) as invalid:
+        client.chat.completions.create(model="rag:default", messages=[], max_tokens=16)
+    body = invalid.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error"
+    assert body["param"] == "messages" and invalid.value.code == "invalid_request"
+
+
+def test_a_refusal_is_logged_with_its_code_and_request_id(service: ApiServer) -> None:
+    with service.client(ADMIN) as client:
+        body = {"model": "rag:default", "messages": [{"role": "user", "content": QUESTION}]}
+        refused = client.post(
+            "/v1/chat/completions",
+            json={**body, "n": 3},
+            headers={"X-Request-ID": "refused-n-3"},
+        )
+    assert refused.status_code == 400
+    log = service.log.read_text(encoding="utf-8", errors="replace")
+    lines = [line for line in log.splitlines() if "refused-n-3" in line]
+    assert any("400 unsupported_field: n: only one choice" in line for line in lines), lines
+    assert any("POST /v1/chat/completions 400" in line for line in lines), lines
+    assert '"POST /v1/chat/completions HTTP/1.1" 400' not in log  # uvicorn's own: no request id
+
+
+def test_invalid_json_is_named(service: ApiServer) -> None:
+    with service.client(ADMIN) as client:
+        response = client.post(
+            "/v1/chat/completions",
+            content=b'{"model": "rag:default",',
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert message.startswith("the body is not valid JSON") and "0:" not in message
+
+
 def test_chat_completion_with_references(client: openai.OpenAI) -> None:
     reply = client.chat.completions.create(
         model="rag:default",
@@ -63,11 +105,23 @@ def test_streamed_chat_completion_ends_with_the_references(client: openai.OpenAI
 def test_unsupported_fields_are_named(service: ApiServer) -> None:
     with service.client(ADMIN) as client:
         base = {"model": "rag:default", "messages": [{"role": "user", "content": QUESTION}]}
-        for field, value in (("n", 2), ("tools", [{"type": "function"}]), ("logprobs", True)):
-            response = client.post("/v1/chat/completions", json={**base, field: value})
+        tool = [{"type": "function", "function": {"name": "web_search", "parameters": {}}}]
+        refused = (
+            ("n", {"n": 2}),
+            ("tool_choice", {"tools": tool, "tool_choice": "required"}),
+            ("tool_choice", {"tools": tool, "tool_choice": {"type": "function"}}),
+            ("logprobs", {"logprobs": True}),
+        )
+        for field, extra in refused:
+            response = client.post("/v1/chat/completions", json={**base, **extra})
             assert response.status_code == 400, response.text
             error = response.json()["error"]
             assert error["code"] == "unsupported_field" and error["message"].startswith(field)
+        for choice in ({}, {"tool_choice": "auto"}, {"tool_choice": "none"}):
+            # As Open WebUI's page asks: tools offered, none required: an ordinary answer.
+            offered = client.post("/v1/chat/completions", json={**base, "tools": tool, **choice})
+            assert offered.status_code == 200, offered.text
+            assert offered.json()["choices"][0]["message"]["content"]
         unknown = client.post("/v1/chat/completions", json={**base, "model": "gpt-4"})
         assert unknown.status_code == 404 and "rag:default" in unknown.json()["error"]["message"]
         ignored = client.post(

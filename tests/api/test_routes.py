@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -94,6 +95,9 @@ def test_query_parameters_are_validated(admin: httpx.Client) -> None:
         error = response.json()["error"]
         assert error["code"] in ("validation_error", "invalid_request") and error["request_id"]
         assert "Traceback" not in response.text
+    blank = admin.post("/v1/query", json={"question": "  \u3000 "}).json()["error"]
+    # The CLI's wording (`rag ask "  "`), not a regex.
+    assert blank["message"] == "invalid request: question: the question is empty; ask something"
 
 
 def test_query_streams_server_sent_events(admin: httpx.Client) -> None:
@@ -193,6 +197,9 @@ def test_text_documents_and_deletion_everywhere(admin: httpx.Client) -> None:
     job = wait_job(admin, created.json()["id"])
     assert job["state"] == "done" and job["files"][0]["status"] == "parsed"
     doc_id = job["files"][0]["doc_id"]
+    moment = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"  # one format for every time shown
+    assert re.match(moment, str(job["created_at"])) and re.match(moment, str(job["finished_at"]))
+    assert re.match(moment, admin.get("/v1/kbs/notes").json()["created_at"])
 
     def found(mode: str) -> bool:
         question = "When is the zebrafish audit?"
@@ -233,6 +240,8 @@ def test_upload_names_are_made_safe(admin: httpx.Client, service: ApiServer) -> 
         b"/abs/path/it-vpn-copy.md",
         b"bad\x00name.md",  # raw bytes: httpx would percent-encode these
         b"ctrl\x1bname.md",
+        b"a\\b-vpn.md",  # a backslash is part of the name, not a folder
+        b"dress\\xff\\xfecode.md",  # as the CLI escapes bytes that are not UTF-8
     ]
     parts = [
         b'--b\r\nContent-Disposition: form-data; name="files"; filename="' + name + b'"\r\n'
@@ -249,6 +258,7 @@ def test_upload_names_are_made_safe(admin: httpx.Client, service: ApiServer) -> 
     results = {f["source"]: f for f in job["files"]}
     assert results["evil.md"]["status"] in ("parsed", "skipped")
     assert results["it-vpn-copy.md"]["status"] == "parsed"
+    assert {"a\\b-vpn.md", "dress\\xff\\xfecode.md"} <= set(results), sorted(results)
     refused = [f for f in job["files"] if f["status"] == "failed"]
     assert len(refused) == 2 and all("control characters" in f["reason"] for f in refused)
     assert not list((service.data_dir / "uploads").iterdir())  # the job's files are gone

@@ -13,7 +13,7 @@ import json, sys
 from api.service import build_services
 from rag.config import RagConfig
 services = build_services(RagConfig(data_dir=sys.argv[1]))
-hits = services.rag.pipeline.search.retrieve("paid leave", 3)
+hits = services.runtime.kb().pipeline.search.retrieve("paid leave", 3)
 services.close()
 print(json.dumps({"torch": "torch" in sys.modules, "transformers": "transformers" in sys.modules}))
 """

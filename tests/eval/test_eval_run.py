@@ -73,6 +73,7 @@ def test_two_configurations_and_the_gate(
     assert _run(tmp_path / "third", *gated) == ExitCode.REGRESSION
     gated = ["--baseline", str(better), "--fail-under", "nope=0"]
     assert _run(tmp_path / "fourth", *gated) == ExitCode.USAGE  # before the long run
+    assert not (tmp_path / "fourth").exists()  # refused before anything ran or was written
 
 
 def test_models_crossed_with_retrieval_on_the_tiny_model(

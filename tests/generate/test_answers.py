@@ -105,6 +105,9 @@ def test_unreachable_model_falls_back_to_the_extractive_answer(
     assert code == 3
     assert "rag delete" in out.out and "Sources:" in out.out
     assert "could not be reached" in out.err and "Traceback" not in out.err
+    # One line for the user without -v: no retry log lines, the warning not twice.
+    assert out.err.count("could not be reached") == 1, out.err
+    assert "retrying in" not in out.err and "WARNING" not in out.err, out.err
 
 
 def test_cli_streams_from_the_tiny_model(

@@ -166,3 +166,21 @@ def test_a_file_over_the_memory_limit_fails_alone(tmp_path: Path) -> None:
     error = results["cells.csv"][0].error
     assert error is not None and "parser.max_memory_mb=3000" in str(error)
     assert results["note.txt"][0].error is None and results["note.txt"][0].elements
+
+
+def test_running_out_of_memory_inside_unstructured_names_the_limit(tmp_path: Path) -> None:
+    """A one-line 199 MB Markdown file ran unstructured out of memory, and the loader turned
+    the MemoryError into "cannot parse the file (MemoryError: )"; it now reaches the parser
+    process, which names parser.max_memory_mb (as the test above shows for a CSV file)."""
+    from ingest.loaders.unstructured import UnstructuredLoader
+    from rag.config import ParserConfig
+
+    def out_of_memory(**kwargs: object) -> list[object]:
+        raise MemoryError
+
+    loader = UnstructuredLoader(ParserConfig())
+    loader._partition = out_of_memory
+    note = tmp_path / "huge.md"
+    note.write_text("# A heading\n\nsome text\n", encoding="utf-8")
+    with pytest.raises(MemoryError):
+        loader._run(note)

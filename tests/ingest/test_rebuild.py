@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from rag.app import Rag
 from rag.cli import main
 from rag.config import RagConfig
 from rag.doctor import check_index
 from rag.index import kb_catalog
 from rag.sources import SourceRecord, sources_path
 from tests.conftest import DATA
+from tests.support.app import opened
 from tests.support.crash import config_for, index_state, write_corpus
 
 SCIFACT = DATA / "beir" / "scifact"
@@ -84,7 +84,7 @@ def test_rebuilt_after_each_loss_equals_a_clean_ingest(
             assert "rag reindex --from-sources --kb default" in capsys.readouterr().err
         assert main(["reindex", "--from-sources", "--quiet"]) == 0, how
         assert index_state(config, embedder) == clean, how
-        with Rag.open(config, write=True, model=False) as app:
+        with opened(config, write=True, model=False) as app:
             assert check_index(app.index, config.kb).findings == [], how
         assert main(["ingest", "--quiet", str(folder)]) == 0  # nothing to do again
         assert index_state(config, embedder) == clean, how
@@ -102,7 +102,7 @@ def test_what_cannot_come_back_is_named_and_deletes_stay_deleted(
     assert main(["ingest", "--quiet", str(folder)]) == 0
     from ingest.run import ingest_text
 
-    with Rag.open(config, write=True, embedder=embedder) as app:  # as the service posts text
+    with opened(config, write=True, embedder=embedder) as app:  # as the service posts text
         ingest_text(app, "Posted note: the gym is on floor 2.", "note.txt")
     (folder / "user-guide.md").unlink()
     # An index written before the record existed: the next writer starts it from the catalog.
@@ -120,7 +120,7 @@ def test_what_cannot_come_back_is_named_and_deletes_stay_deleted(
     assert "note.txt: uploaded or posted as text" in captured.err
     assert "user-guide.md: gone since it was ingested" in captured.err
     assert "1 gone, 1 not rebuildable, 0 failed" in captured.out
-    with Rag.open(config, model=False) as app:
+    with opened(config, model=False) as app:
         sources = {d.source.removeprefix(f"{folder}/") for d in app.index.documents()}
     assert "faq.html" not in sources  # deleted before the loss: still deleted
     assert {"notes.zip!a.txt", "notes.zip!b/c.md", "quick-reference.pdf"} <= sources

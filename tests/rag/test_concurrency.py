@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from ingest.run import delete_source, ingest_jsonl, ingest_paths
-from rag.app import Rag
 from rag.config import RagConfig, StoreConfig, derive
+from rag.knowledge_base import KnowledgeBase
+from rag.runtime import Runtime
 from rag.types import Hit
 from tests.support.app import loaded_embedder
 
@@ -49,7 +50,7 @@ def _probe_text(version: int) -> str:
 class _Writer(threading.Thread):
     """Replaces the probe document step after step until told to stop."""
 
-    def __init__(self, app: Rag, corpus: Path) -> None:
+    def __init__(self, app: KnowledgeBase, corpus: Path) -> None:
         super().__init__(daemon=True)
         self.app, self.corpus = app, corpus
         self.states: list[int | None] = [None]  # probe version visible after each step
@@ -87,7 +88,7 @@ def _config(tmp_path: Path, backend: str) -> RagConfig:
 class _Reader(threading.Thread):
     """Runs `QUERIES` searches, checking each result against the writer's states."""
 
-    def __init__(self, worker: int, searches: dict[str, Rag], writer: _Writer) -> None:
+    def __init__(self, worker: int, searches: dict[str, KnowledgeBase], writer: _Writer) -> None:
         super().__init__(daemon=True)
         self.worker, self.searches, self.writer = worker, searches, writer
         self.latencies: dict[str, list[float]] = {m: [] for m in MODES}
@@ -127,9 +128,10 @@ class _Reader(threading.Thread):
 @pytest.mark.parametrize("backend", ["chroma", "milvus"])
 def test_searches_from_many_threads_while_writing(tmp_path: Path, backend: str) -> None:
     config = _config(tmp_path, backend)
-    with Rag.open(config, write=True, embedder=loaded_embedder(config)) as app:
+    with Runtime.open(config, write=True, embedder=loaded_embedder(config)) as runtime:
+        app = runtime.kb()
         assert ingest_paths(app, [GUIDE]).exit_code == 0
-        searches = {m: app.derived(derive(config, retrieval={"mode": m})) for m in MODES}
+        searches = {m: app.with_config(derive(config, retrieval={"mode": m})) for m in MODES}
         for rag in searches.values():
             rag.pipeline.search.retrieve("warm-up", 1)
         writer = _Writer(app, tmp_path / "probe.jsonl")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import load_config
+from rag.config import load_config, unknown_variables
 from rag.errors import ConfigError
 
 
@@ -74,3 +74,42 @@ def test_secrets_are_redacted_in_repr_and_dumps(monkeypatch: pytest.MonkeyPatch)
     assert config.generator.api_key.get_secret_value() == "sk-secret"
     shown = repr(config) + config.model_dump_json()
     assert "root:Milvus" not in shown and "sk-secret" not in shown
+
+
+def test_a_misspelt_name_is_one_line_with_the_closest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "rag.toml"
+    for text, expected in (
+        ("[retreival]\ntop_k = 3\n", "unknown setting retreival; did you mean retrieval?"),
+        (
+            "[retrieval]\ntopk = 3\n",
+            "unknown setting retrieval.topk; did you mean retrieval.top_k?",
+        ),
+    ):
+        file.write_text(text)
+        with pytest.raises(ConfigError) as refused:
+            load_config(file)
+        message = str(refused.value)
+        assert expected in message and "\n" not in message and "pydantic" not in message
+    monkeypatch.setenv("RAG_RETRIEVAL__TOPK", "3")
+    with pytest.raises(ConfigError, match="did you mean retrieval.top_k") as refused:
+        load_config(None)
+    assert "\n" not in str(refused.value) and "errors.pydantic.dev" not in str(refused.value)
+    assert unknown_variables({"RAG_RETRIEVAL__TOPK": "3"}) == []  # refused, not "ignored"
+    assert "did you mean RAG_DATA_DIR" in unknown_variables({"RAG_DATA_DI": "x"})[0]
+
+
+def test_api_keys_from_the_environment_as_a_user_first_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for value, count in (("mysecret", 1), ("a, b", 2), ('["a", {"key": "b", "role": "read"}]', 2)):
+        monkeypatch.setenv("RAG_API__KEYS", value)
+        keys = load_config(None).api.keys
+        assert len(keys) == count
+    monkeypatch.setenv("RAG_API__KEYS", "mysecret")
+    assert [k.get_secret_value() for k in load_config(None).api.keys] == ["mysecret"]  # type: ignore[union-attr]
+    monkeypatch.setenv("RAG_API__KEYS", '["sk-123",')
+    with pytest.raises(ConfigError, match="key1,key2 or as JSON") as refused:
+        load_config(None)
+    assert "\n" not in str(refused.value) and "sk-123" not in str(refused.value)

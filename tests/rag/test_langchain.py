@@ -19,9 +19,9 @@ QUESTION = "How do I remove a document from the index?"
 def test_retriever_in_a_langchain_chain(config: RagConfig) -> None:
     assert ingest(config, [GUIDE]).exit_code == 0
     with opened(config) as app:
-        retriever = RagRetriever(pipeline=app.pipeline, k=3)
+        retriever = RagRetriever(kb=app, k=3)
         docs = retriever.invoke(QUESTION)
-        ours = retriever.pipeline.search.retrieve(QUESTION, 3)
+        ours = retriever.kb.pipeline.search.retrieve(QUESTION, 3)
 
         prompt = ChatPromptTemplate.from_messages(
             [("system", "Answer from the context.\n\n{context}"), ("human", "{question}")]

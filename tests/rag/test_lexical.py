@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 from pathlib import Path
 
@@ -164,3 +165,26 @@ def test_analyzer_options() -> None:
         Analyzer(LexicalConfig(stemmer="klingon"))
     with pytest.raises(ConfigError, match="unknown lists"):
         Analyzer(LexicalConfig(stopwords=["xx"]))
+
+
+def test_jieba_loads_once_into_our_cache_not_tmpdir(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from rag.config import LexicalConfig\n"
+        "from rag.lexical.analyzer import Analyzer, jieba_tokenizer, warm_up_chinese\n"
+        "warm_up_chinese().join()\n"
+        "a, b = Analyzer(LexicalConfig()), Analyzer(LexicalConfig())\n"
+        "assert a.terms('员工年假有几天') == b.terms('员工年假有几天')\n"
+        "assert jieba_tokenizer() is jieba_tokenizer()\n"
+    )
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
+    (tmp_path / "tmp").mkdir()
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    assert (tmp_path / "cache" / "rag-framework" / "jieba" / "jieba.cache").is_file()
+    assert not list((tmp_path / "tmp").iterdir())  # nothing of jieba's left in TMPDIR

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.app import Rag
 from rag.config import RagConfig
 from rag.errors import IndexMismatchError, ModelUnavailableError
+from rag.runtime import Runtime
 from tests.support.app import ingest_corpus, pipeline_of
 from tests.support.tiny_models import tiny_sentence_model
 
@@ -36,7 +36,8 @@ def test_other_model_is_refused(built: RagConfig, tiny_model: Path) -> None:
         }
     )
     with pytest.raises(IndexMismatchError, match="built with embedding model all-MiniLM-L6-v2"):
-        Rag.open(other)
+        with Runtime.open(other) as runtime:
+            runtime.kb()
 
 
 def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) -> None:
@@ -45,7 +46,8 @@ def test_same_name_other_files_is_refused(built: RagConfig, tiny_model: Path) ->
         update={"embedder": built.embedder.model_copy(update={"path": str(tiny_model)})}
     )
     with pytest.raises(IndexMismatchError, match="sha256"):
-        Rag.open(other)
+        with Runtime.open(other) as runtime:
+            runtime.kb()
 
 
 def test_other_backend_of_the_same_model_is_refused_by_name(built: RagConfig) -> None:
@@ -57,7 +59,8 @@ def test_other_backend_of_the_same_model_is_refused_by_name(built: RagConfig) ->
         "embedded by the openvino-int8 backend .* runs the same model on sentence_transformers"
     )
     with pytest.raises(IndexMismatchError, match=message) as refused:
-        Rag.open(other)
+        with Runtime.open(other) as runtime:
+            runtime.kb()
     assert "backend = 'openvino', quantize = 'int8'" in str(refused.value)
 
 
@@ -75,10 +78,12 @@ def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) 
 def test_missing_model_path_says_what_to_set(tmp_path: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "i", embedder={"path": str(tmp_path / "nope")})  # type: ignore[arg-type]
     with pytest.raises(ModelUnavailableError, match="RAG_EMBEDDER__PATH"):
-        Rag.open(config)
+        with Runtime.open(config) as runtime:
+            runtime.kb()
 
 
 def test_unknown_hub_model_offline_is_a_clear_error(tmp_path: Path) -> None:
     config = RagConfig(data_dir=tmp_path / "i", embedder={"model": "nobody/no-such-model"})  # type: ignore[arg-type]
     with pytest.raises(ModelUnavailableError, match="not in the local Hugging Face cache"):
-        Rag.open(config)
+        with Runtime.open(config) as runtime:
+            runtime.kb()

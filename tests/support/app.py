@@ -15,10 +15,11 @@ from eval.passages import evaluate_passages
 from eval.run import EvalReport, evaluate_beir
 from ingest.reindex import ReindexReport, Stats, reindex, stats
 from ingest.run import IngestReport, delete_source, ingest_jsonl, ingest_paths
-from rag.app import Rag
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
+from rag.knowledge_base import KnowledgeBase
 from rag.pipeline import RagPipeline
+from rag.runtime import Runtime
 
 _LOADED: dict[str, Embedder] = {}
 
@@ -34,12 +35,21 @@ def loaded_embedder(config: RagConfig) -> Embedder:
 
 
 @contextmanager
-def opened(config: RagConfig, **kwargs: Any) -> Iterator[Rag]:
-    """`Rag.open` with the session's loaded embedder."""
+def runtime_of(config: RagConfig, **kwargs: Any) -> Iterator[Runtime]:
+    """`Runtime.open` with the session's loaded embedder."""
     if kwargs.get("model", True):
         kwargs.setdefault("embedder", loaded_embedder(config))
-    with Rag.open(config, **kwargs) as app:
-        yield app
+    with Runtime.open(config, **kwargs) as runtime:
+        yield runtime
+
+
+@contextmanager
+def opened(
+    config: RagConfig, *, create: str | None = None, **kwargs: Any
+) -> Iterator[KnowledgeBase]:
+    """Knowledge base `config.kb` of `runtime_of(config, **kwargs)`."""
+    with runtime_of(config, **kwargs) as runtime:
+        yield runtime.kb(create=create)
 
 
 def ingest(config: RagConfig, paths: Iterable[Path], **kwargs: Any) -> IngestReport:
@@ -75,10 +85,10 @@ def pipeline_of(config: RagConfig) -> Iterator[RagPipeline]:
 
 
 def beir_report(config: RagConfig, folder: Path, *args: Any, **kwargs: Any) -> EvalReport:
-    with opened(config) as app:
-        return evaluate_beir(app, folder, *args, **kwargs)
+    with runtime_of(config) as runtime:
+        return evaluate_beir(runtime, folder, *args, **kwargs)
 
 
 def passages_report(config: RagConfig, folder: Path, *args: Any, **kwargs: Any) -> EvalReport:
-    with opened(config) as app:
-        return evaluate_passages(app, folder, *args, **kwargs)
+    with runtime_of(config) as runtime:
+        return evaluate_passages(runtime, folder, *args, **kwargs)
