@@ -3,13 +3,17 @@
 Embedded stores allow one writing process, and the index's writes are not meant to run
 side by side: uploads, text documents and deletes are queued as jobs and run one at a time
 by the worker, while searches go on in other threads (the index shows each write whole).
-Finished jobs are kept (the last `kept`) for `GET /v1/jobs/{id}`, in memory and, with a
-`JobStore`, on disk: a server killed mid-job restarts its unfinished jobs when it starts
-again, or marks them failed with the reason (see `api.jobstore`).
+Finished jobs are kept (the last `kept`) for `GET /v1/jobs/{id}`, in memory and in the
+state's job store (`rag.state.base.JobStore`): each job is enqueued there when submitted,
+claimed by the writer (under its stable name, with a lease it renews while the job runs) and
+finished there. A server killed mid-job finds its unfinished jobs when it starts again:
+it takes back and runs again those it can rebuild, and marks the others failed, with the
+reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -21,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from api.jobstore import JobStore, StoredJob
 from api.metrics import Metrics
 from ingest.run import FileResult, IngestReport
 from rag.errors import RagError
+from rag.state.base import JobRecord, JobStore, UploadStaging
+from rag.state.sqlite_jobs import SqliteJobStore
 
 __all__ = ["Job", "JobQueue", "JobProgress"]
 
@@ -56,16 +61,16 @@ class Job:
     redo: dict[str, Any] | None = None  # what running it again needs (saved with the job)
 
     @classmethod
-    def from_stored(cls, stored: StoredJob) -> Job:
-        """A finished job read back from the store (its work is done or lost)."""
+    def from_record(cls, stored: JobRecord) -> Job:
+        """A job read back from the store (its work is done or lost)."""
         job = cls(
             stored.kb,
             stored.kind,  # type: ignore[arg-type]
             lambda job: None,
-            stored.temp_dir,
+            Path(stored.temp_dir) if stored.temp_dir else None,
             stored.id,
-            stored.state,  # type: ignore[arg-type]
-            results=stored.results,
+            stored.state,
+            results=[FileResult(**r) for r in stored.results],
             error=stored.error,
             created_at=stored.created_at,
             finished_at=stored.finished_at,
@@ -73,6 +78,31 @@ class Job:
         )
         job.finished.set()
         return job
+
+    def record(self) -> JobRecord:
+        """The job as the store keeps it."""
+        return JobRecord(
+            self.id,
+            self.kb,
+            self.kind,
+            self.state,
+            self.created_at,
+            self.finished_at,
+            self.error,
+            tuple(_result(r) for r in self.results),
+            self.redo,
+            str(self.temp_dir) if self.temp_dir else None,
+        )
+
+
+def _result(result: FileResult) -> dict[str, Any]:
+    return {
+        "source": result.source,
+        "status": result.status,
+        "chunks": result.chunks,
+        "reason": result.reason,
+        "doc_id": result.doc_id,
+    }
 
 
 class JobProgress:
@@ -92,11 +122,22 @@ class JobProgress:
 
 
 class JobQueue:
-    """The writer: `submit` queues a job, one thread runs them in order."""
+    """The writer: `submit` queues a job, one thread runs them in order, each claimed in the
+    job store first (under the name `worker`) and kept leased while it runs."""
 
-    def __init__(self, metrics: Metrics, kept: int = 1000, store: JobStore | None = None) -> None:
-        self._metrics, self._kept = metrics, kept
-        self._store = store or JobStore(None)
+    LEASE_S = 60.0  # a job's lease; renewed every third of it while the job runs
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        kept: int = 1000,
+        store: JobStore | None = None,
+        worker: str = "writer",
+        staging: UploadStaging | None = None,
+    ) -> None:
+        self._metrics, self._kept, self._worker = metrics, kept, worker
+        self._staging = staging
+        self._store: JobStore = store or SqliteJobStore(None)
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
         self._lock = threading.Condition()
@@ -116,7 +157,8 @@ class JobQueue:
                 raise RuntimeError("the job queue is closed")
             self._jobs[job.id] = job
             self._queue.append(job)
-            self._save(job)
+            if _kept(job):
+                self._store.enqueue(job.record())
             self._forget_old()
             self._lock.notify()
         self._metrics.jobs_queued.set(self.depth)
@@ -127,12 +169,12 @@ class JobQueue:
             job = self._jobs.get(job_id)
         if job is None:
             stored = self._store.get(job_id)
-            job = Job.from_stored(stored) if stored else None
+            job = Job.from_record(stored) if stored else None
         return job
 
-    def recover(self, restore: Callable[[StoredJob], Job | None]) -> tuple[int, int]:
-        """Restart the jobs a dead server left unfinished (`restore` rebuilds one, or None
-        when it cannot run again); the others are marked failed, with the reason.
+    def recover(self, restore: Callable[[JobRecord], Job | None]) -> tuple[int, int]:
+        """Run again the jobs a stopped writer left unfinished (`restore` rebuilds one, or
+        None when it cannot run again); the others are marked failed, with the reason.
 
         Returns:
             (restarted, failed).
@@ -142,10 +184,11 @@ class JobQueue:
             job = restore(stored)
             if job is not None:
                 job.id, job.created_at = stored.id, stored.created_at
-                self.submit(job)
+                self.submit(job)  # already in the store: its row is kept
                 restarted += 1
                 continue
-            lost = Job.from_stored(stored)
+            lost = Job.from_record(stored)
+            self._store.claim(self._worker, self.LEASE_S, time.time(), job_id=lost.id)
             self._finish(
                 lost,
                 "failed",
@@ -153,14 +196,9 @@ class JobQueue:
                 "cannot be run again; each document is written whole or not at all: send "
                 "the request again",
             )
-            if lost.temp_dir is not None:
-                shutil.rmtree(lost.temp_dir, ignore_errors=True)
+            self._discard(lost)
             failed += 1
         return restarted, failed
-
-    def _save(self, job: Job) -> None:
-        if job.kind != "check":  # the start-up check runs again by itself
-            self._store.save(job)
 
     def close(self, wait_s: float = 30.0) -> None:
         """Finish the running job, fail the queued ones, stop the worker."""
@@ -171,7 +209,7 @@ class JobQueue:
             self._queue.clear()
             self._lock.notify()
         self._thread.join(wait_s)
-        self._store.forget_before(self._kept)
+        self._store.forget_finished(self._kept)
         self._store.close()
 
     def _forget_old(self) -> None:
@@ -179,8 +217,8 @@ class JobQueue:
         dropped = finished[: max(0, len(self._jobs) - self._kept)]
         for job in dropped:
             del self._jobs[job.id]
-        if dropped:  # jobs.sqlite is trimmed alike, not only at shutdown
-            self._store.forget_before(self._kept)
+        if dropped:  # the store is trimmed alike, not only at shutdown
+            self._store.forget_finished(self._kept)
 
     def _run(self) -> None:
         while True:
@@ -191,9 +229,21 @@ class JobQueue:
                     return
                 job = self._queue.popleft()
                 job.state = "running"
-            self._save(job)
-            self._execute(job)
+            if _kept(job) and not self._claim(job):
+                continue
+            beat = _Heartbeat(self._store, job.id, self._worker, self.LEASE_S)
+            with beat if _kept(job) else contextlib.nullcontext():
+                self._execute(job)
             self._metrics.jobs_queued.set(self.depth)
+
+    def _claim(self, job: Job) -> bool:
+        claimed = self._store.claim(self._worker, self.LEASE_S, time.time(), job_id=job.id)
+        if claimed is None:  # finished or taken by another worker meanwhile: not ours to run
+            logger.warning("job %s could not be claimed from the job store; skipped", job.id)
+            stored = self._store.get(job.id)
+            job.state = stored.state if stored else "failed"
+            job.finished.set()
+        return claimed is not None
 
     def _execute(self, job: Job) -> None:
         try:
@@ -211,10 +261,48 @@ class JobQueue:
                 self._metrics.ingest_chunks.inc(report.chunks_written)
             self._finish(job, "done", None)
         finally:
-            if job.temp_dir is not None:
-                shutil.rmtree(job.temp_dir, ignore_errors=True)
+            self._discard(job)
 
-    def _finish(self, job: Job, state: State, error: str | None) -> None:
+    def _discard(self, job: Job) -> None:
+        """The job's uploaded files are not needed any more."""
+        if job.temp_dir is None:
+            return
+        if self._staging is not None:
+            self._staging.discard(job.temp_dir)
+        else:
+            shutil.rmtree(job.temp_dir, ignore_errors=True)
+
+    def _finish(self, job: Job, state: Literal["done", "failed"], error: str | None) -> None:
         job.state, job.error, job.finished_at = state, error, time.time()
-        self._save(job)
+        if _kept(job):
+            results = [_result(r) for r in job.results]
+            self._store.finish(job.id, self._worker, state, error, results, job.finished_at)
         job.finished.set()
+
+
+def _kept(job: Job) -> bool:
+    """Whether the job store keeps the job (the start-up check runs again by itself)."""
+    return job.kind != "check"
+
+
+class _Heartbeat:
+    """Renews a running job's lease every third of it, until the job is done."""
+
+    def __init__(self, store: JobStore, job_id: str, worker: str, lease_s: float) -> None:
+        self._store, self._job, self._worker, self._lease = store, job_id, worker, lease_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._lease / 3):
+            if not self._store.heartbeat(self._job, self._worker, self._lease, time.time()):
+                logger.warning("job %s: its lease was lost (another worker holds it)", self._job)
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from api.auth import Principal, Role
 from api.errors import ApiError
 from api.jobs import Job, JobQueue, Kind
-from api.jobstore import JobStore
 from api.limits import Gate
 from api.memory import MemoryTrimmer
 from api.metrics import Metrics
@@ -33,6 +32,7 @@ from rag.locks import SERVER_NOTE
 from rag.pipeline import RagPipeline
 from rag.retrieve.routing import KbRouter
 from rag.runtime import Runtime
+from rag.state.base import JobStore, UploadStaging
 
 __all__ = ["Services", "build_services", "write_server_note"]
 
@@ -55,6 +55,7 @@ class Services:
     jobs: JobQueue
     router: KbRouter
     trimmer: MemoryTrimmer
+    staging: UploadStaging
     started_at: float = field(default_factory=time.time)
     consistency: list[Checkup] | None = None  # `rag doctor` at start-up; None while it runs
     consistency_error: str = ""
@@ -196,9 +197,9 @@ def _open(config: RagConfig, embedder: BatchingEmbedder) -> Runtime:
     return runtime
 
 
-def _job_store(config: RagConfig, runtime: Runtime) -> JobStore | None:
-    """The writer keeps its jobs on disk; a read-only worker runs none."""
-    return JobStore(config.data_dir / "jobs.sqlite") if runtime.writable else None
+def _job_store(runtime: Runtime) -> JobStore | None:
+    """The writer keeps its jobs in the state's job store; a read-only worker runs none."""
+    return runtime.state.jobs() if runtime.writable else None
 
 
 def build_services(config: RagConfig, metrics: Metrics | None = None) -> Services:
@@ -223,6 +224,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         batcher.close()
         raise
     logger.info("torch threads: %d; data dir %s", threads, config.data_dir)
+    staging = runtime.state.uploads()
     workers = api.max_concurrent_generations + api.max_concurrent_searches + 2
     gate = (api.queue_size, api.queue_timeout_s, metrics)
     metrics.watch_batcher(batcher.stats)
@@ -234,9 +236,10 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         generations=Gate("generations", api.max_concurrent_generations, *gate),
         searches=Gate("searches", api.max_concurrent_searches, *gate),
         executor=ThreadPoolExecutor(workers, thread_name_prefix="rag-worker"),
-        jobs=JobQueue(metrics, api.jobs_kept, _job_store(config, runtime)),
+        jobs=JobQueue(metrics, api.jobs_kept, _job_store(runtime), staging=staging),
         router=KbRouter(batcher, runtime.languages),
         trimmer=MemoryTrimmer(api.trim_memory_s),
+        staging=staging,
     )
     services.check_consistency()
     return services

@@ -2,17 +2,19 @@
 
 A name keeps only its last path component (no traversal, no absolute path); a name with
 NUL or other control characters is refused for that file (the others go on). Files land in
-a fresh `0700` folder under `<data_dir>/uploads/`, removed when the job is done.
+a fresh batch of the state's upload staging (`rag.state.base.UploadStaging`: a `0700`
+folder under `<data_dir>/uploads/` when embedded), discarded when the job is done.
 """
 
 from __future__ import annotations
 
-import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from rag.state.base import UploadStaging
 
 __all__ = ["Saved", "UploadLike", "safe_name", "save_uploads"]
 
@@ -59,13 +61,11 @@ def safe_name(name: str | None) -> tuple[str, str]:
 
 
 async def save_uploads(
-    files: Sequence[UploadLike], data_dir: Path, max_file_bytes: int
+    files: Sequence[UploadLike], staging: UploadStaging, max_file_bytes: int
 ) -> tuple[Path, list[Saved]]:
-    """Write each upload to a new private folder; a file over `max_file_bytes` is cut off
-    and refused."""
-    root = data_dir / "uploads"
-    root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="job-", dir=root))
+    """Write each upload into a new batch of `staging` (a private folder); a file over
+    `max_file_bytes` is cut off and refused."""
+    folder = staging.new_batch()
     saved = []
     for number, upload in enumerate(files):
         name, refused = safe_name(upload.filename)

@@ -33,7 +33,7 @@ from rag.faults import crash_point
 from rag.lexical.bm25 import BM25Tables, LexicalRow
 from rag.sqlite import Connections
 
-__all__ = ["Catalog", "CatalogSnapshot", "DocRecord", "DocWrite"]
+__all__ = ["CatalogSnapshot", "DocRecord", "DocWrite", "SqliteCatalog"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -107,8 +107,8 @@ class CatalogSnapshot:
         return frozenset(self.owner[i] for i in self.chunks)
 
 
-class Catalog:
-    """SQLite file `catalog.sqlite` next to the index."""
+class SqliteCatalog:
+    """SQLite file `catalog.sqlite` next to the index: the embedded `rag.state.base.Catalog`."""
 
     def __init__(self, path: Path | None, lexical: LexicalConfig) -> None:
         """`path` None: an in-memory catalog (of an index that holds nothing yet)."""

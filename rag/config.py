@@ -47,6 +47,7 @@ __all__ = [
     "RerankerConfig",
     "RetrievalConfig",
     "RewriteConfig",
+    "StateConfig",
     "StoreConfig",
     "SummaryConfig",
     "derive",
@@ -308,6 +309,16 @@ class StoreConfig(BaseModel):
         SecretStr(""), description="Server auth: Milvus `user:password` or API token."
     )
     timeout_s: float = Field(30.0, gt=0, description="Server calls: longest wait.")
+
+
+class StateConfig(BaseModel):
+    """Where the state several processes may share is kept: catalog, BM25 postings,
+    manifest, jobs, vector cache, uploads waiting for their job (`rag.state`)."""
+
+    model_config = _FROZEN
+    backend: str = Field(
+        "embedded", description="embedded: files and SQLite in data_dir, no server."
+    )
 
 
 class LexicalConfig(BaseModel):
@@ -627,6 +638,7 @@ class RagConfig(BaseSettings):
     chunker: ChunkerConfig = ChunkerConfig()
     parser: ParserConfig = ParserConfig()
     store: StoreConfig = StoreConfig()
+    state: StateConfig = StateConfig()
     lexical: LexicalConfig = LexicalConfig()
     summary: SummaryConfig = SummaryConfig()
     retrieval: RetrievalConfig = RetrievalConfig()

@@ -14,29 +14,28 @@ never sees a half-written document.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
-from rag.catalog import Catalog, DocRecord, DocWrite
+from rag.catalog import DocRecord, DocWrite, SqliteCatalog
 from rag.config import LexicalConfig, RagConfig, SummaryConfig, derive
 from rag.embed.base import Embedder
 from rag.errors import (
     ConfigError,
     IndexMismatchError,
     KnowledgeBaseNotFoundError,
-    StoreError,
 )
 from rag.faults import crash_point
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
 from rag.locks import WriteLock
-from rag.manifest import DEFAULT_KB, Manifest, check_manifest, read_manifest, write_manifest
+from rag.manifest import DEFAULT_KB, Manifest, check_manifest
 from rag.rwlock import ReadWriteLock
 from rag.sources import SourceRecord, Sources, sources_path
+from rag.state.base import Catalog, KbRegistry, StateBackend
 from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Filters, Hit
@@ -59,7 +58,7 @@ def kb_catalog(data_dir: Path, kb: str) -> Path:
 
 
 class Index:
-    """Open with `Index.open(config, embedder, write=...)`; close when done."""
+    """Opened by `rag.runtime.Runtime.kb` (the one opener); closed with it."""
 
     def __init__(
         self,
@@ -87,35 +86,34 @@ class Index:
         cls,
         config: RagConfig,
         embedder: Embedder | None,
+        state: StateBackend,
         *,
-        write: bool,
         lock: WriteLock | None = None,
         summarizer: Summarizer | None = None,
         create: str | None = None,
     ) -> Index:
-        """Open the index of knowledge base `config.kb` in `config.data_dir`.
+        """Open the index of knowledge base `config.kb` in `config.data_dir`, its manifest
+        and catalog from `state`.
 
-        For writing: take the lock (or use `lock`, already taken), create or check the
-        manifest, and finish any interrupted write; documents are summarized with
-        `summarizer` (extractive by default). For reading: check the manifest; an
-        index that does not exist yet is empty (every search finds nothing) and nothing is
-        written. With `embedder` None the model is not checked (counts, deletes, copies:
-        nothing that embeds); the dimension comes from the manifest. With `create` (a
-        description), a writer creates the knowledge base when it does not exist yet.
+        With `lock` (the data dir's write lock, a share of it now this index's to release),
+        for writing: create or check the manifest, and finish any interrupted write;
+        documents are summarized with `summarizer` (extractive by default). Without it, for
+        reading: check the manifest; an index that does not exist yet is empty (every search
+        finds nothing) and nothing is written. With `embedder` None the model is not checked
+        (counts, deletes, copies: nothing that embeds); the dimension comes from the
+        manifest. With `create` (a description), a writer creates the knowledge base when it
+        does not exist yet.
 
         Raises:
             KnowledgeBaseNotFoundError: `config.kb` does not exist (and is not created).
-            IndexLockedError: Another process is writing (write mode).
             IndexMismatchError: The index was built with another model or chunker.
-            ConfigError: Write mode without an embedder on a new index.
+            ConfigError: A writer without an embedder on a new index.
         """
-        data_dir = config.data_dir
-        if write and lock is None:
-            lock = WriteLock(data_dir / "write.lock", wait_s=3.0)
+        data_dir, write = config.data_dir, lock is not None
         chunks: VectorStore | None = None
         try:
-            manifest = _manifest(config, embedder, write, create)
-            if manifest is None:
+            manifest = _manifest(config, embedder, state.registry(), write, create)
+            if manifest is None:  # a reader of a data dir nothing was ingested into
                 return cls.empty(data_dir, config.lexical)
             # Terms come from the settings the index was built with; scoring from the config.
             lexical = derive(config.lexical, **manifest.lexical)
@@ -123,9 +121,7 @@ class Index:
             store = derive(config.store, collection=collection)
             chunks = open_store(store, data_dir, manifest.embedder.dimension, lexical)
             stores = (chunks, chunks.sibling(f"{collection}_summaries"))
-            path = kb_catalog(data_dir, config.kb)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            catalog = _open_catalog(path, lexical, config.kb)
+            catalog = state.catalog(config.kb, lexical)
             analyzer = Analyzer(lexical)
             summarizer = summarizer or ExtractiveSummarizer(config.summary)
             sources = _source_record(data_dir, config.kb, catalog) if write else None
@@ -145,7 +141,7 @@ class Index:
     @classmethod
     def empty(cls, data_dir: Path, lexical: LexicalConfig) -> Index:
         """A read-only index of nothing, for a data dir nothing was ingested into yet."""
-        catalog = Catalog(None, lexical)
+        catalog = SqliteCatalog(None, lexical)
         return cls(data_dir, (EmptyStore(), EmptyStore()), catalog, Analyzer(lexical), None)
 
     def close(self) -> None:
@@ -439,16 +435,6 @@ class Index:
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
 
 
-def _open_catalog(path: Path, lexical: LexicalConfig, kb: str) -> Catalog:
-    try:
-        return Catalog(path, lexical)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"the catalog of knowledge base {kb!r} ({path}) cannot be read: {exc}. Rebuild the "
-            f"knowledge base's index from its sources: rag reindex --from-sources --kb {kb}"
-        ) from exc
-
-
 def _source_record(data_dir: Path, kb: str, catalog: Catalog) -> SourceRecord:
     """The writer's source record, started from the catalog for an index older than it."""
     record = SourceRecord(sources_path(data_dir, kb))
@@ -460,13 +446,17 @@ def _source_record(data_dir: Path, kb: str, catalog: Catalog) -> SourceRecord:
 
 
 def _manifest(
-    config: RagConfig, embedder: Embedder | None, write: bool, create: str | None
+    config: RagConfig,
+    embedder: Embedder | None,
+    registry: KbRegistry,
+    write: bool,
+    create: str | None,
 ) -> Manifest | None:
     """The index's manifest, checked against the model and store (a new one written for
     a new index opened to write, the knowledge base added when `create`); None for a
     reader when there is no index yet."""
     data_dir = config.data_dir
-    manifest = read_manifest(data_dir)
+    manifest = registry.read()
     if manifest is None and not write:
         if config.kb != DEFAULT_KB:
             raise _not_found(config.kb, data_dir, [])
@@ -474,10 +464,9 @@ def _manifest(
     if manifest is None:
         if embedder is None:
             raise ConfigError(f"no index in {data_dir} yet; run `rag ingest PATH` first")
-        manifest = Manifest.new(
-            embedder.fingerprint, config.chunker, config.lexical, config.store.backend
+        manifest = registry.create(
+            Manifest.new(embedder.fingerprint, config.chunker, config.lexical, config.store.backend)
         )
-        write_manifest(data_dir, manifest)
     if embedder is not None:
         build = (config.chunker, config.lexical) if write else None
         check_manifest(data_dir, manifest, embedder.fingerprint, build)
@@ -490,8 +479,7 @@ def _manifest(
     if config.kb != DEFAULT_KB and config.kb not in manifest.kbs:
         if not (write and create is not None):
             raise _not_found(config.kb, data_dir, sorted(manifest.kbs))
-        manifest = manifest.with_kb(config.kb, create)
-        write_manifest(data_dir, manifest)
+        manifest = registry.put_kb(config.kb, create)
     return manifest
 
 

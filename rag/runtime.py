@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -25,17 +24,17 @@ from rag.compress import REGISTRY as COMPRESSORS
 from rag.config import RagConfig, derive
 from rag.embed import REGISTRY as EMBEDDERS
 from rag.embed import Embedder, create_embedder
-from rag.embed.vector_cache import PersistentEmbedder, VectorCache
+from rag.embed.vector_cache import PersistentEmbedder
 from rag.errors import ConfigError, InvalidRequestError, KnowledgeBaseNotFoundError
 from rag.generate import BACKENDS, ChatBackend, create_backend
 from rag.generate.llm import LLMGenerator
 from rag.generate.prompts import PromptSet
 from rag.generate.synthesis import SYNTHESES
 from rag.generate.tokens import TokenCounter, create_counter
-from rag.index import Index, kb_catalog
+from rag.index import Index
 from rag.knowledge_base import KnowledgeBase
 from rag.locks import WriteLock
-from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
+from rag.manifest import DEFAULT_KB
 from rag.overrides import with_generation
 from rag.pipeline import RagPipeline
 from rag.registry import check
@@ -43,6 +42,9 @@ from rag.rerank import REGISTRY as RERANKERS
 from rag.retrieve import REGISTRY as RETRIEVERS
 from rag.retrieve import embedder_languages
 from rag.retrieve.federated import FederatedSearch
+from rag.state import BACKENDS as STATES
+from rag.state import open_state
+from rag.state.base import VectorCache
 from rag.stores import REGISTRY as STORES
 from rag.summary import SUMMARIZERS, create_summarizer
 
@@ -51,6 +53,7 @@ __all__ = ["Runtime", "check_config", "connect_backend"]
 _NAMED: tuple[tuple[str, Mapping[str, Any]], ...] = (
     ("embedder.backend", EMBEDDERS),
     ("store.backend", STORES),
+    ("state.backend", STATES),
     ("retrieval.mode", RETRIEVERS),
     ("reranker.backend", RERANKERS),
     ("compression.method", COMPRESSORS),
@@ -109,6 +112,7 @@ class Runtime:
         lock: WriteLock | None = None,
     ) -> None:
         self.config = config
+        self.state = open_state(config.state.backend, config.data_dir)
         self.backend, self.counter = backend
         self._embedder = embedder
         self._lock = lock
@@ -208,8 +212,7 @@ class Runtime:
             return PersistentEmbedder(embedder, None, prefix)
         with self._guard:
             if self._vector_cache is None:
-                path = self.config.data_dir / "embeddings.sqlite"
-                self._vector_cache = VectorCache(path, megabytes)
+                self._vector_cache = self.state.vector_cache(megabytes)
             return PersistentEmbedder(embedder, self._vector_cache, prefix)
 
     @property
@@ -246,7 +249,7 @@ class Runtime:
 
     def kbs(self) -> dict[str, dict[str, str]]:
         """The knowledge bases in the data dir: name -> description and creation time."""
-        manifest = read_manifest(self.config.data_dir)
+        manifest = self.state.registry().read()
         return dict(manifest.kbs) if manifest else {DEFAULT_KB: {"description": ""}}
 
     def kb(self, name: str | None = None, *, create: str | None = None) -> KnowledgeBase:
@@ -274,7 +277,7 @@ class Runtime:
                 index = Index.open(
                     config,
                     self._embedder,
-                    write=lock is not None,
+                    self.state,
                     lock=lock,
                     summarizer=summarizer,
                     create=create,
@@ -324,11 +327,9 @@ class Runtime:
             target.index.drop()
             target.close()
             del self._kbs[name]
-            shutil.rmtree(kb_catalog(self.config.data_dir, name).parent, ignore_errors=True)
-            manifest = read_manifest(self.config.data_dir)
-            if manifest is None or name not in manifest.kbs:
+            self.state.drop_catalog(name)
+            if not self.state.registry().drop_kb(name):
                 raise KnowledgeBaseNotFoundError(f"no knowledge base {name!r}")
-            write_manifest(self.config.data_dir, manifest.without_kb(name))
 
     def close(self) -> None:
         """Close every knowledge base opened through `kb`, the vector cache, and release

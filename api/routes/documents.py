@@ -13,7 +13,6 @@ from starlette.datastructures import UploadFile
 
 from api.errors import ApiError
 from api.jobs import Job, JobProgress
-from api.jobstore import StoredJob
 from api.routes.deps import ERRORS, ServicesDep
 from api.schemas import DocumentList, DocumentOut, JobFile, JobOut, TextDocumentIn
 from api.scopes import Reader, Writer
@@ -21,6 +20,7 @@ from api.service import Services
 from api.uploads import save_uploads
 from ingest.run import FileResult, IngestReport, ingest_text, ingest_uploads
 from rag.manifest import iso_time
+from rag.state.base import JobRecord
 from rag.summary import summary_id
 
 __all__ = ["job_out", "router"]
@@ -108,7 +108,7 @@ async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
         uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
         if not uploads:
             raise ApiError("invalid_request", "no files: send them in the multipart field `files`")
-        folder, saved = await save_uploads(uploads, svc.config.data_dir, int(api.max_file_mb * 1e6))
+        folder, saved = await save_uploads(uploads, svc.staging, int(api.max_file_mb * 1e6))
     finally:
         await form.close()
     redo = {
@@ -135,7 +135,7 @@ def _uploads(svc: Services, kb: str, redo: dict[str, Any], folder: Path | None) 
     return Job(kb, "ingest", work, temp_dir=folder, redo=redo)
 
 
-def restore(svc: Services, stored: StoredJob) -> Job | None:
+def restore(svc: Services, stored: JobRecord) -> Job | None:
     """A job a stopped server left unfinished, ready to run again; None when it cannot
     (its uploaded files are gone, or it is not a document job)."""
     redo = stored.redo
@@ -144,7 +144,7 @@ def restore(svc: Services, stored: StoredJob) -> Job | None:
     if "uploads" in redo:
         if not all(Path(path).is_file() for _, path in redo["uploads"]):
             return None
-        return _uploads(svc, stored.kb, redo, stored.temp_dir)
+        return _uploads(svc, stored.kb, redo, Path(stored.temp_dir) if stored.temp_dir else None)
     if "text" in redo:
         return _text(svc, stored.kb, redo)
     return None

@@ -9,7 +9,7 @@ ingesting writer's alone (one writer per data dir); past `max_mb` the least rece
 vectors go.
 
 Example:
-    >>> cache = VectorCache(Path(".rag/embeddings.sqlite"), max_mb=2048)  # doctest: +SKIP
+    >>> cache = SqliteVectorCache(Path(".rag/embeddings.sqlite"), max_mb=2048)  # doctest: +SKIP
     >>> vectors = PersistentEmbedder(embedder, cache, "").embed_documents(texts)  # doctest: +SKIP
 """
 
@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.embed.base import Embedder, Wrapper
+from rag.state.base import VectorCache
 
-__all__ = ["PersistentEmbedder", "VectorCache"]
+__all__ = ["PersistentEmbedder", "SqliteVectorCache"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,9 @@ _BATCH = 500  # keys per SQL statement (SQLite's variable limit is far above)
 _ROW_OVERHEAD = 60  # bytes per row besides the vector: key, stamp, b-tree
 
 
-class VectorCache:
-    """Vectors by key in one SQLite file, least recently used trimmed past `max_mb`."""
+class SqliteVectorCache:
+    """Vectors by key in one SQLite file, least recently used trimmed past `max_mb`: the
+    embedded `rag.state.base.VectorCache`."""
 
     def __init__(self, path: Path, max_mb: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

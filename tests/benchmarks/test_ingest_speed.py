@@ -16,7 +16,7 @@ import pytest
 
 from rag.config import RagConfig
 from rag.index import Index
-from tests.support.app import ingest, ingest_corpus
+from tests.support.app import index_of, ingest, ingest_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -34,7 +34,7 @@ def test_scifact_ingest_speed(tmp_path: Path, scifact_dir: Path, embedder) -> No
     config = RagConfig(data_dir=tmp_path / "index")
     report = ingest_corpus(config, scifact_dir / "corpus.jsonl")
     assert report.exit_code == 0
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         texts = [c.text for c in index._store.get(_all_ids(index))]
     assert len(texts) == report.chunks_written
 

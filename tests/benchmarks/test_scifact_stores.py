@@ -16,9 +16,8 @@ import pytest
 from eval.beir import load_beir
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.embed import create_embedder
-from rag.index import Index
 from rag.stores import NativeLexicalStore
-from tests.support.app import beir_report, copy_index
+from tests.support.app import beir_report, copy_index, index_of
 
 DEPTH = 300  # the candidates each search gives fusion in an evaluation
 
@@ -55,8 +54,8 @@ def _print_agreement(chroma: RagConfig, milvus: RagConfig, folder: Path) -> None
         for c in (chroma, milvus)
     ]
     with (
-        Index.open(configs[0], embedder, write=False) as ci,
-        Index.open(configs[1], embedder, write=False) as mi,
+        index_of(configs[0], embedder) as ci,
+        index_of(configs[1], embedder) as mi,
     ):
         ids, parts = [], []
         for chunks, vectors in ci.stores[0].scan():

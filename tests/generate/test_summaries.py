@@ -14,9 +14,8 @@ import pytest
 from rag.config import GenerationParams, GeneratorConfig, RagConfig, SummaryConfig
 from rag.embed import create_embedder
 from rag.errors import ConfigError
-from rag.index import Index
 from tests.generate.conftest import MODEL, free_port
-from tests.support.app import ingest
+from tests.support.app import index_of, ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 
@@ -50,12 +49,9 @@ def _cached(config: RagConfig) -> list[str]:
 
 def _summaries(config: RagConfig) -> list[str]:
     embedder = create_embedder(config.embedder)
-    index = Index.open(config, embedder, write=False)
-    try:
+    with index_of(config, embedder) as index:
         probe = np.ones(embedder.fingerprint.dimension, dtype=np.float32)
         return sorted(hit.chunk.text for hit in index._summaries.search_dense(probe, 50))
-    finally:
-        index.close()
 
 
 def test_summaries_are_written_by_the_model_and_cached(

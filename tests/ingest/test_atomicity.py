@@ -16,8 +16,8 @@ import pytest
 
 from ingest.split import TokenSplitter
 from rag.config import RagConfig
-from rag.index import Index
 from rag.types import Document, Element
+from tests.support.app import index_of
 
 WORDS = "leave travel budget laptop security badge parking insurance pension holiday".split()
 
@@ -62,7 +62,7 @@ def _kill_when(proc: subprocess.Popen[bytes], data_dir: Path, docs: int, delay: 
 
 
 def _assert_no_partial_document(config: RagConfig, embedder) -> int:  # type: ignore[no-untyped-def]
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         for doc in index.catalog.documents():
             ids = index.catalog.chunk_ids(doc.doc_id)
             assert len(ids) == doc.n_chunks
@@ -102,7 +102,7 @@ def test_sigkill_mid_jsonl_ingest(tmp_path: Path, embedder, docs: int, delay: fl
     assert done.wait(600) == 0, done.stderr.read().decode() if done.stderr else ""
     expected = _expected_chunks(rows, config, embedder)
     assert _assert_no_partial_document(config, embedder) == expected
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         assert index._store.count() == expected  # no duplicates, no leftovers
 
 
@@ -115,6 +115,6 @@ def test_sigkill_mid_folder_ingest(tmp_path: Path, small_folder: Path, embedder)
         _assert_no_partial_document(config, embedder)
     done = _run([str(small_folder)], data_dir)
     assert done.wait(600) == 0
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         assert index.catalog.count_documents() == 5
         assert index._store.count() == index.count_chunks()

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 
 from rag.config import RagConfig
-from rag.index import Index
-from tests.support.app import delete, ingest, ingest_corpus, opened, pipeline_of
+from tests.support.app import delete, index_of, ingest, ingest_corpus, opened, pipeline_of
 
 
 def _store_ids(config: RagConfig, embedder) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """(chunks in the vector store, chunks visible in the catalog)."""
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         return index._store.count(), index.count_chunks()
 
 

@@ -10,8 +10,7 @@ import pytest
 from rag.cli import main
 from rag.config import RagConfig, StoreConfig
 from rag.errors import ConfigError, IndexMismatchError
-from rag.index import Index
-from tests.support.app import copy_index, index_stats, ingest
+from tests.support.app import copy_index, index_of, index_stats, ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 QUESTIONS = ["How do I remove a document?", "如何删除文档？", "What does ingest do?"]
@@ -22,7 +21,7 @@ def _config(data_dir: Path, backend: str) -> RagConfig:
 
 
 def _top(config: RagConfig, embedder) -> list[list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         return [
             [
                 (h.chunk.chunk_id, round(h.score, 4))
@@ -54,12 +53,14 @@ def test_milvus_to_chroma_in_place_switches_the_backend(tmp_path: Path, embedder
     before = _top(source, embedder)
     target = _config(tmp_path / "index", "chroma")
     with pytest.raises(IndexMismatchError, match="stored in milvus, but store.backend is chroma"):
-        Index.open(target, embedder, write=False)
+        with index_of(target, embedder):
+            pass
     report = copy_index(source, target)
     assert report.chunks == 4
     assert _top(target, embedder) == before
     with pytest.raises(IndexMismatchError, match="rag reindex --to"):
-        Index.open(source, embedder, write=False)
+        with index_of(source, embedder):
+            pass
 
 
 def test_reindex_refuses_what_it_would_overwrite(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from ingest.run import ingest_jsonl
 from rag.config import RagConfig
 from rag.embed import Embedder
-from rag.embed.vector_cache import PersistentEmbedder, VectorCache
+from rag.embed.vector_cache import PersistentEmbedder, SqliteVectorCache
 from tests.support.app import ingest_corpus, opened
 
 ROWS = [
@@ -68,7 +68,7 @@ def test_reingest_other_files_and_knowledge_bases_reuse_vectors(
 def test_cached_vectors_equal_the_models(embedder: Embedder, tmp_path: Path) -> None:
     texts = [x for _, _, x in ROWS]
     counting = Counting(embedder)
-    cache = VectorCache(tmp_path / "embeddings.sqlite", max_mb=16)
+    cache = SqliteVectorCache(tmp_path / "embeddings.sqlite", max_mb=16)
     first = PersistentEmbedder(counting, cache, "")  # type: ignore[arg-type]
     fresh = first.embed_documents([*texts, texts[0]])  # a repeated passage: embedded once
     assert counting.embedded == 3 and first.reused == 1
@@ -85,7 +85,7 @@ def test_cached_vectors_equal_the_models(embedder: Embedder, tmp_path: Path) -> 
 
 def test_least_recently_used_vectors_go_past_the_limit(embedder: Embedder, tmp_path: Path) -> None:
     # 384 floats + overhead = 1596 bytes a row: 1 MB holds 657 vectors
-    cache = VectorCache(tmp_path / "embeddings.sqlite", max_mb=1)
+    cache = SqliteVectorCache(tmp_path / "embeddings.sqlite", max_mb=1)
     vectors = {i.to_bytes(4, "big"): np.full(384, i, np.float32) for i in range(700)}
     cache.put(dict(list(vectors.items())[:600]))
     assert len(cache.get([(0).to_bytes(4, "big")])) == 1  # used again: now the newest
@@ -130,7 +130,7 @@ def test_a_cache_file_of_another_layout_is_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / "embeddings.sqlite"
     with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE vectors (name TEXT)")  # some other program's file
-    cache = VectorCache(path, max_mb=1)
+    cache = SqliteVectorCache(path, max_mb=1)
     cache.put({b"k": np.ones(4, np.float32)})
     assert np.array_equal(cache.get([b"k"])[b"k"], np.ones(4, np.float32))
     assert (tmp_path / "embeddings.sqlite.damaged").is_file()

@@ -10,9 +10,8 @@ import pytest
 
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.errors import ConfigError
-from rag.index import Index
 from rag.retrieve import create_retriever
-from tests.support.app import delete, ingest
+from tests.support.app import delete, index_of, ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 
@@ -28,7 +27,7 @@ def _config(tmp_path: Path, backend: str) -> RagConfig:
 def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path, "milvus")
     assert ingest(config, [GUIDE]).exit_code == 0
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         retriever = create_retriever(config, index, embedder)
         english = retriever.retrieve("How do I remove a document?", 5)
         chinese = retriever.retrieve("如何删除文档？", 5)
@@ -43,7 +42,7 @@ def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ign
     assert scores == sorted(scores, reverse=True) and scores[-1] > 0
 
     assert delete(config, str(GUIDE / "user-guide.md"))
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         hits = create_retriever(config, index, embedder).retrieve("How do I remove a document?", 20)
     assert hits and not any(h.chunk.source.endswith("user-guide.md") for h in hits)
 
@@ -51,7 +50,7 @@ def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ign
 def test_native_hybrid_needs_a_store_that_searches_text(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     config = _config(tmp_path, "chroma")
     assert ingest(config, [GUIDE / "user-guide.md"]).exit_code == 0
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         retriever = create_retriever(config, index, embedder)
         with pytest.raises(ConfigError, match="store.backend = milvus"):
             retriever.retrieve("How do I remove a document?", 5)

@@ -17,18 +17,17 @@ import pytest
 from rag.config import RagConfig, StoreConfig
 from rag.embed import create_embedder
 from rag.errors import IndexLockedError
-from rag.index import Index
-from tests.support.app import ingest
+from rag.runtime import Runtime
+from tests.support.app import index_of, ingest
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 
 _HOLDER = """
 import sys, time
 from rag.config import RagConfig, StoreConfig
-from rag.embed import create_embedder
-from rag.index import Index
+from rag.runtime import Runtime
 config = RagConfig(data_dir=sys.argv[1], store=StoreConfig(backend=sys.argv[2]))
-index = Index.open(config, create_embedder(config.embedder), write=True)
+index = Runtime.open(config, write=True).kb().index
 print("holding", flush=True)
 time.sleep(120)
 """
@@ -57,18 +56,16 @@ def test_a_second_writer_is_refused_fast_with_the_holder(tmp_path: Path, backend
     try:
         started = time.monotonic()
         with pytest.raises(IndexLockedError, match=f"process {holder.pid}"):
-            Index.open(config, embedder, write=True)
+            Runtime.open(config, write=True, embedder=embedder)
         assert time.monotonic() - started < 10
         if backend == "milvus":
             # Milvus Lite: one process per file, readers included; the error says how to share.
             with pytest.raises(IndexLockedError, match=f"process {holder.pid}.*milvus-lite server"):
-                Index.open(config, embedder, write=False)
+                with index_of(config, embedder):
+                    pass
         else:
-            reader = Index.open(config, embedder, write=False)
-            try:
+            with index_of(config, embedder) as reader:
                 assert reader.count_chunks() > 0
-            finally:
-                reader.close()
     finally:
         holder.kill()
         holder.wait()
@@ -83,8 +80,5 @@ def test_the_index_reopens_after_its_writer_is_killed(tmp_path: Path, backend: s
     holder.wait()
     report = ingest(config, [GUIDE / "user-guide.md", GUIDE / "用户指南.md"])
     assert report.exit_code == 0 and report.count("parsed") == 1
-    index = Index.open(config, create_embedder(config.embedder), write=False)
-    try:
+    with index_of(config) as index:
         assert index.catalog.count_documents() == 2
-    finally:
-        index.close()

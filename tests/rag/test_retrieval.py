@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
-from rag.index import Index
 from rag.retrieve import create_retriever
 from rag.retrieve.two_level import TwoLevelRetriever
-from tests.support.app import delete, ingest_corpus
+from tests.support.app import delete, index_of, ingest_corpus
 
 QUERY = "vitamin D deficiency and bone mineral density"
 
@@ -45,7 +44,7 @@ def test_two_level_hits_come_from_chosen_documents_or_the_global_search(
     built: RagConfig, embedder
 ) -> None:  # type: ignore[no-untyped-def]
     config = _with(built, mode="two_level", summary_docs=3, candidates=20)
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         retriever = create_retriever(config, index, embedder)
         assert isinstance(retriever, TwoLevelRetriever)
         chosen = dict(retriever.documents(QUERY, embedder.embed_query(QUERY)))
@@ -66,7 +65,7 @@ def test_two_level_without_global_search_keeps_to_chosen_documents(
     built: RagConfig, embedder
 ) -> None:  # type: ignore[no-untyped-def]
     config = _with(built, mode="two_level", summary_docs=2, global_weight=0.0)
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         retriever = create_retriever(config, index, embedder)
         assert isinstance(retriever, TwoLevelRetriever)
         chosen = {d for d, _ in retriever.documents(QUERY, embedder.embed_query(QUERY))}
@@ -79,7 +78,7 @@ def test_two_level_without_global_search_keeps_to_chosen_documents(
 
 def test_hybrid_hits_keep_every_stage_score(built: RagConfig, embedder) -> None:  # type: ignore[no-untyped-def]
     config = _with(built, mode="hybrid")
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         hits = create_retriever(config, index, embedder).retrieve(QUERY, k=5)
     top = {s.stage: s for s in hits[0].stages}
     assert set(top) == {"dense", "bm25", "fused"}
@@ -102,7 +101,7 @@ def _unique_term(corpus: Path) -> tuple[str, str]:
 
 
 def _found(config: RagConfig, embedder, doc_id: str, word: str) -> dict[str, bool]:  # type: ignore[no-untyped-def]
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         vector = embedder.embed_query(word)
         chunk_ids = {i for i, _ in index.search_lexical(word, 50)}
         return {
@@ -115,7 +114,7 @@ def _found(config: RagConfig, embedder, doc_id: str, word: str) -> dict[str, boo
 
 def _stored(config: RagConfig, embedder) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """(chunks, summaries) in the vector stores, each checked against the catalog."""
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         assert index._store.count() == index.count_chunks()
         assert index._summaries.count() == index.catalog.count_documents()
         return index._store.count(), index._summaries.count()
@@ -140,7 +139,7 @@ def test_delete_leaves_no_ghost_hits(corpus: Path, tmp_path: Path, embedder, bac
         ("bm25", "summary_bm25", "summary_dense", "dense"), True
     )
     chunks_before, summaries_before = _postings(config)
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         own = len(index.catalog.chunk_ids(doc_id))
 
     assert delete(config, doc_id)

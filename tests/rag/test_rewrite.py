@@ -15,10 +15,9 @@ import pytest
 
 from rag.config import RagConfig, RewriteConfig
 from rag.errors import GenerationError
-from rag.index import Index
 from rag.retrieve import create_search
 from rag.retrieve.rewrite import LLMRewriter, NoRewriter
-from tests.support.app import ingest
+from tests.support.app import index_of, ingest
 
 
 class ScriptedChatModel:
@@ -93,7 +92,7 @@ def test_several_queries_are_fused_by_rank(config: RagConfig, small_folder: Path
     ingest(config, [small_folder])
     config = config.model_copy(update={"rewrite": RewriteConfig(strategies=["multi_query"])})
     chat = ScriptedChatModel(["Norwich City football club history"])
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         search = create_search(config, index, embedder, ["en"], chat)
         trace = search.trace("unstructured document parsing library", k=6)
     assert trace.queries == (

@@ -17,6 +17,7 @@ from ingest.reindex import ReindexReport, Stats, reindex, stats
 from ingest.run import IngestReport, delete_source, ingest_jsonl, ingest_paths
 from rag.config import RagConfig
 from rag.embed import Embedder, create_embedder
+from rag.index import Index
 from rag.knowledge_base import KnowledgeBase
 from rag.pipeline import RagPipeline
 from rag.runtime import Runtime
@@ -41,6 +42,14 @@ def runtime_of(config: RagConfig, **kwargs: Any) -> Iterator[Runtime]:
         kwargs.setdefault("embedder", loaded_embedder(config))
     with Runtime.open(config, **kwargs) as runtime:
         yield runtime
+
+
+@contextmanager
+def index_of(config: RagConfig, embedder: Embedder | None = None) -> Iterator[Index]:
+    """The index of knowledge base `config.kb`, opened for reading as `rag ask` opens it
+    (through `Runtime.kb`), with `embedder` (default: the session's)."""
+    with runtime_of(config, embedder=embedder or loaded_embedder(config)) as runtime:
+        yield runtime.kb().index
 
 
 @contextmanager

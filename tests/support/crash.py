@@ -21,8 +21,8 @@ from typing import Any
 from rag.config import RagConfig, StoreConfig
 from rag.embed import Embedder
 from rag.faults import VARIABLE
-from rag.index import Index
 from rag.sources import SourceRecord, sources_path
+from tests.support.app import index_of
 
 __all__ = [
     "QUERIES",
@@ -104,7 +104,7 @@ def partial_documents(config: RagConfig, embedder: Embedder) -> list[str]:
     """Documents visible with chunks (or a summary) missing from the store."""
     if not (config.data_dir / "manifest.json").exists():
         return []
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         db = index.catalog.snapshot()
         chunks, summaries = index.stores
         present = {c.chunk_id for c in chunks.get(sorted(db.chunks))}
@@ -119,7 +119,7 @@ def unrecorded(config: RagConfig, embedder: Embedder) -> list[str]:
     if not (config.data_dir / "manifest.json").exists():
         return []
     held = SourceRecord(sources_path(config.data_dir, config.kb)).read()
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         docs = [d.doc_id for d in index.documents() if d.doc_id not in held.docs]
         files = [f for f in index.catalog.file_states() if f not in held.files]
     return sorted(docs + files)
@@ -127,7 +127,7 @@ def unrecorded(config: RagConfig, embedder: Embedder) -> list[str]:
 
 def index_state(config: RagConfig, embedder: Embedder) -> dict[str, Any]:
     """Everything a clean run and a crashed-then-re-run one must agree on."""
-    with Index.open(config, embedder, write=False) as index:
+    with index_of(config, embedder) as index:
         chunks, summaries = index.stores
         db = index.catalog.snapshot()
         stored = sorted(c.chunk_id for batch, _ in chunks.scan() for c in batch)

@@ -1,0 +1,265 @@
+"""The ports for state that several processes may share (C13): one `typing.Protocol` per
+kind of state, each with a conformance suite under `tests/rag/state/` that every
+implementation passes unchanged.
+
+| port | what it holds | embedded implementation |
+| --- | --- | --- |
+| `KbRegistry` | the manifest: model identity, chunker, store, knowledge bases | `manifest.json` |
+| `VectorCache` | passage vectors by key, least recently used trimmed | `embeddings.sqlite` |
+| `UploadStaging` | an upload's bytes while its job waits | `uploads/job-*` folders |
+| `JobStore` | jobs: enqueue, claim with a lease, heartbeat, finish, unfinished | `jobs.sqlite` |
+| `Catalog` | documents, their visibility, file state (`rag.catalog`) | `catalog.sqlite` |
+| `LexicalIndex` | BM25 postings and statistics, search (`rag.lexical.bm25`) | `catalog.sqlite` |
+
+A `StateBackend` opens each of them for one data dir; `rag.state.BACKENDS` names the
+implementations (`state.backend`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from rag.catalog import CatalogSnapshot, DocRecord, DocWrite
+    from rag.config import LexicalConfig
+    from rag.lexical.bm25 import LexicalRow
+    from rag.manifest import Manifest
+
+__all__ = [
+    "Catalog",
+    "ClaimedJob",
+    "JobRecord",
+    "JobState",
+    "JobStore",
+    "KbRegistry",
+    "LexicalIndex",
+    "StateBackend",
+    "UploadStaging",
+    "VectorCache",
+]
+
+
+class KbRegistry(Protocol):
+    """The data dir's manifest: what its vectors were built with, and its knowledge bases.
+    Every change is one read-modify-write that no concurrent change can lose."""
+
+    def read(self) -> Manifest | None:
+        """The manifest, or None before the first ingest."""
+        ...
+
+    def create(self, manifest: Manifest) -> Manifest:
+        """Store `manifest` unless one exists; the stored one (the first writer's wins)."""
+        ...
+
+    def put_kb(self, name: str, description: str) -> Manifest:
+        """Add knowledge base `name` (or change its description; its creation time stays).
+
+        Raises:
+            EmptyIndexError: There is no manifest yet.
+        """
+        ...
+
+    def drop_kb(self, name: str) -> bool:
+        """Remove knowledge base `name`; False when it was not there."""
+        ...
+
+    def replace(self, manifest: Manifest) -> None:
+        """Store `manifest` in place of the current one (an index copied to another store)."""
+        ...
+
+
+class VectorCache(Protocol):
+    """Vectors by key (a hash of model, backend, prefix and text), least recently used
+    trimmed past its size."""
+
+    def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The vectors of those keys it holds, each marked as used now."""
+        ...
+
+    def put(self, vectors: dict[bytes, np.ndarray]) -> None:
+        """Keep these vectors (an existing key is overwritten)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class UploadStaging(Protocol):
+    """Where an upload's bytes wait for the job that ingests them."""
+
+    def new_batch(self) -> Path:
+        """A fresh private folder for one job's files."""
+        ...
+
+    def batches(self) -> list[Path]:
+        """Every batch folder not yet discarded (a restarted server's jobs find theirs)."""
+        ...
+
+    def discard(self, batch: Path) -> None:
+        """Remove a batch and its files (idempotent)."""
+        ...
+
+
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as stored: what it is, where it stands, what it produced."""
+
+    id: str
+    kb: str
+    kind: str
+    state: JobState
+    created_at: float
+    finished_at: float | None = None
+    error: str | None = None
+    results: tuple[dict[str, Any], ...] = ()
+    redo: dict[str, Any] | None = None
+    temp_dir: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job a worker holds until `lease_until` (it renews with `heartbeat`)."""
+
+    job: JobRecord
+    lease_until: float
+
+
+class JobStore(Protocol):
+    """Jobs and their queue: enqueued, claimed by one worker at a time under a lease, kept
+    alive by heartbeats, finished; a job whose lease ran out is claimed again (attempts
+    counted), so a dead worker's job never stays stuck."""
+
+    def enqueue(self, job: JobRecord) -> None:
+        """Store a new job as queued (idempotent on its id)."""
+        ...
+
+    def claim(
+        self, worker: str, lease_s: float, now: float, job_id: str | None = None
+    ) -> ClaimedJob | None:
+        """The oldest queued job, or a running one whose lease ran out, now held by
+        `worker` (its attempts counted); None when there is none. With `job_id`, that job
+        only, and also when `worker` itself holds it (a worker started again under its
+        name takes back what it was running)."""
+        ...
+
+    def heartbeat(self, job_id: str, worker: str, lease_s: float, now: float) -> bool:
+        """Extend `worker`'s lease on `job_id`; False when the worker no longer holds it."""
+        ...
+
+    def progress(self, job_id: str, results: Sequence[dict[str, Any]]) -> None:
+        """Record the results so far of a running job."""
+        ...
+
+    def finish(
+        self,
+        job_id: str,
+        worker: str,
+        state: Literal["done", "failed"],
+        error: str | None,
+        results: Sequence[dict[str, Any]],
+        now: float,
+    ) -> bool:
+        """Mark the job finished; False (and nothing changed) when `worker` lost it."""
+        ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def unfinished(self) -> list[JobRecord]:
+        """Queued and running jobs, oldest first."""
+        ...
+
+    def forget_finished(self, keep: int) -> None:
+        """Drop finished jobs beyond the `keep` most recent."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LexicalIndex(Protocol):
+    """BM25 postings and statistics of one collection (chunks or summaries)."""
+
+    def add(self, rows: Sequence[LexicalRow]) -> None:
+        """Index these rows (terms per chunk); an id indexed before is replaced."""
+        ...
+
+    def remove(self, chunk_ids: Collection[str]) -> None:
+        """Unindex these ids (absent ones are ignored)."""
+        ...
+
+    def count(self) -> int: ...
+
+    def search(
+        self, terms: Sequence[str], k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The best `k` (chunk id, BM25 score), higher first; within `doc_ids` when given."""
+        ...
+
+
+class Catalog(Protocol):
+    """Which version of each document is visible, with its chunk and summary ids and its
+    BM25 rows, changed in one transaction per document (`rag.catalog`)."""
+
+    @property
+    def bm25(self) -> LexicalIndex:
+        """The chunks' postings."""
+        ...
+
+    @property
+    def summary_bm25(self) -> LexicalIndex:
+        """The document summaries' postings (one row per document, keyed by its id)."""
+        ...
+
+    def get(self, doc_id: str) -> DocRecord | None: ...
+    def documents(self, file: str | None = None) -> list[DocRecord]: ...
+    def doc_ids(self, source_prefix: str | None = None) -> set[str]: ...
+    def visible(self, chunk_ids: Iterable[str]) -> set[str]: ...
+    def visible_summaries(self, summary_ids: Iterable[str]) -> set[str]: ...
+    def chunk_ids(self, doc_id: str) -> list[str]: ...
+    def count_documents(self) -> int: ...
+    def count_chunks(self) -> int: ...
+    def begin(self, writes: Sequence[DocWrite]) -> None: ...
+    def commit(self, writes: Sequence[DocWrite]) -> None: ...
+    def remove(self, doc_id: str) -> bool: ...
+    def leftovers(self) -> tuple[list[str], list[str]]: ...
+    def invisible_ids(self) -> list[str]: ...
+    def add_lexical(self, rows: Sequence[LexicalRow]) -> None: ...
+    def drop_lexical(
+        self, chunk_ids: Collection[str], summary_doc_ids: Collection[str]
+    ) -> None: ...
+    def take_pending(self) -> list[str]: ...
+    def forget_garbage(self, ids: Sequence[str]) -> None: ...
+    def file_state(self, file: str) -> tuple[str, int, int] | None: ...
+    def file_states(self) -> dict[str, str]: ...
+    def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None: ...
+    def remember_failure(
+        self, file: str, sha256: str, reasons: Sequence[tuple[str, str]]
+    ) -> None: ...
+    def failure(self, file: str) -> tuple[str, list[tuple[str, str]]] | None: ...
+    def forget_file(self, file: str) -> None: ...
+    def snapshot(self) -> CatalogSnapshot: ...
+    def close(self) -> None: ...
+
+
+class StateBackend(Protocol):
+    """Opens each port for one data dir (`rag.state.BACKENDS`)."""
+
+    def registry(self) -> KbRegistry: ...
+    def catalog(self, kb: str, lexical: LexicalConfig) -> Catalog: ...
+    def drop_catalog(self, kb: str) -> None:
+        """Remove knowledge base `kb`'s catalog and postings (idempotent)."""
+        ...
+
+    def vector_cache(self, max_mb: int) -> VectorCache: ...
+    def uploads(self) -> UploadStaging: ...
+    def jobs(self) -> JobStore: ...

@@ -1,0 +1,142 @@
+"""The embedded state: files and SQLite databases in the data dir, no server.
+
+`manifest.json` (the registry, changed under a file lock), `embeddings.sqlite` (the vector
+cache), `uploads/job-*` (staged uploads), `jobs.sqlite` (the job store) and one
+`catalog.sqlite` per knowledge base (catalog and BM25 postings).
+
+Example:
+    >>> state = EmbeddedState(Path(".rag"))  # doctest: +SKIP
+    >>> state.registry().read()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
+
+from rag.config import LexicalConfig
+from rag.errors import EmptyIndexError, StoreError
+from rag.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
+from rag.state.base import Catalog, JobStore, KbRegistry, UploadStaging, VectorCache
+
+__all__ = ["EmbeddedState", "FileRegistry", "FolderStaging"]
+
+
+class FileRegistry:
+    """`manifest.json`, each change a read-modify-write under `manifest.json.lock`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._dir = data_dir
+        self._lock = FileLock(str(data_dir / f"{MANIFEST_NAME}.lock"), timeout=30)
+
+    def read(self) -> Manifest | None:
+        return read_manifest(self._dir)
+
+    def _change(self, change: Callable[[Manifest | None], Manifest | None]) -> Manifest | None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            current = read_manifest(self._dir)
+            changed = change(current)
+            if changed is not None and changed != current:
+                write_manifest(self._dir, changed)
+            return changed
+
+    def create(self, manifest: Manifest) -> Manifest:
+        stored = self._change(lambda current: current or manifest)
+        assert stored is not None  # change() returns `manifest` when there was none
+        return stored
+
+    def put_kb(self, name: str, description: str) -> Manifest:
+        def add(current: Manifest | None) -> Manifest:
+            if current is None:
+                raise EmptyIndexError(
+                    f"no index in {self._dir} yet; ingest into it before adding a knowledge base"
+                )
+            return current.with_kb(name, description)
+
+        stored = self._change(add)
+        assert stored is not None
+        return stored
+
+    def drop_kb(self, name: str) -> bool:
+        dropped: list[bool] = []
+
+        def drop(current: Manifest | None) -> Manifest | None:
+            dropped.append(current is not None and name in current.kbs)
+            return current.without_kb(name) if current is not None else None
+
+        self._change(drop)
+        return dropped[0]
+
+    def replace(self, manifest: Manifest) -> None:
+        self._change(lambda current: manifest)
+
+
+class FolderStaging:
+    """`<data_dir>/uploads/job-*`: one private (0700) folder per job's files."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def new_batch(self) -> Path:
+        self._root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="job-", dir=self._root))
+
+    def batches(self) -> list[Path]:
+        if not self._root.is_dir():
+            return []
+        return sorted(p for p in self._root.iterdir() if p.is_dir() and p.name.startswith("job-"))
+
+    def discard(self, batch: Path) -> None:
+        shutil.rmtree(batch, ignore_errors=True)
+
+
+class EmbeddedState:
+    """Every port for one data dir, on local files."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def registry(self) -> KbRegistry:
+        return FileRegistry(self.data_dir)
+
+    def catalog(self, kb: str, lexical: LexicalConfig) -> Catalog:
+        """Raises:
+        StoreError: The file is not a readable catalog (the message says how to rebuild)."""
+        from rag.catalog import SqliteCatalog
+        from rag.index import kb_catalog
+
+        path = kb_catalog(self.data_dir, kb)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return SqliteCatalog(path, lexical)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the catalog of knowledge base {kb!r} ({path}) cannot be read: {exc}. Rebuild "
+                f"the knowledge base's index from its sources: rag reindex --from-sources --kb {kb}"
+            ) from exc
+
+    def drop_catalog(self, kb: str) -> None:
+        from rag.index import kb_catalog
+
+        folder = kb_catalog(self.data_dir, kb).parent
+        if folder != self.data_dir:  # `default`'s catalog sits in the data dir itself
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def vector_cache(self, max_mb: int) -> VectorCache:
+        from rag.embed.vector_cache import SqliteVectorCache
+
+        return SqliteVectorCache(self.data_dir / "embeddings.sqlite", max_mb)
+
+    def uploads(self) -> UploadStaging:
+        return FolderStaging(self.data_dir / "uploads")
+
+    def jobs(self) -> JobStore:
+        from rag.state.sqlite_jobs import SqliteJobStore
+
+        return SqliteJobStore(self.data_dir / "jobs.sqlite")

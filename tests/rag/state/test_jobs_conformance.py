@@ -1,0 +1,142 @@
+"""The job store and queue (`JobStore`): enqueue, claim under a lease, heartbeat, finish,
+unfinished; every backend, the same behaviour."""
+
+from __future__ import annotations
+
+import threading
+
+from rag.state.base import JobRecord, StateBackend
+
+T0 = 1_000_000.0
+
+
+def _job(job_id: str, created: float = T0, **extra: object) -> JobRecord:
+    return JobRecord(job_id, "default", "ingest", "queued", created, **extra)  # type: ignore[arg-type]
+
+
+def test_enqueue_is_idempotent_and_listed_as_unfinished(state: StateBackend) -> None:
+    jobs = state.jobs()
+    try:
+        redo = {"text": "a note", "source": "note.txt", "title": ""}
+        jobs.enqueue(_job("a", redo=redo, temp_dir="/tmp/x"))
+        jobs.enqueue(_job("a"))
+        jobs.enqueue(_job("b", created=T0 + 1))
+        assert [j.id for j in jobs.unfinished()] == ["a", "b"]
+        stored = jobs.get("a")
+        assert stored is not None and stored.state == "queued" and stored.attempts == 0
+        assert stored.redo == redo and stored.temp_dir == "/tmp/x"
+        assert jobs.get("nope") is None
+    finally:
+        jobs.close()
+
+
+def test_claims_go_oldest_first_one_worker_each(state: StateBackend) -> None:
+    jobs = state.jobs()
+    try:
+        jobs.enqueue(_job("late", created=T0 + 5))
+        jobs.enqueue(_job("early", created=T0))
+        first = jobs.claim("w1", lease_s=30, now=T0 + 10)
+        second = jobs.claim("w2", lease_s=30, now=T0 + 10)
+        assert first is not None and second is not None
+        assert (first.job.id, second.job.id) == ("early", "late")
+        assert first.job.state == "running" and first.job.worker == "w1"
+        assert first.lease_until == T0 + 40 and first.job.attempts == 1
+        assert jobs.claim("w3", lease_s=30, now=T0 + 11) is None  # both held
+    finally:
+        jobs.close()
+
+
+def test_a_stalled_job_is_claimed_again_and_the_old_worker_learns_it(
+    state: StateBackend,
+) -> None:
+    jobs = state.jobs()
+    try:
+        jobs.enqueue(_job("a"))
+        assert jobs.claim("dead", lease_s=30, now=T0) is not None
+        assert jobs.heartbeat("a", "dead", lease_s=30, now=T0 + 20)  # lease now T0 + 50
+        assert jobs.claim("w2", lease_s=30, now=T0 + 45) is None  # still leased
+        again = jobs.claim("w2", lease_s=30, now=T0 + 51)
+        assert again is not None and again.job.worker == "w2" and again.job.attempts == 2
+        assert not jobs.heartbeat("a", "dead", lease_s=30, now=T0 + 52)
+        assert not jobs.finish("a", "dead", "done", None, [], now=T0 + 52)
+        results = [{"source": "a.txt", "status": "parsed"}]
+        assert jobs.finish("a", "w2", "done", None, results, now=T0 + 60)
+        done = jobs.get("a")
+        assert done is not None and done.state == "done" and done.finished_at == T0 + 60
+        assert list(done.results) == results and jobs.unfinished() == []
+        assert not jobs.finish("a", "w2", "failed", "again", [], now=T0 + 61)  # finished once
+    finally:
+        jobs.close()
+
+
+def test_progress_and_a_queued_job_failed_unclaimed(state: StateBackend) -> None:
+    jobs = state.jobs()
+    try:
+        jobs.enqueue(_job("a"))
+        jobs.enqueue(_job("b", created=T0 + 1))
+        claimed = jobs.claim("w", lease_s=30, now=T0)
+        assert claimed is not None
+        jobs.progress("a", [{"source": "one.md", "status": "parsed"}])
+        running = jobs.get("a")
+        assert running is not None and running.results[0]["source"] == "one.md"
+        assert jobs.finish("b", "", "failed", "the server shut down", [], now=T0 + 2)
+        failed = jobs.get("b")
+        assert failed is not None and failed.state == "failed" and failed.error
+    finally:
+        jobs.close()
+
+
+def test_finished_jobs_beyond_the_newest_are_forgotten(state: StateBackend) -> None:
+    jobs = state.jobs()
+    try:
+        for n in range(5):
+            jobs.enqueue(_job(f"j{n}", created=T0 + n))
+            assert jobs.claim("w", lease_s=30, now=T0 + n) is not None
+            assert jobs.finish(f"j{n}", "w", "done", None, [], now=T0 + 10 + n)
+        jobs.enqueue(_job("open", created=T0 + 20))
+        jobs.forget_finished(keep=2)
+        kept = [j for j in ("j0", "j1", "j2", "j3", "j4") if jobs.get(j) is not None]
+        assert kept == ["j3", "j4"] and jobs.get("open") is not None
+    finally:
+        jobs.close()
+
+
+def test_concurrent_claims_never_share_a_job(state: StateBackend) -> None:
+    setup = state.jobs()
+    for n in range(40):
+        setup.enqueue(_job(f"j{n:02d}", created=T0 + n))
+    setup.close()
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        jobs = state.jobs()  # each worker its own handle, as separate processes would
+        try:
+            while (claimed := jobs.claim(name, lease_s=60, now=T0 + 100)) is not None:
+                with lock:
+                    taken.append(claimed.job.id)
+        finally:
+            jobs.close()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == [f"j{n:02d}" for n in range(40)]  # each exactly once
+
+
+def test_a_worker_started_again_takes_back_its_own_job_by_id(state: StateBackend) -> None:
+    jobs = state.jobs()
+    try:
+        jobs.enqueue(_job("a"))
+        jobs.enqueue(_job("b", created=T0 + 1))
+        assert jobs.claim("writer", lease_s=600, now=T0) is not None  # "a", then a crash
+        assert jobs.claim("other", lease_s=600, now=T0 + 1, job_id="a") is None  # leased
+        again = jobs.claim("writer", lease_s=600, now=T0 + 1, job_id="a")
+        assert again is not None and again.job.id == "a" and again.job.attempts == 2
+        chosen = jobs.claim("writer", lease_s=600, now=T0 + 1, job_id="b")
+        assert chosen is not None and chosen.job.id == "b"
+        assert jobs.claim("writer", lease_s=600, now=T0 + 2, job_id="nope") is None
+    finally:
+        jobs.close()
