@@ -50,8 +50,8 @@ from ingest.run import ingest_jsonl, ingest_paths
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError
 from rag.knowledge_base import KnowledgeBase
-from rag.manifest import read_manifest
 from rag.runtime import Runtime
+from rag.state import manifest_of
 from rag.types import Hit
 
 __all__ = ["ALL_METRICS", "RunOptions", "System", "Variant", "index_key", "plan", "run_eval"]
@@ -277,7 +277,7 @@ def _run_system(
     progress: Progress,
 ) -> SystemRun:
     config = base.config
-    manifest = read_manifest(config.data_dir)
+    manifest = manifest_of(config)
     out = SystemRun(
         system.name,
         system.description,

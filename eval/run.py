@@ -33,8 +33,8 @@ from ingest.run import ingest_jsonl
 from rag.compress import create_compressor
 from rag.config import RagConfig, derive
 from rag.knowledge_base import KnowledgeBase
-from rag.manifest import read_manifest
 from rag.runtime import Runtime
+from rag.state import manifest_of
 from rag.types import Chunk, Hit
 
 __all__ = [
@@ -183,7 +183,7 @@ class RankedRun:
         if self.context_tokens:
             before, after = np.mean(self.context_tokens, axis=0)
             metrics = {**metrics, "context_tokens": float(after), "tokens_before": float(before)}
-        manifest = read_manifest(config.data_dir)
+        manifest = manifest_of(config)
         return EvalReport(
             dataset=name,
             split=split,

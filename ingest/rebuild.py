@@ -3,7 +3,7 @@ for a catalog or a store that is lost or corrupt.
 
 Two steps, both under the data dir's write lock:
 
-1. `clear_index(config)` removes what is left of the knowledge base's index: its catalog
+1. `clear_index(config, state)` removes what is left of the knowledge base's index: its catalog
    (documents, visibility, BM25 tables, file states) and its chunk and summary collections.
    The manifest (model, chunker, analyzer) and the source record stay.
 2. `rebuild(kb, held)` ingests again every recorded file that still exists (at its content
@@ -13,10 +13,9 @@ What cannot come back is reported, not guessed: recorded files that are gone, an
 that were uploaded or posted as text through the service (their bytes are not kept).
 
 Example:
-    >>> with WriteLock(config.data_dir / "write.lock") as lock:  # doctest: +SKIP
-    ...     held = clear_index(config)
-    ...     with Runtime.open(config, write=True, lock=lock) as runtime:
-    ...         report = rebuild(runtime.kb(create=""), held)
+    >>> with Runtime.open(config, write=True) as runtime:  # doctest: +SKIP
+    ...     held = clear_index(config, runtime.state)
+    ...     report = rebuild(runtime.kb(create=""), held)
 """
 
 from __future__ import annotations
@@ -28,13 +27,12 @@ from pathlib import Path
 from ingest.discover import display, key_path
 from ingest.progress import Progress
 from ingest.run import IngestReport, ingest_jsonl, ingest_paths
-from rag.config import RagConfig, derive
+from rag.config import RagConfig
 from rag.errors import StoreError
-from rag.index import kb_catalog, kb_collection
+from rag.index import kb_stores
 from rag.knowledge_base import KnowledgeBase
-from rag.manifest import read_manifest
 from rag.sources import SourceRecord, Sources, sources_path
-from rag.stores import open_store
+from rag.state.base import StateBackend
 
 __all__ = ["RebuildReport", "clear_index", "rebuild"]
 
@@ -61,9 +59,10 @@ class RebuildReport:
         return sum(r.count("failed") for r in self.ingested)
 
 
-def clear_index(config: RagConfig) -> Sources:
-    """Remove the catalog and the collections of knowledge base `config.kb`; the caller holds
-    the write lock. Returns the source record, read before anything is removed.
+def clear_index(config: RagConfig, state: StateBackend) -> Sources:
+    """Remove the catalog (from `state`) and the collections of knowledge base `config.kb`;
+    the caller holds the write lock. Returns the source record, read before anything is
+    removed.
 
     Raises:
         StoreError: There is no source record, or the store cannot be opened to drop the
@@ -78,26 +77,17 @@ def clear_index(config: RagConfig) -> Sources:
             f"rag ingest --kb {kb} PATH"
         )
     held = record.read()
-    catalog = kb_catalog(data_dir, kb)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        catalog.with_name(catalog.name + suffix).unlink(missing_ok=True)
-    manifest = read_manifest(data_dir)
+    state.drop_catalog(kb)
+    manifest = state.registry().read()
     if manifest is None:
         return held  # no manifest: no store was ever written with this model
-    collection = kb_collection(config.store.collection, kb)
-    lexical = derive(config.lexical, **manifest.lexical)
     try:
-        store = open_store(
-            derive(config.store, collection=collection),
-            data_dir,
-            manifest.embedder.dimension,
-            lexical,
-        )
+        chunks, summaries = kb_stores(config, manifest)
         try:
-            store.sibling(f"{collection}_summaries").drop()
-            store.drop()
+            summaries.drop()
+            chunks.drop()
         finally:
-            store.close()
+            chunks.close()
     except Exception as exc:  # any backend's error: the store itself is unreadable
         raise StoreError(
             f"the {config.store.backend} store in {data_dir} cannot be opened to clear "

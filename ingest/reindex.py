@@ -26,11 +26,11 @@ from pathlib import Path
 from ingest.progress import NoProgress, Progress
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError, EmptyIndexError, StoreError
-from rag.index import kb_catalog, kb_collection
+from rag.index import kb_catalog, kb_collection, kb_stores
 from rag.knowledge_base import KnowledgeBase
-from rag.locks import WriteLock
-from rag.manifest import DEFAULT_KB, read_manifest, write_manifest
-from rag.stores import VectorStore, open_store
+from rag.manifest import DEFAULT_KB, Manifest
+from rag.runtime import Runtime
+from rag.stores import VectorStore
 
 __all__ = ["ReindexReport", "Stats", "reindex", "stats"]
 
@@ -76,12 +76,12 @@ def reindex(
         StoreError: The counts after copying do not match.
     """
     bar = progress or NoProgress()
-    config, index = source.config, source.index
+    config = source.config
     kb = config.kb
     same_dir = config.data_dir.resolve() == target.data_dir.resolve()
     if same_dir and config.store == target.store:
         raise ConfigError("the target's [store] is the source's: nothing to copy to")
-    manifest = read_manifest(config.data_dir)
+    manifest = source.runtime.state.registry().read()
     if manifest is None:
         raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")
     others = sorted(set(manifest.kbs) - {kb, DEFAULT_KB})
@@ -90,7 +90,20 @@ def reindex(
             f"{config.data_dir} holds other knowledge bases ({', '.join(others)}) that would "
             "be left in the old store; copy each one (--kb NAME) into a new data_dir instead"
         )
-    existing = None if same_dir else read_manifest(target.data_dir)
+    # The target's write lock and state (its manifest): the runtime a writer there opens.
+    writer = Runtime.open(derive(target, kb=kb), write=True, model=False)
+    try:
+        return _copy_into(source, writer, manifest, same_dir, bar)
+    finally:
+        writer.close()
+
+
+def _copy_into(
+    source: KnowledgeBase, writer: Runtime, manifest: Manifest, same_dir: bool, bar: Progress
+) -> ReindexReport:
+    config, index, target, kb = source.config, source.index, writer.config, source.config.kb
+    registry = writer.state.registry()
+    existing = None if same_dir else registry.read()
     if existing is not None and (existing.embedder, existing.store) != (
         manifest.embedder,
         target.store.backend,
@@ -100,13 +113,8 @@ def reindex(
             "target an empty data_dir"
         )
     started = time.perf_counter()
-    lock = WriteLock(target.data_dir / "write.lock", wait_s=3.0)
-    lexical = derive(target.lexical, **manifest.lexical)  # the terms it was built with
-    collection = kb_collection(target.store.collection, kb)
-    store = derive(target.store, collection=collection)
-    chunks = open_store(store, target.data_dir, manifest.embedder.dimension, lexical)
+    chunks, summaries = kb_stores(target, manifest)
     try:
-        summaries = chunks.sibling(f"{collection}_summaries")
         if chunks.count() or summaries.count():
             raise ConfigError(
                 f"the target collections already hold {chunks.count()} chunks and "
@@ -136,10 +144,9 @@ def reindex(
         written = existing or replace(manifest, store=target.store.backend)
         entry = manifest.kbs.get(kb, {})
         written = written.with_kb(kb, entry.get("description", ""))
-        write_manifest(target.data_dir, written)
+        registry.replace(written)
     finally:
         chunks.close()
-        lock.release()
     return ReindexReport(copied, copied_summaries, time.perf_counter() - started)
 
 
@@ -172,7 +179,7 @@ def stats(kb: KnowledgeBase) -> Stats:
         EmptyIndexError: No index in the data dir.
     """
     config, index = kb.config, kb.index
-    manifest = read_manifest(config.data_dir)
+    manifest = kb.runtime.state.registry().read()
     if manifest is None:
         raise EmptyIndexError(f"no index in {config.data_dir}; run `rag ingest PATH` first")
     name = kb_collection(config.store.collection, config.kb)

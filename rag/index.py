@@ -14,7 +14,7 @@ never sees a half-written document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Filters, Hit
 
-__all__ = ["Index", "contextual_text", "kb_catalog", "kb_collection"]
+__all__ = ["Index", "built_lexical", "contextual_text", "kb_catalog", "kb_collection", "kb_stores"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,23 @@ logger = logging.getLogger(__name__)
 def kb_collection(collection: str, kb: str) -> str:
     """The chunk collection of knowledge base `kb` (its summaries: this + `_summaries`)."""
     return collection if kb == DEFAULT_KB else f"{collection}_kb_{kb}"
+
+
+def built_lexical(config: RagConfig, manifest: Manifest) -> LexicalConfig:
+    """The lexical settings of an index: its terms as it was built (the manifest), its
+    scoring as configured."""
+    return derive(config.lexical, **manifest.lexical)
+
+
+def kb_stores(config: RagConfig, manifest: Manifest) -> tuple[VectorStore, VectorStore]:
+    """The chunk and summary collections of knowledge base `config.kb`, opened: the one
+    place a knowledge base's stores are opened (its index, a copy's target, a rebuild's
+    clearing). Closing the first closes both (they share the connection)."""
+    collection = kb_collection(config.store.collection, config.kb)
+    store = derive(config.store, collection=collection)
+    lexical = built_lexical(config, manifest)
+    chunks = open_store(store, config.data_dir, manifest.embedder.dimension, lexical)
+    return chunks, chunks.sibling(f"{collection}_summaries")
 
 
 def kb_catalog(data_dir: Path, kb: str) -> Path:
@@ -115,12 +132,9 @@ class Index:
             manifest = _manifest(config, embedder, state.registry(), write, create)
             if manifest is None:  # a reader of a data dir nothing was ingested into
                 return cls.empty(data_dir, config.lexical)
-            # Terms come from the settings the index was built with; scoring from the config.
-            lexical = derive(config.lexical, **manifest.lexical)
-            collection = kb_collection(config.store.collection, config.kb)
-            store = derive(config.store, collection=collection)
-            chunks = open_store(store, data_dir, manifest.embedder.dimension, lexical)
-            stores = (chunks, chunks.sibling(f"{collection}_summaries"))
+            stores = kb_stores(config, manifest)
+            chunks = stores[0]
+            lexical = built_lexical(config, manifest)
             catalog = state.catalog(config.kb, lexical)
             analyzer = Analyzer(lexical)
             summarizer = summarizer or ExtractiveSummarizer(config.summary)
@@ -352,10 +366,10 @@ class Index:
         if doc_ids is not None and not doc_ids:
             return []
         where = None if doc_ids is None else Filter("doc_id", "in", tuple(sorted(doc_ids)))
-        extra = len(self._catalog.invisible_ids())
-        hits = self._summaries.search_dense(vector, k + extra, where)
-        visible = self._catalog.visible_summaries(h.chunk.chunk_id for h in hits)
-        return [(h.chunk.doc_id, h.score) for h in hits if h.chunk.chunk_id in visible][:k]
+        hits = self._visible(
+            lambda n: self._summaries.search_dense(vector, n, where), k, summaries=True
+        )
+        return [(h.chunk.doc_id, h.score) for h in hits]
 
     def search_summaries_lexical(
         self, query: str, k: int, doc_ids: Collection[str] | None = None
@@ -404,20 +418,15 @@ class Index:
             if allowed is not None and not allowed:
                 return []
             where = None if allowed is None else Filter("doc_id", "in", tuple(sorted(allowed)))
-            extra = len(self._catalog.invisible_ids())
-            if vector is None:
-                hits = store.search_lexical(query, k + extra, where)
-            else:
-                hits = store.search_hybrid(
-                    query,
-                    vector,
-                    k + extra,
-                    candidates=max(candidates, k + extra),
-                    rrf_k=rrf_k,
-                    where=where,
+
+            def fetch(n: int) -> list[Hit]:
+                if vector is None:
+                    return store.search_lexical(query, n, where)
+                return store.search_hybrid(
+                    query, vector, n, candidates=max(candidates, n), rrf_k=rrf_k, where=where
                 )
-            visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
-        return [h for h in hits if h.chunk.chunk_id in visible][:k]
+
+            return self._visible(fetch, k)
 
     def search(
         self, vector: np.ndarray, k: int, doc_ids: Collection[str] | None = None
@@ -427,11 +436,18 @@ class Index:
         if doc_ids is not None and not doc_ids:
             return []
         where = None if doc_ids is None else Filter("doc_id", "in", tuple(sorted(doc_ids)))
-        # Ids of interrupted writes may still sit in the store until the next writer removes
-        # them; fetch enough extra that k visible hits remain after filtering them out.
-        extra = len(self._catalog.invisible_ids())
-        hits = self._store.search_dense(vector, k + extra, where)
-        visible = self._catalog.visible(h.chunk.chunk_id for h in hits)
+        return self._visible(lambda n: self._store.search_dense(vector, n, where), k)
+
+    def _visible(
+        self, fetch: Callable[[int], list[Hit]], k: int, *, summaries: bool = False
+    ) -> list[Hit]:
+        """The visibility rule, the one place it is written: a store hit is returned only
+        when the catalog shows its chunk (or summary) as part of a visible document version.
+        Ids of interrupted or replaced writes may sit in the store until the next writer
+        removes them, so `fetch` is asked for that many more than `k`."""
+        hits = fetch(k + len(self._catalog.invisible_ids()))
+        shown = self._catalog.visible_summaries if summaries else self._catalog.visible
+        visible = shown(h.chunk.chunk_id for h in hits)
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
 
 

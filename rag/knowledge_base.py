@@ -26,6 +26,7 @@ from rag.generate.tokens import TokenCounter
 from rag.index import Index
 from rag.pipeline import RagPipeline
 from rag.retrieve import create_search
+from rag.state.base import StateBackend
 
 __all__ = ["KnowledgeBase", "Runtime"]
 
@@ -36,6 +37,7 @@ class Runtime(Protocol):
 
     backend: ChatBackend | None
     counter: TokenCounter | None
+    state: StateBackend
 
     @property
     def embedder(self) -> Embedder: ...

@@ -10,7 +10,7 @@ from api.routes.deps import ERRORS, ServicesDep
 from api.schemas import KbIn, KbList, KbOut
 from api.scopes import Admin, Reader
 from api.service import Services
-from rag.manifest import iso_time, read_manifest
+from rag.manifest import iso_time
 
 __all__ = ["kb_out", "router"]
 
@@ -19,10 +19,10 @@ router = APIRouter(prefix="/v1/kbs", tags=["knowledge bases"], responses=ERRORS)
 
 def kb_out(svc: Services, name: str) -> KbOut:
     """A knowledge base's description and counts (blocking)."""
-    known = svc.runtime.kbs()
+    manifest = svc.runtime.state.registry().read()
+    known = svc.runtime.kbs() if manifest is None else manifest.kbs
     if name not in known:
         raise ApiError("kb_not_found", f"no knowledge base {name!r}; create it with POST /v1/kbs")
-    manifest = read_manifest(svc.config.data_dir)
     index = svc.runtime.kb(name).index
     fingerprint = manifest.embedder if manifest else svc.runtime.embedder.fingerprint
     return KbOut(

@@ -12,8 +12,9 @@ from rich.table import Table
 from rag.cli.exit_codes import ExitCode
 from rag.cli.output import Bar, err, error, out, progress, safe
 from rag.config import RagConfig, derive, load_config
-from rag.manifest import DEFAULT_KB, read_manifest
+from rag.manifest import DEFAULT_KB
 from rag.runtime import Runtime
+from rag.state import manifest_of
 
 if TYPE_CHECKING:
     from ingest.isolation import ParserPool
@@ -90,7 +91,7 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     if args.server:
         return _ingest_remote(config, args)
-    known = read_manifest(config.data_dir)
+    known = manifest_of(config)
     if known is not None and config.kb not in known.kbs and config.kb != DEFAULT_KB:
         out.print(f"creating knowledge base {config.kb!r}", markup=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -223,23 +224,16 @@ def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
 
 def _rebuild(config: RagConfig, args: argparse.Namespace) -> int:
     from ingest.rebuild import clear_index, rebuild
-    from rag.locks import WriteLock
 
-    lock = WriteLock(config.data_dir / "write.lock", wait_s=3.0)
-    try:
-        held = clear_index(config)
+    with Runtime.open(config, write=True) as runtime:  # the write lock first, then the model
+        held = clear_index(config, runtime.state)
         out.print(
             f"rebuilding knowledge base {config.kb!r} from {len(held.files)} recorded files "
             f"and {len(held.docs)} documents",
             markup=False,
         )
-        with (
-            Runtime.open(config, write=True, lock=lock) as runtime,
-            progress(args.quiet) as display,
-        ):
+        with progress(args.quiet) as display:
             report = rebuild(runtime.kb(create=""), held, Bar(display))
-    finally:
-        lock.release()
     for reason, names in (
         ("gone since it was ingested", report.missing),
         ("uploaded or posted as text: not kept, upload it again", report.not_rebuildable),

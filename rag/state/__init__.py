@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.registry import build
 from rag.state.base import StateBackend
 from rag.state.embedded import EmbeddedState
 
-__all__ = ["BACKENDS", "open_state"]
+if TYPE_CHECKING:
+    from rag.config import RagConfig
+    from rag.manifest import Manifest
+
+__all__ = ["BACKENDS", "manifest_of", "open_state"]
 
 BACKENDS: dict[str, Callable[[Path], StateBackend]] = {"embedded": EmbeddedState}
 
@@ -25,3 +30,9 @@ def open_state(name: str, data_dir: Path) -> StateBackend:
         ConfigError: `name` is not registered; the message lists the names.
     """
     return build(BACKENDS, "state.backend", name, data_dir)
+
+
+def manifest_of(config: RagConfig) -> Manifest | None:
+    """The manifest of `config`'s data dir, read through its state backend (None: nothing
+    was ingested there yet)."""
+    return open_state(config.state.backend, config.data_dir).registry().read()

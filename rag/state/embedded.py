@@ -124,9 +124,11 @@ class EmbeddedState:
     def drop_catalog(self, kb: str) -> None:
         from rag.index import kb_catalog
 
-        folder = kb_catalog(self.data_dir, kb).parent
-        if folder != self.data_dir:  # `default`'s catalog sits in the data dir itself
-            shutil.rmtree(folder, ignore_errors=True)
+        path = kb_catalog(self.data_dir, kb)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        if path.parent != self.data_dir:  # `default`'s catalog sits in the data dir itself
+            shutil.rmtree(path.parent, ignore_errors=True)
 
     def vector_cache(self, max_mb: int) -> VectorCache:
         from rag.embed.vector_cache import SqliteVectorCache
