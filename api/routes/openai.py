@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,6 +29,7 @@ from api.schemas import GenerationIn, Source
 from api.scopes import Reader
 from api.service import Services
 from rag.errors import RagError
+from rag.text import is_cjk
 from rag.types import Answer
 
 __all__ = ["router"]
@@ -163,13 +165,54 @@ def _kb(svc: Services, model: str) -> str:
     return name
 
 
-def references_text(refs: list[Source]) -> str:
-    lines = []
+def shown_source(source: str) -> str:
+    """A source as a reader sees it: a file's name, never the server's folders (an
+    archive member keeps its archive: `notes.zip!a.txt`)."""
+    return PurePosixPath(source).name if source.startswith("/") else source
+
+
+def references_text(refs: list[Source], answer: str = "") -> str:
+    """The numbered sources appended to the message: one line per cited place (a file's
+    two chunks of the same section and page are one line, numbered by both), headed in the
+    answer's language."""
+    lines: dict[str, list[int]] = {}
     for ref in refs:
-        where = ref.source + (f", p. {ref.page}" if ref.page else "")
+        where = shown_source(ref.source) + (f", p. {ref.page}" if ref.page else "")
+        where += f", § {ref.section}" if ref.section else ""
         where += f" ({ref.kb})" if ref.kb else ""
-        lines.append(f"[{ref.n}] {where}")
-    return "\n\nSources:\n" + "\n".join(lines) if lines else ""
+        lines.setdefault(where, []).append(ref.n)
+    if not lines:
+        return ""
+    heading = "来源：" if is_cjk(answer) else "Sources:"
+    listed = [" ".join(f"[{n}]" for n in numbers) + f" {where}" for where, numbers in lines.items()]
+    return f"\n\n{heading}\n" + "\n".join(listed)
+
+
+def source_events(refs: list[Source]) -> list[dict[str, Any]]:
+    """Each reference as Open WebUI reads citations from a streamed chunk (a top-level
+    `event` of type `source`; 0.6.30 and 0.12.4 show each `[n]` as a chip that opens the
+    passage with its score)."""
+    return [
+        {
+            "type": "source",
+            "data": {
+                "source": {"id": f"{ref.n}", "name": f"[{ref.n}] {shown_source(ref.source)}"},
+                "document": [ref.text],
+                "metadata": [
+                    {
+                        "source": shown_source(ref.source),
+                        "name": shown_source(ref.source),
+                        "page": ref.page,
+                        "section": ref.section,
+                        "kb": ref.kb,
+                        "doc_id": ref.doc_id,
+                    }
+                ],
+                "distances": [ref.score],
+            },
+        }
+        for ref in refs
+    ]
 
 
 def _references(asked: Asked, answer: Answer) -> list[Source]:
@@ -212,7 +255,7 @@ async def chat_completions(
     if answer is None:
         raise ApiError("invalid_request", "the client closed the connection")
     refs = _references(asked, answer)
-    content = answer.text + (references_text(refs) if append else "")
+    content = answer.text + (references_text(refs, answer.text) if append else "")
     return {
         **meta,
         "object": "chat.completion",
@@ -254,8 +297,10 @@ async def _chunks(
         assert asked.answer is not None
         answer = finished_answer(svc, asked, asked.answer)
         refs = _references(asked, answer)
+        for event in source_events(refs):
+            yield _chunk(meta, {}, event=event)
         if append and refs:
-            yield _chunk(meta, {"content": references_text(refs)})
+            yield _chunk(meta, {"content": references_text(refs, answer.text)})
         yield _chunk(
             meta,
             {},
@@ -263,6 +308,7 @@ async def _chunks(
             references=[r.model_dump() for r in refs],
             usage=usage(asked, answer).model_dump(),
             degraded=answer.fallback,
+            warnings=list(answer.warnings),
         )
     except (ApiError, RagError) as exc:
         error = exc if isinstance(exc, ApiError) else None

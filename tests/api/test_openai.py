@@ -143,3 +143,52 @@ def test_references_only_as_a_field_when_asked(service: ApiServer) -> None:
         ).json()
     assert "Sources:" not in body["choices"][0]["message"]["content"]
     assert body["references"]
+
+
+def test_a_stream_carries_open_webui_source_events_and_its_warnings(
+    client: openai.OpenAI,
+) -> None:
+    stream = client.chat.completions.create(
+        model="rag:hr",
+        messages=[{"role": "user", "content": "How many days of annual leave?"}],
+        stream=True,
+        max_tokens=16,
+    )
+    chunks = list(stream)
+    events = [c.model_extra["event"] for c in chunks if (c.model_extra or {}).get("event")]
+    references = chunks[-1].model_extra["references"]  # type: ignore[index]
+    assert [e["type"] for e in events] == ["source"] * len(references) and events
+    first = events[0]["data"]
+    assert first["source"]["name"].startswith(f"[{references[0]['n']}] ")
+    assert first["document"] == [references[0]["text"]]
+    assert first["distances"] == [references[0]["score"]]
+    assert first["metadata"][0]["kb"] == "hr"
+    warnings = chunks[-1].model_extra["warnings"]  # type: ignore[index]
+    assert any("cut at max_tokens (16)" in w for w in warnings)  # the last chunk says why
+
+
+def test_the_sources_list_shows_file_names_once_each_in_the_answers_language() -> None:
+    from api.routes.openai import references_text
+    from api.schemas import Source
+
+    def ref(n: int, source: str, section: str = "Leave") -> Source:
+        return Source(
+            n=n,
+            kb="hr",
+            doc_id="d",
+            source=source,
+            page=None,
+            section=section,
+            score=0.5,
+            text="t",
+        )
+
+    refs = [
+        ref(1, "/srv/docs/handbook.md"),
+        ref(2, "/srv/docs/handbook.md"),  # a second chunk of the same section
+        ref(3, "notes.zip!a.txt", section=""),
+    ]
+    english = references_text(refs, "Employees get 25 days. [1]")
+    assert english == ("\n\nSources:\n[1] [2] handbook.md, § Leave (hr)\n[3] notes.zip!a.txt (hr)")
+    assert "/srv" not in english
+    assert references_text(refs, "员工每年有二十五天年假。[1]").startswith("\n\n来源：\n")
