@@ -117,7 +117,7 @@ def create_app(
     when the app stops; `url` is where it listens, written to `<data_dir>/server.json`
     so that a command refused by the server's lock can name it.
     """
-    from api.routes import documents, health, kbs, openai, query, web
+    from api.routes import docs, documents, health, kbs, openai, query, web
 
     if services is not None:
         config = services.config
@@ -147,10 +147,14 @@ def create_app(
         summary="Answers from your documents, with citations (Chinese and English)",
         version=_version(),
         lifespan=lifespan,
+        # /docs and /openapi.json are ours (api.routes.docs): local files, no CDN, no key
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.config = config
     _install_handlers(app)
-    for module in (query, kbs, documents, openai, health):
+    for module in (query, kbs, documents, openai, health, docs):
         app.include_router(module.router)
     app.include_router(health.metrics_router(config.api.metrics_public))
     if config.api.web_page:

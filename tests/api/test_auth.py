@@ -110,7 +110,8 @@ def test_every_route_needs_a_key(service: ApiServer) -> None:
     routes = _routes()
     public, prefixes = public_paths(_app().routes)
     assert ("POST", "/v1/query") in routes and ("GET", "/openapi.json") in routes
-    assert public == {"/", "/healthz", "/readyz", "/metrics"}  # metrics: api.metrics_public
+    # metrics: api.metrics_public; the docs describe the API and hold no data
+    assert public == {"/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
     with service.client() as anonymous:
         for method, path in routes:
             response = anonymous.request(method, _concrete(path), json={})
@@ -120,6 +121,19 @@ def test_every_route_needs_a_key(service: ApiServer) -> None:
             assert response.status_code == 401, (method, path, response.status_code)
             assert response.json()["error"]["code"] == "unauthorized"
             assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_docs_page_works_offline_and_with_a_key(service: ApiServer) -> None:
+    with service.client() as anonymous:
+        page = anonymous.get("/docs")
+        assert page.status_code == 200 and "/docs/static/swagger-ui-bundle.js" in page.text
+        assert "cdn." not in page.text and "https://" not in page.text  # nothing from a CDN
+        script = anonymous.get("/docs/static/swagger-ui-bundle.js")
+        assert script.status_code == 200 and len(script.content) > 100_000
+        schema = anonymous.get("/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+        assert anonymous.get("/docs/static/..%2F..%2F..%2Fapi%2Fapp.py").status_code == 404
+        assert anonymous.get("/v1/kbs").status_code == 401  # what the docs describe needs a key
 
 
 def test_a_wrong_key_is_refused_and_both_headers_work(service: ApiServer) -> None:
