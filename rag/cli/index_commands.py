@@ -177,7 +177,8 @@ def _summary(report: Any, quiet: bool) -> None:
             f"{report.seconds:.1f} s",
         )
         out.print(table)
-    if parsed == 0 and removed == 0 and not failed:
+    interrupted = getattr(report, "interrupted", None) is not None
+    if parsed == 0 and removed == 0 and not failed and not interrupted:
         out.print("nothing changed: every file is already indexed (nothing written)")
     elif quiet:
         out.print(

@@ -71,3 +71,17 @@ def _documents(catalog: Path) -> int:
             return int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_an_interrupted_run_that_wrote_nothing_does_not_say_nothing_changed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ingest.run import IngestReport
+    from rag.cli.index_commands import _summary
+
+    report = IngestReport()
+    report.interrupted = 16  # Ctrl-C before the first file was written
+    _summary(report, quiet=False)
+    assert "nothing changed" not in capsys.readouterr().out
+    _summary(IngestReport(), quiet=False)  # a run with truly nothing to do says so
+    assert "nothing changed" in capsys.readouterr().out
