@@ -210,6 +210,11 @@ class JobQueue:
             self._lock.notify()
         self._thread.join(wait_s)
         self._store.forget_finished(self._kept)
+        if self._thread.is_alive():
+            # The running job still writes its end to the store; if the process stops first,
+            # its lease runs out and the next writer takes it back.
+            logger.warning("a job is still running at shutdown; the store stays open for it")
+            return
         self._store.close()
 
     def _forget_old(self) -> None:

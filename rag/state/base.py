@@ -170,7 +170,9 @@ class JobStore(Protocol):
         results: Sequence[dict[str, Any]],
         now: float,
     ) -> bool:
-        """Mark the job finished; False (and nothing changed) when `worker` lost it."""
+        """Mark the job finished: a queued one by anyone (failed before it ran, at
+        shutdown), a running one by the worker holding it. False (and nothing changed) when
+        another worker holds it or it is finished already."""
         ...
 
     def get(self, job_id: str) -> JobRecord | None: ...

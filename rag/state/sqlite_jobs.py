@@ -127,9 +127,9 @@ class SqliteJobStore:
         with self._lock:
             cursor = self._db.execute(
                 "UPDATE jobs SET state = ?, error = ?, results = ?, finished_at = ?, "
-                "lease_until = NULL WHERE id = ? AND worker IS ? AND state IN ('queued', "
-                "'running')",
-                (state, error, json.dumps(list(results)), now, job_id, worker or None),
+                "lease_until = NULL WHERE id = ? AND (state = 'queued' OR (state = 'running' "
+                "AND worker = ?))",
+                (state, error, json.dumps(list(results)), now, job_id, worker),
             )
         return cursor.rowcount == 1
 

@@ -79,7 +79,8 @@ def test_progress_and_a_queued_job_failed_unclaimed(state: StateBackend) -> None
         jobs.progress("a", [{"source": "one.md", "status": "parsed"}])
         running = jobs.get("a")
         assert running is not None and running.results[0]["source"] == "one.md"
-        assert jobs.finish("b", "", "failed", "the server shut down", [], now=T0 + 2)
+        assert not jobs.finish("a", "other", "failed", "not its job", [], now=T0 + 1)
+        assert jobs.finish("b", "w", "failed", "the server shut down", [], now=T0 + 2)
         failed = jobs.get("b")
         assert failed is not None and failed.state == "failed" and failed.error
     finally:
