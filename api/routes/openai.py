@@ -67,10 +67,9 @@ _OPTIONAL = (None, "auto", "none")  # tool choices a plain answer honours
 @router.get("/models/{model}", response_model=ModelCard, summary="One model (rag:<kb>)")
 async def model(model: str, svc: ServicesDep, principal: Reader) -> ModelCard:
     def card() -> ModelCard:
-        name = _kb(svc, model)
+        name, info = _kb(svc, model)
         if name != "auto" and principal is not None and not principal.reaches(name):
             raise ApiError("model_not_found", f"no model {model!r} this key may use")
-        info = svc.runtime.kbs().get(name, {"description": "routed"})
         return ModelCard(
             id=model,
             created=int(svc.started_at),
@@ -153,16 +152,21 @@ def _generation(body: ChatRequest) -> GenerationIn:
     return GenerationIn(**{k: v for k, v in values.items() if v is not None})
 
 
-def _kb(svc: Services, model: str) -> str:
+def _kb(svc: Services, model: str) -> tuple[str, dict[str, str]]:
+    """The knowledge base a model names and its registry entry (blocking: one manifest
+    read)."""
     name = model.removeprefix(PREFIX) if model.startswith(PREFIX) else ""
-    if name != "auto" and name not in svc.runtime.kbs():
-        known = ", ".join(f"{PREFIX}{n}" for n in sorted(svc.runtime.kbs()))
+    if name == "auto":
+        return name, {"description": "routed"}
+    kbs = svc.runtime.kbs()
+    if name not in kbs:
+        known = ", ".join(f"{PREFIX}{n}" for n in sorted(kbs))
         raise ApiError(
             "model_not_found",
             f"no model {model!r}; use one of {known}, {PREFIX}auto",
             param="model",
         )
-    return name
+    return name, kbs[name]
 
 
 def shown_source(source: str) -> str:
@@ -234,7 +238,7 @@ async def chat_completions(
 ) -> Any:
     _unsupported(body)
     question, history = conversation(body)
-    kb = await svc.run(_kb, svc, body.model)
+    kb, _ = await svc.run(_kb, svc, body.model)
     asked = await prepare(
         svc,
         question,
