@@ -2,9 +2,10 @@
 whole), degradation and cancellation, shared by `/v1/query`, `/v1/retrieve` and the OpenAI
 endpoint.
 
-All blocking work runs in the service's thread pool behind its gates. An answer is always
-produced by iterating the pipeline's stream in a worker thread; when the client goes away
-the thread stops at the next piece and closes the stream, which closes the request to the
+All blocking work runs in the service's thread pool behind its gates. A question enters
+the library once (`RagPipeline.answer`, which also degrades to the extractive answer); the
+answer is produced by iterating its `Answering` in a worker thread; when the client goes
+away the thread stops at the next piece and closes it, which closes the request to the
 model server (the generation is cancelled upstream, not left running).
 """
 
@@ -31,12 +32,11 @@ from api.schemas import (
     Usage,
 )
 from api.service import Services
-from rag.config import GenerationParams, derive
-from rag.errors import ConfigError, GenerationError
+from rag.config import derive
+from rag.errors import ConfigError
 from rag.generate.llm import LLMGenerator
-from rag.generate.tokens import prompt_tokens
 from rag.manifest import DEFAULT_KB
-from rag.pipeline import Explained, RagPipeline, Streamed
+from rag.pipeline import Answering, Explained, RagPipeline
 from rag.retrieve.routing import Route, RouteTarget
 from rag.runtime import Runtime
 from rag.types import Answer, Citation, Filters, Hit
@@ -99,20 +99,21 @@ def to_filters(filters: FiltersIn | None) -> Filters | None:
 
 @dataclass
 class Asked:
-    """A question prepared for answering: the pipeline, the search and context, the
-    generation settings."""
+    """A question on its way to an answer: the knowledge bases chosen, and the pipeline's
+    `Answering` (the search and context done; the answer written as it is iterated)."""
 
-    pipeline: RagPipeline
     selection: Selection
-    question: str
-    prepared: Explained
-    params: GenerationParams
-    required: bool
+    answering: Answering
     cancel: threading.Event = field(default_factory=threading.Event)
-    answer: Answer | None = None  # set when the stream is finished
+    answer: Answer | None = None  # set when the answer is finished
 
-    def stream(self) -> Streamed:
-        return self.pipeline.stream(self.question, self.prepared, self.params)
+    @property
+    def pipeline(self) -> RagPipeline:
+        return self.answering.pipeline
+
+    @property
+    def prepared(self) -> Explained:
+        return self.answering.prepared
 
 
 def ask(
@@ -124,8 +125,11 @@ def ask(
     filters: Filters | None,
     generation: GenerationIn | str | None,
     history: Sequence[tuple[str, str]] = (),
+    whole: bool,
 ) -> Asked:
-    """Condense (with history), search and pack the context (blocking)."""
+    """The request's settings over the pipeline, then the question into the library:
+    condensed (with history), searched, the context packed (blocking). `whole`: the client
+    gets the finished answer, not a stream."""
     runtime = services.runtime
     pipeline = runtime.pipeline_for(selection.kbs)
     params = runtime.config.generator.params
@@ -145,12 +149,12 @@ def ask(
             "model_unavailable",
             "generation.required is set but no model is configured (generator.backend none)",
         )
-    if history and pipeline.llm is not None:
-        question = condense(services, question, history)
-    prepared = pipeline.prepare(question, top_k, params, filters)
-    timings = prepared.answer.timings_ms
+    answering = pipeline.answer(
+        question, top_k, params, filters, history=history, whole=whole, required=required
+    )
+    timings = answering.prepared.answer.timings_ms
     services.metrics.stage_seconds.labels("retrieval").observe(timings.get("search", 0) / 1000)
-    return Asked(pipeline, selection, question, prepared, params, required)
+    return Asked(selection, answering)
 
 
 def _generator(runtime: Runtime, generation: GenerationIn) -> LLMGenerator | None:
@@ -161,43 +165,34 @@ def _generator(runtime: Runtime, generation: GenerationIn) -> LLMGenerator | Non
             model name configured for that backend).
     """
     try:
-        return runtime.generator(generation.backend, generation.model)
+        llm = runtime.generator(generation.backend, generation.model)
     except ConfigError as exc:
         raise ApiError("model_not_found", f"this server cannot serve that model: {exc}") from exc
+    if llm is None and generation.model:
+        raise ApiError(
+            "model_not_found",
+            f"this server has no generation model to run {generation.model!r} "
+            "(generator.backend is none): leave `model` out for the extractive answer, or "
+            "start the server with a generator configured",
+            param="generation.model",
+        )
+    return llm
 
 
 def _with_llm(pipeline: RagPipeline, llm: LLMGenerator | None) -> RagPipeline:
     return replace(pipeline, llm=llm)
 
 
-def condense(services: Services, question: str, history: Sequence[tuple[str, str]]) -> str:
-    """The follow-up question rewritten to stand alone, through the configured model (the
-    question as asked when the model fails)."""
-    from rag.config import RewriteConfig
-    from rag.retrieve.rewrite import LLMRewriter
-
-    backend = services.runtime.backend
-    if backend is None:
-        return question
-    rewrite = services.config.rewrite
-    config = RewriteConfig(
-        strategies=["condense"],
-        history_turns=rewrite.history_turns,
-        max_tokens=rewrite.max_tokens,
-        timeout_s=rewrite.timeout_s,
-    )
-    return LLMRewriter(backend, config).rewrite(question, history).queries[0]
-
-
 async def pump(services: Services, asked: Asked) -> AsyncIterator[str]:
-    """The answer's pieces as the worker thread produces them; leaving the iteration early
-    (the client went away, a timeout) stops the thread and closes the model's stream."""
+    """The answer's pieces, carried from the worker thread that iterates the library's
+    `Answering`; leaving early (the client went away, a timeout) stops the thread, which
+    closes the model's stream."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
-    streamed = asked.stream()
+    answering = asked.answering
 
     def produce() -> None:
-        pieces = iter(streamed)
+        pieces = iter(answering)
         try:
             for piece in pieces:
                 if asked.cancel.is_set():
@@ -208,7 +203,7 @@ async def pump(services: Services, asked: Asked) -> AsyncIterator[str]:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
             return
-        loop.call_soon_threadsafe(queue.put_nowait, ("end", streamed.answer))
+        loop.call_soon_threadsafe(queue.put_nowait, ("end", answering.answer))
 
     worker = loop.run_in_executor(services.executor, produce)
     finished = False
@@ -233,53 +228,24 @@ async def pump(services: Services, asked: Asked) -> AsyncIterator[str]:
         worker.add_done_callback(lambda f: f.exception())
 
 
-def broken_off(services: Services, asked: Asked, exc: GenerationError) -> Answer:
-    """The extractive answer for a model that failed mid-answer, before anything was sent
-    to the client (a whole answer, not a stream).
-
-    Raises:
-        ApiError: generation_failed, when the request set `generation.required`.
-    """
-    services.metrics.model_errors.labels("broken_off").inc()
-    if asked.required:
-        raise ApiError("generation_failed", f"the model failed mid-answer: {exc}")
-    context = list(asked.prepared.context)
-    answer = asked.pipeline.extractive.generate(asked.question, context)
-    warning = f"the model failed mid-answer ({exc}); extractive answer instead"
-    warnings = (*asked.prepared.trace.warnings, *asked.prepared.answer.warnings, warning)
-    return replace(answer, fallback=True, warnings=warnings)
-
-
 def finished_answer(services: Services, asked: Asked, answer: Answer) -> Answer:
-    """Check the finished answer against the request (raises when a model was required
-    and could not answer) and record its metrics."""
+    """Record the finished answer's metrics."""
     if answer.fallback:
         services.metrics.degraded.inc()
-        services.metrics.model_errors.labels("unreachable").inc()
-        if asked.required:
-            raise ApiError(
-                "model_unavailable",
-                "the model could not be reached and generation.required is set: "
-                + "; ".join(answer.warnings),
-            )
+        services.metrics.model_errors.labels(asked.answering.failure or "unreachable").inc()
     services.metrics.observe_timings(answer.timings_ms)
-    counted = usage(asked, answer)
-    services.metrics.tokens.labels("prompt").inc(counted.prompt_tokens)
-    services.metrics.tokens.labels("completion").inc(counted.completion_tokens)
+    services.metrics.tokens.labels("prompt").inc(answer.prompt_tokens)
+    services.metrics.tokens.labels("completion").inc(answer.completion_tokens)
     return answer
 
 
-def usage(asked: Asked, answer: Answer) -> Usage:
-    """Prompt and completion tokens, counted with the model's tokenizer when configured
-    (else the estimate); zero for an extractive answer."""
-    llm = asked.pipeline.llm
-    if llm is None or answer.fallback or not asked.prepared.context:
-        return Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
-    counter = llm.counter
-    prompt = prompt_tokens(counter, llm.messages(asked.question, list(asked.prepared.context)))
-    completion = sum(counter.count([answer.text]))
+def usage(answer: Answer) -> Usage:
+    """The tokens the model was sent and wrote, counted with its tokenizer when configured
+    (else the estimate) on the messages as they were sent; zero for an extractive answer."""
     return Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        total_tokens=answer.prompt_tokens + answer.completion_tokens,
     )
 
 
@@ -340,7 +306,7 @@ def answer_json(asked: Asked, answer: Answer, explain: bool) -> QueryOut:
         degraded=answer.fallback,
         warnings=list(answer.warnings),
         timings={k: round(v, 1) for k, v in answer.timings_ms.items()},
-        usage=usage(asked, answer),
+        usage=usage(answer),
         kbs=list(asked.selection.kbs),
         explain=explanation,
     )

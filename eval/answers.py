@@ -45,9 +45,10 @@ class Answered:
 def answer_with_rag(pipeline: RagPipeline, question: str) -> Answered:
     """The answer `rag ask` gives, with its context and the time of each part."""
     started = time.perf_counter()
-    prepared = pipeline.prepare(question)
+    answering = pipeline.answer(question)
+    prepared = answering.prepared
     searched = time.perf_counter()
-    answer = pipeline.stream(question, prepared).answer
+    answer = answering.answer
     done = time.perf_counter()
     return Answered(
         answer.text,

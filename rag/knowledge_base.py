@@ -117,6 +117,9 @@ class KnowledgeBase:
             compression, embedder, self.index.analyzer, languages, runtime.counter
         )
         extractive = ExtractiveGenerator(config.answer, embedder)
+        # A follow-up in a conversation is rewritten to stand alone, whatever the
+        # configured rewriting strategies for single questions are.
+        condense = derive(config.rewrite, strategies=["condense"])
         return RagPipeline(
             (self.index,),
             search,
@@ -124,6 +127,7 @@ class KnowledgeBase:
             extractive,
             runtime.generator(),
             config.retrieval.top_k,
+            condense,
         )
 
     def close(self) -> None:

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rag.compress import Compressor
-from rag.config import GenerationParams
-from rag.errors import EmptyIndexError, InvalidRequestError, ModelUnreachableError
+from rag.config import GenerationParams, RewriteConfig
+from rag.errors import (
+    EmptyIndexError,
+    GenerationError,
+    InvalidRequestError,
+    ModelUnreachableError,
+)
 from rag.generate.extractive import ExtractiveGenerator
-from rag.generate.llm import LLMGenerator
+from rag.generate.llm import Draft, LLMGenerator
 from rag.index import Index
 from rag.retrieve import SearchTrace
 from rag.retrieve.base import Search
-from rag.types import Answer, Filters, Hit
+from rag.types import Answer, Citation, Filters, Hit
 
-__all__ = ["EMPTY_QUESTION", "Explained", "RagPipeline", "Streamed"]
+__all__ = ["EMPTY_QUESTION", "Answering", "Explained", "RagPipeline"]
 
 EMPTY_QUESTION = "the question is empty; ask something"  # one wording: CLI, API, library
 
@@ -41,7 +46,10 @@ class Explained:
 @dataclass
 class RagPipeline:
     """Search, compress and answer over built components (`KnowledgeBase.pipeline` builds
-    it, over one knowledge base's index or several); safe to share between threads."""
+    it, over one knowledge base's index or several); safe to share between threads.
+
+    `answer()` is the one way in: the CLI, the service and the evaluation call it; `ask` and
+    `explain` are it, read to the end."""
 
     indexes: tuple[Index, ...]
     search: Search
@@ -49,6 +57,7 @@ class RagPipeline:
     extractive: ExtractiveGenerator
     llm: LLMGenerator | None
     top_k: int
+    condense: RewriteConfig | None = None  # how a follow-up is rewritten to stand alone
 
     def ask(
         self,
@@ -72,27 +81,52 @@ class RagPipeline:
         filters: Filters | None = None,
     ) -> Explained:
         """`ask`, keeping what every step produced."""
-        prepared = self.prepare(question, top_k, params, filters)
-        stream = self.stream(question, prepared, params)
-        for _ in stream:
-            pass
-        return replace(prepared, answer=stream.answer)
+        answering = self.answer(question, top_k, params, filters)
+        return replace(answering.prepared, answer=answering.answer)
 
-    def prepare(
+    def answer(
         self,
         question: str,
         top_k: int | None = None,
         params: GenerationParams | None = None,
         filters: Filters | None = None,
-    ) -> Explained:
-        """Search and compress: everything before the answer is written (`answer` is empty).
-        The context is packed for the answer length of `params` (the configured one when
-        None); pass the same `params` to `stream`. `filters` limit the documents searched.
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        whole: bool = False,
+        required: bool = False,
+    ) -> Answering:
+        """Search and pack the context now (`.prepared`); iterate the result for the answer
+        as it is written, then read `.answer`. `history` (earlier user and assistant turns)
+        rewrites a follow-up to stand alone first, through the model. The context is
+        packed for the answer length of `params` (the configured one when None); `filters`
+        limit the documents searched.
+
+        When the model cannot be reached the extractive answer is given instead (with a
+        warning, `answer.fallback` True); with `whole` (the caller shows only the finished
+        `.answer`, not the pieces) also when it breaks off mid-answer. With `required`, those
+        failures raise instead.
 
         Raises:
             InvalidRequestError: The question is empty, or `top_k` is not positive.
             EmptyIndexError: The index holds no documents.
+            ModelUnreachableError, GenerationError (while iterating): as above.
         """
+        if history and self.llm is not None and self.condense is not None:
+            from rag.retrieve.rewrite import LLMRewriter
+
+            rewriter = LLMRewriter(self.llm.backend, self.condense)
+            question = rewriter.rewrite(question, history).queries[0]
+        prepared = self._prepare(question, top_k, params, filters)
+        return Answering(self, question, prepared, params, whole=whole, required=required)
+
+    def _prepare(
+        self,
+        question: str,
+        top_k: int | None,
+        params: GenerationParams | None,
+        filters: Filters | None,
+    ) -> Explained:
+        """Search and compress: everything before the answer is written (`answer` empty)."""
         if not question.strip():
             raise InvalidRequestError(EMPTY_QUESTION)
         if top_k is not None and top_k <= 0:
@@ -111,9 +145,11 @@ class RagPipeline:
             context = self.compressor.compress(question, trace.hits)
         else:
             # Packed for the model's window, counted with its tokenizer (or an estimate).
-            budget = self.llm.context_budget(question, trace.hits, params)
-            context, warnings = self.llm.fit(
-                question, self.compressor.compress(question, trace.hits, budget), params
+            context, warnings = self.llm.pack(
+                question,
+                trace.hits,
+                lambda budget: self.compressor.compress(question, trace.hits, budget),
+                params,
             )
         timings = {
             "search": (searched - started) * 1000,
@@ -122,16 +158,11 @@ class RagPipeline:
         answer = Answer("", timings_ms=timings, warnings=tuple(warnings))
         return Explained(trace, tuple(context), answer)
 
-    def stream(
-        self, question: str, prepared: Explained, params: GenerationParams | None = None
-    ) -> Streamed:
-        """The answer as it is written; the extractive one when no model is configured or
-        the model cannot be reached (then `answer.fallback` is True, with a warning)."""
-        return Streamed(self, question, prepared, params)
 
-
-class Streamed:
-    """Iterate for answer text as it arrives; then `.answer` (with the step timings)."""
+class Answering:
+    """One answer being written: `.prepared` holds the search and the context; iterate for
+    the text as it arrives (once); then `.answer` (with the step timings and the tokens).
+    Closing the iteration early closes the request to the model server."""
 
     def __init__(
         self,
@@ -139,37 +170,73 @@ class Streamed:
         question: str,
         prepared: Explained,
         params: GenerationParams | None = None,
+        *,
+        whole: bool = False,
+        required: bool = False,
     ) -> None:
-        self._pipeline, self._question, self._prepared = pipeline, question, prepared
-        self._params = params
+        self.pipeline, self.question, self.prepared = pipeline, question, prepared
+        self._params, self._whole, self._required = params, whole, required
+        self.failure: str | None = None  # "unreachable" or "broken_off" when it fell back
         self._answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        pipeline, context = self._pipeline, list(self._prepared.context)
-        warnings = [*self._prepared.trace.warnings, *self._prepared.answer.warnings]
+        pipeline, context = self.pipeline, list(self.prepared.context)
+        warnings = [*self.prepared.trace.warnings, *self.prepared.answer.warnings]
         answer: Answer | None = None
         if pipeline.llm is not None and context:
-            stream = pipeline.llm.stream(self._question, context, self._params)
-            try:
-                yield from stream
-                answer = stream.answer
-            except ModelUnreachableError as exc:
-                message = f"the model could not be reached ({exc}); extractive answer instead"
-                # INFO: the answer carries it to every caller (the CLI prints it once, the
-                # API returns it); `rag serve` logs `rag` at INFO.
-                logger.info(message)
-                warnings.append(message)
+            answer = yield from self._written(pipeline.llm, context, warnings)
         if answer is None:
-            answer = pipeline.extractive.generate(self._question, context)
-            if pipeline.llm is not None:
-                answer = replace(answer, fallback=bool(pipeline.llm and context))
+            answer = pipeline.extractive.generate(self.question, context)
+            answer = replace(answer, fallback=self.failure is not None)
             yield answer.text
-        timings = {**self._prepared.answer.timings_ms, **answer.timings_ms}
+        timings = {**self.prepared.answer.timings_ms, **answer.timings_ms}
         warnings += [w for w in answer.warnings if w not in warnings]
         self._answer = replace(answer, timings_ms=timings, warnings=tuple(warnings))
 
+    def _written(
+        self, llm: LLMGenerator, context: list[Hit], warnings: list[str]
+    ) -> Generator[str, None, Answer | None]:
+        """The model's answer, or None (with `failure` set) where the extractive one is
+        given instead."""
+        started, draft, sent = time.perf_counter(), Draft(), []
+        try:
+            for piece in llm.write(self.question, context, self._params, draft):
+                sent.append(piece)
+                yield piece
+        except ModelUnreachableError as exc:
+            if self._required:
+                raise ModelUnreachableError(
+                    f"the model could not be reached and an answer from it is required: {exc}"
+                ) from exc
+            self._fall_back("unreachable", f"the model could not be reached ({exc})", warnings)
+            return None
+        except GenerationError as exc:
+            if self._required or not self._whole:
+                raise
+            self._fall_back("broken_off", f"the model failed mid-answer ({exc})", warnings)
+            return None
+        warnings += [w for w in draft.warnings if w not in warnings]
+        return Answer(
+            "".join(sent).strip(),
+            tuple(Citation(n, hit) for n, hit in enumerate(context, 1)),
+            timings_ms={"generate": (time.perf_counter() - started) * 1000},
+            cited=tuple(draft.cited),
+            invalid_citations=draft.invalid_citations,
+            prompt_tokens=draft.prompt_tokens,
+            completion_tokens=draft.completion_tokens,
+        )
+
+    def _fall_back(self, failure: str, why: str, warnings: list[str]) -> None:
+        message = f"{why}; extractive answer instead"
+        # INFO: the answer carries it to every caller (the CLI prints it once, the API
+        # returns it); `rag serve` logs `rag` at INFO.
+        logger.info(message)
+        warnings.append(message)
+        self.failure = failure
+
     @property
     def answer(self) -> Answer:
+        """The finished answer (reads the rest of the answer first if needed)."""
         if self._answer is None:
             for _ in self:
                 pass

@@ -120,8 +120,10 @@ class Answer:
     `no_context` is True when the index held nothing relevant; `text` then explains that
     instead of pretending to answer. `cited` are the source numbers the text cites;
     `invalid_citations` counts markers removed because they pointed to no source;
-    `fallback` is True when the model could not be reached and the extractive answer was
-    given instead (`warnings` says why).
+    `fallback` is True when the model could not be reached (or broke off an answer asked
+    for whole) and the extractive answer was given instead (`warnings` says why).
+    `prompt_tokens` and `completion_tokens` are what the model was sent and wrote, over
+    every call (zero for an extractive answer).
     """
 
     text: str
@@ -132,6 +134,8 @@ class Answer:
     invalid_citations: int = 0
     fallback: bool = False
     warnings: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The answer as JSON-ready data (`rag ask --json`, the service's answers)."""
@@ -143,6 +147,10 @@ class Answer:
             "fallback": self.fallback,
             "warnings": list(self.warnings),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+            },
             "sources": [
                 {
                     "n": c.n,

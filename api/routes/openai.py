@@ -248,6 +248,7 @@ async def chat_completions(
         filters=None,
         generation=_generation(body),
         history=history,
+        whole=not body.stream,
     )
     append = (
         body.references if body.references is not None else svc.config.api.references != "field"
@@ -270,7 +271,7 @@ async def chat_completions(
                 "finish_reason": "stop",
             }
         ],
-        "usage": usage(asked, answer).model_dump(),
+        "usage": usage(answer).model_dump(),
         "references": [r.model_dump() for r in refs],
         "degraded": answer.fallback,
         "warnings": list(answer.warnings),
@@ -310,7 +311,7 @@ async def _chunks(
             {},
             "stop",
             references=[r.model_dump() for r in refs],
-            usage=usage(asked, answer).model_dump(),
+            usage=usage(answer).model_dump(),
             degraded=answer.fallback,
             warnings=list(answer.warnings),
         )

@@ -15,7 +15,6 @@ from api.answering import (
     Asked,
     answer_json,
     ask,
-    broken_off,
     finished_answer,
     hit_out,
     pump,
@@ -31,7 +30,7 @@ from api.routes.deps import ERRORS, ServicesDep
 from api.schemas import QueryIn, QueryOut, RetrieveIn, RetrieveOut
 from api.scopes import Reader
 from api.service import Services
-from rag.errors import GenerationError, ModelUnreachableError, RagError
+from rag.errors import RagError
 from rag.types import Answer, Citation
 
 __all__ = ["complete", "disconnected", "prepare", "router"]
@@ -49,6 +48,7 @@ async def prepare(
     filters: Any,
     generation: Any,
     history: Any = (),
+    whole: bool,
 ) -> Asked:
     """Select the knowledge bases, search and pack the context, behind the search gate."""
     async with svc.searches.slot():
@@ -62,6 +62,7 @@ async def prepare(
                 filters=to_filters(filters),
                 generation=generation,
                 history=history,
+                whole=whole,
             )
         )
 
@@ -95,13 +96,7 @@ async def complete(svc: Services, asked: Asked, request: Request) -> Answer | No
         )
         gone.cancel()
         if work in done:
-            try:
-                answer = work.result()
-            except GenerationError as exc:
-                if isinstance(exc, ModelUnreachableError):
-                    raise
-                answer = broken_off(svc, asked, exc)
-            return finished_answer(svc, asked, answer)
+            return finished_answer(svc, asked, work.result())
         asked.cancel.set()
         work.cancel()
         if gone in done:
@@ -140,6 +135,7 @@ async def query(
         filters=body.filters,
         generation=body.generation,
         history=body.history,
+        whole=not body.stream,
     )
     if body.stream:
         return EventSourceResponse(_events(svc, asked, body.explain), ping=15)

@@ -85,16 +85,15 @@ def _ask(config: RagConfig, args: argparse.Namespace) -> int:
         warm_up_chinese()  # jieba's dictionary loads while the model does
     with Runtime.open(config) as runtime:
         pipeline = runtime.kb().pipeline
-        prepared = pipeline.prepare(args.question, params=params)
-        stream = pipeline.stream(args.question, prepared, params)
+        answering = pipeline.answer(args.question, params=params)
         if not args.json:
             if args.explain:
-                _explain(prepared)
-            for piece in stream:  # printed as the model writes it
+                _explain(answering.prepared)
+            for piece in answering:  # printed as the model writes it
                 out.print(safe(piece, newlines=True), end="", markup=False, highlight=False)
                 out.file.flush()
             out.print()
-        answer = stream.answer
+        answer = answering.answer
     for warning in answer.warnings:
         warn(warning)
     code = ExitCode.FALLBACK if answer.fallback else ExitCode.OK

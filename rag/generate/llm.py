@@ -1,23 +1,25 @@
 """Answers written by a served model from the numbered context, streamed, with citations
 checked as they stream.
 
-`stream()` returns an `AnswerStream`: iterate it for the text as it arrives (markers that
-point to no source are already taken out), then read `.answer` for the `Answer` with the
-sources it cites and any warnings. Synthesis is `stuff` (every block in one prompt),
-`refine` or `map_reduce` (`rag.generate.synthesis`).
+`write()` gives the text as it arrives (markers that point to no source are already taken
+out) and fills a `Draft` with the sources it cites, the tokens and any warnings; the
+pipeline's `Answering` turns both into the `Answer`. Synthesis is `stuff` (every block in
+one prompt), `refine` or `map_reduce` (`rag.generate.synthesis`).
 
 Example:
     >>> generator = LLMGenerator(backend, PromptSet.default(), GenerationParams())  # doctest: +SKIP
-    >>> stream = generator.stream("how many leave days?", hits)  # doctest: +SKIP
-    >>> for piece in stream: print(piece, end="")  # doctest: +SKIP
-    >>> stream.answer.cited  # doctest: +SKIP
+    >>> draft = Draft()
+    >>> for piece in generator.write("how many leave days?", hits, draft=draft):  # doctest: +SKIP
+    ...     print(piece, end="")
+    >>> draft.cited  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from rag.config import GenerationParams
 from rag.errors import ConfigError
@@ -27,9 +29,9 @@ from rag.generate.prompts import PromptSet, context_block
 from rag.generate.synthesis import SYNTHESES, Synthesis, Task
 from rag.generate.tokens import EstimatedCounter, TokenCounter, prompt_tokens
 from rag.registry import build
-from rag.types import Answer, Citation, Hit
+from rag.types import Hit
 
-__all__ = ["AnswerStream", "CitationFilter", "LLMGenerator"]
+__all__ = ["CitationFilter", "Draft", "LLMGenerator"]
 
 _PARTIAL = re.compile(r"\[[\d\s,，、]*\Z")
 
@@ -67,54 +69,23 @@ class CitationFilter:
         return checked.text
 
 
-class AnswerStream:
-    """Iterate for the answer text; `.answer` once the iteration is done."""
+@dataclass
+class Draft:
+    """What writing an answer gave besides its text, filled in as the text streams: the
+    sources cited, the markers removed, the tokens sent and received, the warnings."""
 
-    def __init__(
-        self,
-        pieces: Iterator[str],
-        hits: Sequence[Hit],
-        started: float,
-        warnings: list[str] | None = None,
-    ) -> None:
-        self._pieces, self._hits, self._started = pieces, hits, started
-        self._warnings = warnings if warnings is not None else []
-        self._filter = CitationFilter(len(hits))
-        self._text: list[str] = []
-        self._answer: Answer | None = None
+    cited: list[int] = field(default_factory=list)
+    invalid_citations: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __iter__(self) -> Iterator[str]:
-        for piece in self._pieces:
-            out = self._filter.feed(piece)
-            if out:
-                self._text.append(out)
-                yield out
-        tail = self._filter.flush()
-        if tail:
-            self._text.append(tail)
-            yield tail
-        self._finish()
-
-    def _finish(self) -> None:
-        text = "".join(self._text).strip()
-        elapsed = (time.perf_counter() - self._started) * 1000
-        self._answer = Answer(
-            text,
-            tuple(Citation(n, hit) for n, hit in enumerate(self._hits, 1)),
-            timings_ms={"generate": elapsed},
-            cited=tuple(self._filter.cited),
-            invalid_citations=self._filter.removed,
-            warnings=tuple(dict.fromkeys(self._warnings)),
-        )
-
-    @property
-    def answer(self) -> Answer:
-        """The finished answer (iterates the rest of the stream first if needed)."""
-        if self._answer is None:
-            for _ in self:
-                pass
-        assert self._answer is not None
-        return self._answer
+    def spent(self, prompt: int = 0, completion: int = 0) -> None:
+        """Add one call's tokens (calls of `map_reduce` run in parallel threads)."""
+        with self._lock:
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
 
 
 class LLMGenerator:
@@ -151,64 +122,71 @@ class LLMGenerator:
         """Tokens kept for the answer: this request's max_tokens, else the configured."""
         return (params or self._params).max_tokens or REPLY_ALLOWANCE
 
-    def _room(self, question: str, params: GenerationParams | None) -> int:
-        """Tokens left for context blocks in the window, after the prompt and the answer."""
-        reply = self._reply(params)
-        bare = prompt_tokens(self._counter, self.messages(question, []))
-        return self._window - reply - bare
-
-    def context_budget(
-        self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
-    ) -> int:
-        """Tokens the context text may take so that the prompt for `question` with these
-        hits' headers, and the answer, fit the model's window.
+    def pack(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        compress: Callable[[int], Sequence[Hit]],
+        params: GenerationParams | None = None,
+    ) -> tuple[list[Hit], list[str]]:
+        """The context for `question`: `compress(budget)` packs the hits' text into the
+        tokens the window leaves after the prompt, the hits' headers and the answer; if the
+        packed blocks still do not fit (a tokenizer counts differently piece by piece), the
+        weakest are left out until they do, with a warning saying so. The prompt template
+        is counted once without context and each block once; nothing is rendered twice.
 
         Raises:
             ConfigError: The window leaves no room for any context.
         """
+        limit = self._window - self._reply(params)
+        bare = prompt_tokens(self._counter, self.messages(question, []))
         headers = self._counter.count(
-            [context_block(n, _where(h), "") for n, h in enumerate(hits, 1)]
+            ["\n\n" + context_block(n, _where(h), "") for n, h in enumerate(hits, 1)]
         )
-        room = self._room(question, params) - sum(headers)
+        room = limit - bare - sum(headers)
         if room <= 0:
             raise ConfigError(
                 f"generator.context_window ({self._window}) leaves no room for context after "
                 f"the prompt and max_tokens ({self._reply(params)}); raise the window (up "
                 "to the model's) or lower generator.params.max_tokens"
             )
-        return room
-
-    def fit(
-        self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
-    ) -> tuple[list[Hit], list[str]]:
-        """The hits whose prompt fits the window: the weakest are left out until it does,
-        with a warning saying so."""
-        kept = list(hits)
-        limit = self._window - self._reply(params)
-        while kept and prompt_tokens(self._counter, self.messages(question, kept)) > limit:
-            kept.remove(min(kept, key=lambda h: h.score))
-        if len(kept) == len(hits):
-            return kept, []
-        return kept, [
-            f"{len(hits) - len(kept)} of {len(hits)} context passages left out to fit the "
-            f"model's window ({self._window} tokens)"
+        packed = list(compress(room))
+        # Each block counted with the separator before it: a sum that is never below the
+        # count of the joined text for the tokenizers we know (a piece starts a new word).
+        sizes = self._counter.count(["\n\n" + b for b in _blocks(packed)])
+        kept, total = list(range(len(packed))), bare + sum(sizes)
+        while kept and total > limit:
+            weakest = min(kept, key=lambda i: packed[i].score)
+            kept.remove(weakest)
+            total -= sizes[weakest]
+        fitted = [packed[i] for i in kept]
+        if len(kept) == len(packed):
+            return fitted, []
+        return fitted, [
+            f"{len(packed) - len(kept)} of {len(packed)} context passages left out to fit "
+            f"the model's window ({self._window} tokens)"
         ]
 
     def messages(self, question: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
         """The `stuff` prompt for `question` over `hits`."""
         return self._prompts.messages(question, _blocks(hits), self._language)
 
-    def stream(
-        self, question: str, hits: Sequence[Hit], params: GenerationParams | None = None
-    ) -> AnswerStream:
-        """The answer as it is written. The request is sent when iteration starts.
+    def write(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        params: GenerationParams | None = None,
+        draft: Draft | None = None,
+    ) -> Iterator[str]:
+        """The answer's text as the model writes it, markers that point to no source taken
+        out; `draft` gets the sources cited, the tokens and the warnings as it goes. The
+        request is sent when iteration starts; closing the iterator closes it.
 
         Raises (while iterating):
             ModelUnreachableError: The server did not answer (after retries).
             GenerationError: The server refused the request or broke off.
         """
-        started = time.perf_counter()
-        warnings: list[str] = []
+        draft = draft if draft is not None else Draft()
         task = Task(
             self.backend,
             self._prompts,
@@ -216,12 +194,25 @@ class LLMGenerator:
             _blocks(hits),
             params or self._params,
             self._language,
-            warnings.append,
+            draft.warnings.append,
+            self._counter,
+            draft,
         )
-        return AnswerStream(self._synthesis.write(task), hits, started, warnings)
-
-    def generate(self, question: str, hits: Sequence[Hit]) -> Answer:
-        return self.stream(question, hits).answer
+        citations = CitationFilter(len(hits))
+        pieces = self._synthesis.write(task)
+        try:
+            for piece in pieces:
+                text = citations.feed(piece)
+                if text:
+                    yield text
+            tail = citations.flush()
+            if tail:
+                yield tail
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+            draft.cited, draft.invalid_citations = citations.cited, citations.removed
 
 
 def _blocks(hits: Sequence[Hit]) -> list[str]:

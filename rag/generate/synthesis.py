@@ -14,7 +14,7 @@ Blocks keep their numbers in every strategy, so `[n]` always means the same sour
 Example:
     >>> synthesis = SYNTHESES["refine"](parallel=1)
     >>> pieces = synthesis.write(Task(backend, prompts, "how many days?", blocks,
-    ...     GenerationParams(), "auto", warn=print))  # doctest: +SKIP
+    ...     GenerationParams(), "auto", print, EstimatedCounter(), Draft()))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,18 +22,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rag.config import GenerationParams
 from rag.generate.base import ChatBackend
 from rag.generate.prompts import NOTHING, PromptSet
+from rag.generate.tokens import TokenCounter, prompt_tokens
+
+if TYPE_CHECKING:
+    from rag.generate.llm import Draft
 
 __all__ = ["SYNTHESES", "MapReduce", "Refine", "Stuff", "Synthesis", "Task"]
 
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One question to answer from numbered context blocks."""
+    """One question to answer from numbered context blocks; every call's tokens are added
+    to `draft` (counted on the messages as sent, and on the reply)."""
 
     backend: ChatBackend
     prompts: PromptSet
@@ -42,10 +47,23 @@ class Task:
     params: GenerationParams
     language: str
     warn: Callable[[str], None]
+    counter: TokenCounter
+    draft: Draft
 
     def stream(self, kind: str, **fields: str) -> Iterator[str]:
         messages = self.prompts.render(kind, self.question, self.language, **fields)
-        return self.backend.stream(messages, self.params, self.warn)
+        self.draft.spent(prompt=prompt_tokens(self.counter, messages))
+        reply: list[str] = []
+        pieces = self.backend.stream(messages, self.params, self.warn)
+        try:
+            for piece in pieces:
+                reply.append(piece)
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+            self.draft.spent(completion=sum(self.counter.count(["".join(reply)])))
 
     def whole(self, kind: str, **fields: str) -> str:
         return "".join(self.stream(kind, **fields)).strip()

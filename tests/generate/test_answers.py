@@ -11,11 +11,14 @@ from rag.cli import main
 from rag.config import GenerationParams, GeneratorConfig, RagConfig
 from rag.errors import GenerationError
 from rag.generate.citations import check_citations
-from rag.generate.llm import AnswerStream, CitationFilter
-from rag.generate.tokens import ModelTokenCounter, prompt_tokens
+from rag.generate.llm import CitationFilter, Draft, LLMGenerator
+from rag.generate.ollama_backend import OllamaBackend
+from rag.generate.prompts import PromptSet
+from rag.generate.tokens import EstimatedCounter, ModelTokenCounter, prompt_tokens
 from rag.types import Chunk, Hit
 from tests.generate.conftest import MODEL, free_port
 from tests.support.app import ingest, pipeline_of
+from tests.support.ollama_standin import OllamaStandIn
 
 GUIDE = Path(__file__).resolve().parents[2] / "examples" / "guide"
 QUESTION = "How do I remove a document from the index?"
@@ -44,13 +47,28 @@ def test_citation_filter_across_piece_boundaries(
     assert out == text and f.cited == cited and f.removed == removed
 
 
-def test_answer_stream_counts_invalid_markers() -> None:
+def test_written_answer_counts_invalid_markers_and_tokens() -> None:
+    """`LLMGenerator.write` over the Ollama STAND-IN's scripted reply: markers to missing
+    sources are taken out as it streams; the draft gets the cited sources and the tokens of
+    the messages as sent."""
     hits = [Hit(Chunk(f"c{i}", "d", "v", "t", 0, "s.md"), 1.0) for i in range(2)]
-    stream = AnswerStream(iter(["Leave is 20 days [1][4", "]. Carry over [2]."]), hits, 0.0)
-    assert "".join(stream) == "Leave is 20 days [1]. Carry over [2]."
-    answer = stream.answer
-    assert answer.cited == (1, 2) and answer.invalid_citations == 1
-    assert [c.n for c in answer.citations] == [1, 2]
+    with OllamaStandIn() as server:
+        server.add_model("security")
+        server.reply = lambda messages: "Leave is 20 days [1][4]. Carry over [2]."
+        config = GeneratorConfig(backend="ollama", base_url=server.url, model="security")
+        counter = EstimatedCounter()
+        generator = LLMGenerator(
+            OllamaBackend(config, counter), PromptSet.default(), GenerationParams()
+        )
+        draft = Draft()
+        text = "".join(generator.write(QUESTION, hits, draft=draft))
+        sent = server.chats[0]["messages"]
+    assert text == "Leave is 20 days [1]. Carry over [2]."
+    assert draft.cited == [1, 2] and draft.invalid_citations == 1
+    assert draft.prompt_tokens == prompt_tokens(counter, sent) > 0
+    assert draft.completion_tokens == sum(
+        counter.count(["Leave is 20 days [1][4]. Carry over [2]."])
+    )
     assert check_citations("x [1][4]", 2).text == "x [1]"
 
 
@@ -76,10 +94,9 @@ def _with_model(config: RagConfig, base_url: str, **generator: object) -> RagCon
 def test_pipeline_streams_the_model_answer(guide_index: RagConfig, llama_server: str) -> None:
     config = _with_model(guide_index, llama_server)
     with pipeline_of(config) as pipeline:
-        prepared = pipeline.prepare(QUESTION)
-        stream = pipeline.stream(QUESTION, prepared)
-        pieces = list(stream)
-        answer = stream.answer
+        answering = pipeline.answer(QUESTION)
+        pieces = list(answering)
+        answer = answering.answer
     assert len(pieces) > 1 and answer.text == "".join(pieces).strip()
     assert not answer.fallback
     assert all("cut at max_tokens (16)" in w for w in answer.warnings)
@@ -145,13 +162,16 @@ def test_the_models_tokenizer_packs_the_context_into_the_window(
     counter = ModelTokenCounter.load(str(tiny_tokenizer))
     with pipeline_of(config) as pipeline:
         assert pipeline.llm is not None
-        prepared = pipeline.prepare(WIDE)
+        answering = pipeline.answer(WIDE)
+        prepared = answering.prepared
         messages = pipeline.llm.messages(WIDE, list(prepared.context))
         everything = pipeline.llm.messages(WIDE, list(prepared.trace.hits))
-        answer = pipeline.stream(WIDE, prepared).answer
+        answer = answering.answer
     assert prompt_tokens(counter, everything) > 2048  # what would not have fitted
     assert prompt_tokens(counter, messages) <= 2048 - 16
     assert answer.text and not answer.fallback
+    # The usage is the count of the prompt as sent, with the model's tokenizer.
+    assert answer.prompt_tokens == prompt_tokens(counter, messages)
 
 
 def test_a_prompt_beyond_the_servers_window_is_a_clear_error(
@@ -178,12 +198,44 @@ def test_query_rewriting_runs_through_the_real_server(
         update={"strategies": ["multi_query", "hyde"], "max_tokens": 12}
     )
     with pipeline_of(config.model_copy(update={"rewrite": rewrite})) as pipeline:
-        trace = pipeline.prepare(QUESTION).trace
+        trace = pipeline.answer(QUESTION).prepared.trace
     assert trace.queries[0] == QUESTION and len(trace.queries) >= 2
     assert trace.warnings == () and trace.hits
 
     hurried = rewrite.model_copy(update={"timeout_s": 0.001})
     with pipeline_of(config.model_copy(update={"rewrite": hurried})) as pipeline:
-        trace = pipeline.prepare(QUESTION).trace
+        trace = pipeline.answer(QUESTION).prepared.trace
     assert list(trace.queries) == [QUESTION] and trace.hits
     assert len(trace.warnings) == 2 and "searching the question as asked" in trace.warnings[0]
+
+
+def test_the_prompt_is_rendered_once_per_answer(
+    guide_index: RagConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packing counts the template without context and each block once; the prompt with
+    its context is rendered once, to be sent, and its tokens are the answer's usage."""
+    rendered: list[str] = []
+    render = PromptSet.render
+
+    def counted(self: PromptSet, kind: str, question: str, *args: str, **fields: str) -> object:
+        rendered.append(fields.get("context", ""))
+        return render(self, kind, question, *args, **fields)
+
+    monkeypatch.setattr(PromptSet, "render", counted)
+    with OllamaStandIn() as server:
+        server.add_model("security")
+        config = guide_index.model_copy(
+            update={
+                "generator": GeneratorConfig(
+                    backend="ollama", base_url=server.url, model="security"
+                )
+            }
+        )
+        with pipeline_of(config) as pipeline:
+            answer = pipeline.ask(QUESTION)
+            assert pipeline.llm is not None
+            sent = server.chats[0]["messages"]
+    with_context = [c for c in rendered if c]
+    assert len(with_context) == 1 and with_context[0] in sent[-1]["content"]
+    assert answer.prompt_tokens == prompt_tokens(pipeline.llm.counter, sent)
+    assert answer.completion_tokens > 0 and not answer.fallback

@@ -13,11 +13,11 @@ import pytest
 
 from rag.config import GenerationParams, GeneratorConfig
 from rag.errors import GenerationError
-from rag.generate.llm import LLMGenerator
+from rag.generate.llm import Draft, LLMGenerator
 from rag.generate.ollama_backend import OllamaBackend
 from rag.generate.openai_backend import OpenAIBackend
 from rag.generate.prompts import PromptSet
-from rag.generate.tokens import EstimatedCounter
+from rag.generate.tokens import EstimatedCounter, prompt_tokens
 from rag.types import Chunk, Hit
 from tests.generate.conftest import MODEL
 from tests.support.ollama_standin import OllamaStandIn
@@ -60,6 +60,11 @@ def scripted() -> Iterator[OllamaStandIn]:
         yield server
 
 
+def _answer(generator: LLMGenerator) -> tuple[str, Draft]:
+    draft = Draft()
+    return "".join(generator.write(QUESTION, _hits(), draft=draft)).strip(), draft
+
+
 def _generator(server: OllamaStandIn, synthesis: str) -> LLMGenerator:
     config = GeneratorConfig(backend="ollama", base_url=server.url, model="security")
     backend = OllamaBackend(config, EstimatedCounter())
@@ -67,25 +72,29 @@ def _generator(server: OllamaStandIn, synthesis: str) -> LLMGenerator:
 
 
 def test_stuff_sends_every_block_at_once(scripted: OllamaStandIn) -> None:
-    answer = _generator(scripted, "stuff").stream(QUESTION, _hits()).answer
+    text, draft = _answer(_generator(scripted, "stuff"))
     assert len(scripted.chats) == 1
     prompt = scripted.chats[0]["messages"][-1]["content"]
     assert all(f"[{n}] doc{n - 1}.md" in prompt for n in (1, 2, 3))
-    assert answer.text == "First [1]." and answer.cited == (1,)
+    assert text == "First [1]." and draft.cited == [1]
 
 
 def test_refine_walks_the_blocks_in_order(scripted: OllamaStandIn) -> None:
-    answer = _generator(scripted, "refine").stream(QUESTION, _hits()).answer
+    text, draft = _answer(_generator(scripted, "refine"))
     prompts = [c["messages"][-1]["content"] for c in scripted.chats]
     assert len(prompts) == 3
     assert "[1] doc0.md" in prompts[0] and "[2]" not in prompts[0]
     assert "First [1]." in prompts[1] and "[2] doc1.md" in prompts[1]
     assert "First [1]. +[2]" in prompts[2] and "[3] doc2.md" in prompts[2]
-    assert answer.text == "First [1]. +[2] +[3]" and answer.cited == (1, 2, 3)
+    assert text == "First [1]. +[2] +[3]" and draft.cited == [1, 2, 3]
+    # Every call's tokens: three prompts sent, three replies.
+    counter = EstimatedCounter()
+    sent = sum(prompt_tokens(counter, c["messages"]) for c in scripted.chats)
+    assert draft.prompt_tokens == sent
 
 
 def test_map_reduce_drops_blocks_without_the_answer(scripted: OllamaStandIn) -> None:
-    answer = _generator(scripted, "map_reduce").stream(QUESTION, _hits()).answer
+    text, draft = _answer(_generator(scripted, "map_reduce"))
     prompts = [c["messages"][-1]["content"] for c in scripted.chats]
     assert len(prompts) == 4
     maps = sorted(p for p in prompts if "single word NONE" in p)
@@ -94,8 +103,8 @@ def test_map_reduce_drops_blocks_without_the_answer(scripted: OllamaStandIn) -> 
     assert "Block 1 says so [1]." in reduce and "Block 3 says so [3]." in reduce
     assert "NONE" not in reduce.split("Question:")[0]
     # [9] points to no source: removed and counted.
-    assert answer.text == "Combined: Block 1 says so [1]. Block 3 says so [3]."
-    assert answer.cited == (1, 3) and answer.invalid_citations == 1
+    assert text == "Combined: Block 1 says so [1]. Block 3 says so [3]."
+    assert draft.cited == [1, 3] and draft.invalid_citations == 1
 
 
 def test_unknown_synthesis_is_a_config_error(scripted: OllamaStandIn) -> None:
@@ -135,11 +144,11 @@ def test_strategies_against_the_real_server(llama_server: str, synthesis: str, c
     params = GenerationParams(temperature=0.0, max_tokens=8, seed=1)
     # One call at a time: llama-cpp-python's server cuts a running answer off for a new one.
     generator = LLMGenerator(spy, PromptSet.default(), params, "auto", synthesis, parallel=1)
-    stream = generator.stream(QUESTION, _hits())
-    pieces = list(stream)
+    draft = Draft()
+    pieces = list(generator.write(QUESTION, _hits(), draft=draft))
     assert len(spy.prompts) == calls
-    assert pieces and stream.answer.text == "".join(pieces).strip()
-    assert [c.n for c in stream.answer.citations] == [1, 2, 3]
+    assert pieces and "".join(pieces).strip()
+    assert draft.prompt_tokens > 0 and draft.completion_tokens > 0
 
 
 def test_an_answer_cut_off_by_the_server_is_an_error_not_a_short_answer(
@@ -153,7 +162,7 @@ def test_an_answer_cut_off_by_the_server_is_an_error_not_a_short_answer(
         OpenAIBackend(config), PromptSet.default(), params, "auto", "map_reduce", parallel=3
     )
     with pytest.raises(GenerationError, match="without finishing it"):
-        _ = generator.stream(QUESTION, _hits()).answer
+        _answer(generator)
 
 
 def test_a_requests_max_tokens_sizes_the_context(scripted: OllamaStandIn) -> None:
@@ -162,8 +171,14 @@ def test_a_requests_max_tokens_sizes_the_context(scripted: OllamaStandIn) -> Non
     generator = LLMGenerator(
         backend, PromptSet.default(), GenerationParams(max_tokens=512), context_window=2048
     )
-    configured = generator.context_budget(QUESTION, _hits())
-    longer = generator.context_budget(QUESTION, _hits(), GenerationParams(max_tokens=1024))
-    assert configured - longer == 512
+    budgets: list[int] = []
+
+    def budget(room: int) -> list[Hit]:
+        budgets.append(room)
+        return _hits()
+
+    generator.pack(QUESTION, _hits(), budget)
+    generator.pack(QUESTION, _hits(), budget, GenerationParams(max_tokens=1024))
+    assert budgets[0] - budgets[1] == 512
     with pytest.raises(Exception, match=r"max_tokens \(2000\)"):
-        generator.context_budget(QUESTION, _hits(), GenerationParams(max_tokens=2000))
+        generator.pack(QUESTION, _hits(), budget, GenerationParams(max_tokens=2000))
