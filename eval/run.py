@@ -1,248 +1,425 @@
-"""`rag eval beir`: index a BEIR corpus into its own index, run every query, report metrics.
+"""`rag eval run`: every system on the same questions, into one `Results`.
 
-The corpus goes into `<data_dir>/eval/<dataset name>/` (reused, and only changed documents
-re-embedded, when run again). Each query runs through the configured retriever, exactly as
-`rag ask` runs it, asking for enough chunks to rank 100 documents; a document scores as its
-best chunk. Latency is per query, after models are loaded, measured twice: `p50`/`p95` as
-`rag ask` runs a query (`retrieval.top_k` chunks), `*_eval_depth` for the deep run.
+A *variant* is one configuration (`--config FILE`) with its components opened; a *system*
+is a variant answering with its own model or a named one (`--model`), with retrieval or
+without ("no RAG": the closed-book prompt). `--model A --model B` gives the 2×2 grid: each
+model with and without retrieval, on the same questions.
 
-With a generation model configured, query rewriting runs as it does for `rag ask`; the
-queries each question was searched with are in the report (`rewritten`).
+For each system with retrieval: the questions are searched deep enough to rank 100
+documents (as `rag eval beir` does) for the retrieval metrics, then answered exactly as
+`rag ask` answers (rewriting, search, compression, the model); the answers are scored
+against the references and by the judge. A BEIR corpus (or `--docs FOLDER`) is indexed
+into `<data_dir>/eval/<name>-<index key>`, once per distinct index settings (embedder,
+chunker, lexical, store, summaries), so two configurations that only search differently
+share one index; otherwise the questions are asked of the configuration's own knowledge
+bases (each question's `kb`, else `--kb`).
 
 Example:
-    >>> with Runtime.open(load_config()) as runtime:  # doctest: +SKIP
-    ...     report = evaluate_beir(runtime, Path("beir/scifact"))
-    >>> report.metrics["ndcg@10"]  # doctest: +SKIP
-    >>> report.metrics["ndcg@10"]  # doctest: +SKIP
+    >>> systems = plan(variants, models=[])  # doctest: +SKIP
+    >>> results = run_eval(systems, load_eval_set(path), judge, prompts)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from eval.beir import load_beir
-from eval.metrics import evaluate, judged_queries
-from eval.stats import percentile
+from eval.answers import (
+    REFERENCE_METRICS,
+    Answered,
+    answer_closed_book,
+    answer_with_rag,
+    score_answer,
+)
+from eval.datasets import EvalSet, QaItem
+from eval.judge import JUDGED, Judge
+from eval.metrics import METRICS, PRIMARY, per_query
+from eval.prompts import EvalPrompts
+from eval.relevance import resolve
+from eval.results import QuestionRun, Results, SystemRun, passage_row
+from eval.run import CHUNKS, DEPTH
 from ingest.progress import NoProgress, Progress
-from ingest.run import ingest_jsonl
-from rag.compress import create_compressor
+from ingest.run import ingest_jsonl, ingest_paths
 from rag.config import RagConfig, derive
+from rag.errors import ConfigError
 from rag.knowledge_base import KnowledgeBase
 from rag.runtime import Runtime
 from rag.state import manifest_of
-from rag.types import Chunk, Hit
+from rag.types import Hit
 
-__all__ = [
-    "CHUNKS",
-    "DEPTH",
-    "EvalReport",
-    "RankedRun",
-    "eval_config",
-    "evaluate_beir",
-    "run_queries",
-]
+__all__ = ["ALL_METRICS", "RunOptions", "System", "Variant", "index_key", "plan", "run_eval"]
 
-DEPTH = 100  # documents ranked per query (Recall@100, MAP@100)
-CHUNKS = 3 * DEPTH  # chunks asked for, so that DEPTH distinct documents remain
+ALL_METRICS = (*METRICS, *JUDGED, *REFERENCE_METRICS)
+_SHOWN = 5  # passages kept per question in the drill-down (when no answer context)
 
 
-@dataclass(slots=True)
-class EvalReport:
-    """Metrics, latency and what produced them; `to_json()` is the `--json` file."""
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One configuration under test, with its components opened."""
 
-    dataset: str
-    split: str
-    queries: int
-    metrics: dict[str, float]
-    latency_ms: dict[str, float]
-    config: dict[str, Any]
-    manifest: dict[str, Any]
-    ingest: dict[str, float] = field(default_factory=dict)
-    rewritten: dict[str, list[str]] = field(default_factory=dict)
-    # Per question, for the report folder (`--out`); not in `to_json()`.
-    per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
-    questions: dict[str, str] = field(default_factory=dict, repr=False)
-    relevant: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
-    latency_by_query: dict[str, float] = field(default_factory=dict, repr=False)
-    top: dict[str, list[Hit]] = field(default_factory=dict, repr=False)
-    chunk_level: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
-        return {
-            "dataset": self.dataset,
-            "split": self.split,
-            "queries": self.queries,
-            "metrics": self.metrics,
-            "latency_ms": self.latency_ms,
-            "config": self.config,
-            "manifest": self.manifest,
-            "ingest": self.ingest,
-            "rewritten": self.rewritten,
-        }
+    name: str
+    source: str
+    runtime: Runtime
 
 
-def eval_config(config: RagConfig, dataset: str) -> RagConfig:
-    """The configuration an evaluation runs with: its own index, deep enough candidates."""
-    return derive(
-        config,
-        data_dir=config.data_dir / "eval" / dataset,
-        retrieval={"candidates": max(config.retrieval.candidates, CHUNKS)},
-    )
+@dataclass(frozen=True, slots=True)
+class System:
+    """A variant answering with a model (None: the configuration's own), with or without
+    retrieval."""
+
+    name: str
+    variant: Variant
+    model: str | None = None
+    rag: bool = True
+
+    @property
+    def description(self) -> str:
+        config = self.variant.runtime.config
+        model = self.model or config.generator.model or "(the configured model)"
+        answering = (
+            f"answers by {config.generator.backend} model {model}"
+            if config.generator.backend != "none"
+            else "extractive answers (no model)"
+        )
+        retrieval = f"retrieval.mode={config.retrieval.mode}" if self.rag else "no retrieval"
+        return f"config {self.variant.source}; {retrieval}; {answering}"
 
 
-def evaluate_beir(
-    runtime: Runtime,
-    folder: Path,
-    split: str = "test",
-    progress: Progress | None = None,
-    compress: bool = False,
-) -> EvalReport:
-    """Ingest (or reuse) the corpus, run the split's queries, and compute the metrics.
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How `run_eval` runs: answers or retrieval only, the documents to index, parallelism."""
 
-    `runtime` gives the loaded model, the generation backend and the configuration under test;
-    the corpus goes into its own index. With `compress`, the best `COMPRESSED` chunks go
-    through the configured compressor first: a document whose chunks it drops loses its
-    rank there.
+    answers: bool = True
+    docs: Path | None = None
+    parallel: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(
+    variants: Sequence[Variant], models: Sequence[str], closed_book: bool = False
+) -> list[System]:
+    """The systems to run: each variant (with each model, when models are named); with
+    models or `closed_book`, each model also without retrieval (on the first variant).
 
     Raises:
-        ConfigError: The folder is not a BEIR dataset.
-        IndexMismatchError: The eval index was built with another model or chunker.
+        ConfigError: Models are named but the first configuration has no generation backend.
     """
-    progress = progress or NoProgress()
-    dataset = load_beir(folder, split)
-    config = eval_config(runtime.config, dataset.name)
-    with runtime.derived(config, write=True) as writer:
-        deep = writer.kb(create="")
-        ingested = ingest_jsonl(deep, dataset.corpus, prune=True, progress=progress)
-        ranked = run_queries(deep, dataset.queries, compress, progress)
-        # As `rag ask` runs a query: the user's own candidates, on the same index.
-        asked = deep.with_config(derive(config, retrieval=runtime.config.retrieval))
-        ranked.latencies = time_queries(asked, dataset.queries, compress)
-    run = {
-        q: list(dict.fromkeys(c.doc_id for c in chunks))[:DEPTH] for q, chunks in ranked.run.items()
-    }
-    report = ranked.report(
-        dataset.name,
-        split,
-        evaluate(run, dataset.qrels),
-        config,
-        {"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
-    )
-    return ranked.detail(report, judged_queries(run, dataset.qrels), dataset.queries, dataset.qrels)
-
-
-COMPRESSED = 10  # best chunks compressed per query in an evaluation
-
-
-@dataclass(slots=True)
-class RankedRun:
-    """Each query's chunks in rank order, and the time each query took."""
-
-    run: dict[str, list[Chunk]] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    deep_latencies: list[float] = field(default_factory=list)
-    context_tokens: list[tuple[int, int]] = field(default_factory=list)
-    queries: dict[str, list[str]] = field(default_factory=dict)  # when rewritten
-    top: dict[str, list[Hit]] = field(default_factory=dict)  # the best hits, for reports
-
-    def detail(
-        self,
-        report: EvalReport,
-        per_query: dict[str, dict[str, float]],
-        questions: dict[str, str],
-        relevant: dict[str, dict[str, int]],
-        chunk_level: bool = False,
-    ) -> EvalReport:
-        """The report with what the report folder shows per question."""
-        report.per_query, report.questions, report.relevant = per_query, questions, relevant
-        report.latency_by_query = dict(zip(questions, self.latencies, strict=False))
-        report.top, report.chunk_level = self.top, chunk_level
-        return report
-
-    def report(
-        self,
-        name: str,
-        split: str,
-        metrics: dict[str, float],
-        config: RagConfig,
-        ingest: dict[str, float],
-    ) -> EvalReport:
-        """The report for these metrics, with latency percentiles and context sizes."""
-        latency = {
-            "p50": percentile(self.latencies, 50, empty=0.0),
-            "p95": percentile(self.latencies, 95, empty=0.0),
-            "p50_eval_depth": percentile(self.deep_latencies, 50, empty=0.0),
-            "p95_eval_depth": percentile(self.deep_latencies, 95, empty=0.0),
-        }
-        if self.context_tokens:
-            before, after = np.mean(self.context_tokens, axis=0)
-            metrics = {**metrics, "context_tokens": float(after), "tokens_before": float(before)}
-        manifest = manifest_of(config)
-        return EvalReport(
-            dataset=name,
-            split=split,
-            queries=len(self.run),
-            metrics=metrics,
-            latency_ms=latency,
-            config=config.model_dump(mode="json"),
-            manifest=manifest.to_dict() if manifest else {},
-            ingest=ingest,
-            rewritten=self.queries,
+    if (models or closed_book) and variants[0].runtime.config.generator.backend == "none":
+        raise ConfigError(
+            "--model and --closed-book need a generation backend: set generator.backend "
+            "(and base_url) in the configuration, e.g. RAG_GENERATOR__BACKEND=openai"
         )
+    systems: list[System] = []
+    for variant in variants:
+        if models:
+            systems += [System(f"{variant.name}:{m}", variant, m) for m in models]
+        else:
+            systems.append(System(variant.name, variant))
+    first = variants[0]
+    for model in models or ([first.runtime.config.generator.model] if closed_book else []):
+        systems.append(System(f"no-rag:{model or first.name}", first, model or None, rag=False))
+    return systems
 
 
-def run_queries(
-    kb: KnowledgeBase, queries: dict[str, str], compress: bool, progress: Progress
-) -> RankedRun:
-    """Search every query as `rag ask` does (rewriting, retrieval, reranking), deep enough to
-    rank `DEPTH` documents; with `compress`, the best chunks are compressed (not reordered:
-    the order shown to a model is not a ranking)."""
-    search = kb.pipeline.search
-    compression = derive(kb.config.compression, reorder=False)
-    compressor = create_compressor(compression, kb.embedder, kb.index.analyzer, kb.languages)
-    tokens = kb.embedder.tokenizer
-    search.retrieve("warm-up query", 1)
-    out = RankedRun()
-    progress.start(len(queries), "querying")
-    for query_id, text in queries.items():
-        started = time.perf_counter()
-        trace = search.trace(text, CHUNKS)
-        hits = list(trace.hits)
-        if len(trace.queries) > 1 or trace.queries[0] != text:
-            out.queries[query_id] = list(trace.queries)
-        if compress:
-            head = hits[:COMPRESSED]
-            kept = compressor.compress(text, head)
-            out.context_tokens.append(
-                (
-                    sum(tokens.count([h.chunk.text for h in head])),
-                    sum(tokens.count([h.chunk.text for h in kept])),
-                )
+def index_key(config: RagConfig) -> str:
+    """A short hash of the settings an index is built with: configurations that share it
+    can share one index."""
+    parts = {
+        "embedder": config.embedder.model_dump(mode="json"),
+        "chunker": config.chunker.model_dump(mode="json"),
+        "lexical": config.lexical.model_dump(mode="json"),
+        "summary": config.summary.model_dump(mode="json"),
+        "store": [config.store.backend, config.store.uri],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
+
+
+class _Indexes:
+    """The index each variant searches: an evaluation index built once per index key (a
+    BEIR corpus or `--docs`), or the configuration's own."""
+
+    def __init__(self, stack: ExitStack, eval_set: EvalSet, docs: Path | None, progress: Progress):
+        self._stack, self._set, self._docs, self._progress = stack, eval_set, docs, progress
+        self._built: dict[str, KnowledgeBase] = {}
+        self.info: dict[str, dict[str, Any]] = {}
+
+    def base(self, variant: Variant) -> KnowledgeBase:
+        """The knowledge base the variant's questions are asked of."""
+        config = variant.runtime.config
+        if self._set.corpus is None and self._docs is None:
+            return variant.runtime.kb()
+        name = self._set.name if self._docs is None else self._docs.resolve().name
+        key = index_key(config)
+        folder = config.data_dir / "eval" / f"{name}-{key}"
+        eval_config = derive(config, data_dir=folder, kb="default")
+        if key not in self._built:
+            runtime = self._stack.enter_context(variant.runtime.derived(eval_config, write=True))
+            writer = runtime.kb(create="")
+            if self._docs is not None:
+                report = ingest_paths(writer, [self._docs], prune=True, progress=self._progress)
+            else:
+                assert self._set.corpus is not None
+                report = ingest_jsonl(writer, self._set.corpus, prune=True, progress=self._progress)
+            self._built[key] = writer
+            self.info[key] = {
+                "data_dir": str(eval_config.data_dir),
+                "ingest_seconds": round(report.seconds, 1),
+                "chunks_written": report.chunks_written,
+            }
+        return self._built[key].with_config(eval_config, variant.runtime)
+
+    def key_info(self, variant: Variant) -> dict[str, Any]:
+        return self.info.get(index_key(variant.runtime.config), {})
+
+
+def run_eval(
+    systems: Sequence[System],
+    eval_set: EvalSet,
+    judge: Judge | None,
+    prompts: EvalPrompts,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+) -> Results:
+    """Every system on every question of the set.
+
+    Raises:
+        ConfigError: A question's knowledge base does not exist, or a system needs a model
+            it does not have.
+        IndexMismatchError: A configuration changes how the index is built but the
+            questions are asked of an existing index (index a folder with `--docs`).
+    """
+    options = options or RunOptions()
+    progress = progress or NoProgress()
+    answers = options.answers and (
+        judge is not None or any(i.reference or i.answers for i in eval_set.items)
+    )
+    if eval_set.corpus is None and options.docs is None:
+        _same_index(systems)
+    warnings: list[str] = []
+    runs = []
+    with ExitStack() as stack:
+        indexes = _Indexes(stack, eval_set, options.docs, progress)
+        for system in systems:
+            base = indexes.base(system.variant)
+            run = _run_system(system, base, eval_set, judge, prompts, answers, options, progress)
+            warnings += [w for w in run.info.pop("problems", []) if w not in warnings]
+            run.info.update(indexes.key_info(system.variant))
+            runs.append(run)
+    primary = PRIMARY if eval_set.judged else "faithfulness" if judge else "rouge_l"
+    meta = {
+        **options.meta,
+        "judge": _judge_name(judge),
+        "warnings": warnings,
+        "grid": _grid(systems),
+    }
+    dataset = {
+        "name": eval_set.name,
+        "path": str(eval_set.path),
+        "questions": [i.to_json() for i in eval_set.items],
+    }
+    return Results(f"Evaluation: {eval_set.name}", dataset, runs, list(ALL_METRICS), primary, meta)
+
+
+def _same_index(systems: Sequence[System]) -> None:
+    """Questions asked of existing indexes: configurations that share an index (the same
+    data dir and store) must search it as it was built.
+
+    Raises:
+        ConfigError: Two configurations share an index but build it differently.
+    """
+    seen: dict[tuple[str, str, str], Variant] = {}
+    for system in systems:
+        config = system.variant.runtime.config
+        where = (str(config.data_dir.resolve()), config.store.backend, config.store.uri)
+        other = seen.setdefault(where, system.variant)
+        if index_key(config) != index_key(other.runtime.config):
+            raise ConfigError(
+                f"configuration {system.variant.source} builds its index differently from "
+                f"{other.source} (embedder, chunker, lexical, summary or store settings), but "
+                f"both would be asked of the one index in {config.data_dir}; pass --docs "
+                "FOLDER to index your documents once per configuration, or give each "
+                "configuration its own data_dir"
             )
-            hits = kept + hits[COMPRESSED:]
-        out.deep_latencies.append((time.perf_counter() - started) * 1000)
-        out.run[query_id] = [h.chunk for h in hits]
-        out.top[query_id] = hits[:5]
-        progress.advance(1)
+
+
+def _grid(systems: Sequence[System]) -> dict[str, dict[str, str]]:
+    """Model -> the names of its no-RAG and RAG systems (the first variant's), for the
+    models that have both."""
+    first = systems[0].variant
+    cells: dict[str, dict[str, str]] = {}
+    for system in systems:
+        if system.variant is not first:
+            continue
+        model = system.model or first.runtime.config.generator.model or "(configured model)"
+        cells.setdefault(model, {}).setdefault("rag" if system.rag else "no_rag", system.name)
+    return {m: sides for m, sides in cells.items() if len(sides) == 2}
+
+
+def _judge_name(judge: Judge | None) -> str:
+    return "none (no model configured)" if judge is None else judge.name
+
+
+def _run_system(
+    system: System,
+    base: KnowledgeBase,
+    eval_set: EvalSet,
+    judge: Judge | None,
+    prompts: EvalPrompts,
+    answers: bool,
+    options: RunOptions,
+    progress: Progress,
+) -> SystemRun:
+    config = base.config
+    manifest = manifest_of(config)
+    out = SystemRun(
+        system.name,
+        system.description,
+        system.variant.runtime.config.model_dump(mode="json"),
+        manifest.to_dict() if manifest else {},
+    )
+    items = list(eval_set.items)
+    problems: list[str] = []
+    qrels: dict[str, dict[str, int]] = {}
+    if system.rag:
+        deep = base.with_config(
+            derive(config, retrieval={"candidates": max(config.retrieval.candidates, CHUNKS)})
+        )
+        qrels = _retrieval(items, base, deep, out, problems, progress, system.name)
+    if answers:
+        _answers(system, items, base, out, qrels, judge, prompts, options, progress)
+    elif system.rag:
+        _timed_search(items, base, out)
+    out.info["problems"] = problems
     return out
 
 
-def time_queries(kb: KnowledgeBase, queries: dict[str, str], compress: bool) -> list[float]:
-    """Milliseconds per query as `rag ask` runs it: `retrieval.top_k` chunks from
-    `retrieval.candidates` per search (and compression of those chunks, with `compress`)."""
-    pipeline = kb.pipeline
-    pipeline.search.retrieve("warm-up query", 1)
-    latencies = []
-    for text in queries.values():
+def _kb(kb: KnowledgeBase, item: QaItem) -> KnowledgeBase:
+    """The knowledge base `item` is asked of, with the settings of `kb`."""
+    if not item.kb or item.kb == kb.config.kb:
+        return kb
+    return kb.runtime.kb(item.kb).with_config(derive(kb.config, kb=item.kb), kb.runtime)
+
+
+def _retrieval(
+    items: list[QaItem],
+    base: KnowledgeBase,
+    deep: KnowledgeBase,
+    out: SystemRun,
+    problems: list[str],
+    progress: Progress,
+    label: str,
+) -> dict[str, dict[str, int]]:
+    """Deep search per question: the ranking behind the retrieval metrics; returns the
+    relevant documents of each question."""
+    qrels: dict[str, dict[str, int]] = {}
+    by_kb: dict[str, list[QaItem]] = {}
+    for item in items:
+        by_kb.setdefault(item.kb if item.kb else base.config.kb, []).append(item)
+    progress.start(len(items), f"{label}: searching")
+    for kb, group in by_kb.items():
+        searcher = _kb(deep, QaItem(id="", question="", kb=kb))
+        judged = resolve(group, searcher.index)
+        problems += judged.problems
+        qrels.update(judged.qrels)
+        search = searcher.pipeline.search
+        for item in group:
+            trace = search.trace(item.question, CHUNKS)
+            ranked = list(dict.fromkeys(h.chunk.doc_id for h in trace.hits))[:DEPTH]
+            run = out.questions.setdefault(item.id, QuestionRun(item.id))
+            rels = judged.qrels.get(item.id, {})
+            if any(r > 0 for r in rels.values()):
+                run.scores.update(per_query(ranked, rels))
+            run.passages = [
+                passage_row(n, h, rels.get(h.chunk.doc_id, 0) > 0)
+                for n, h in enumerate(trace.hits[:_SHOWN], 1)
+            ]
+            if len(trace.queries) > 1 or trace.queries[0] != item.question:
+                run.queries = list(trace.queries)
+            progress.advance(1)
+    return qrels
+
+
+def _timed_search(items: list[QaItem], base: KnowledgeBase, out: SystemRun) -> None:
+    """Milliseconds per question as `rag ask` searches (`retrieval.top_k` chunks)."""
+    base.pipeline.search.retrieve("warm-up query", 1)  # the pipeline is built on first use
+    for item in items:
+        app = _kb(base, item)
         started = time.perf_counter()
-        hits = pipeline.search.retrieve(text, kb.config.retrieval.top_k)
-        if compress:
-            pipeline.compressor.compress(text, hits)
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
+        app.pipeline.search.retrieve(item.question, app.config.retrieval.top_k)
+        run = out.questions.setdefault(item.id, QuestionRun(item.id))
+        run.latency_ms["retrieval"] = (time.perf_counter() - started) * 1000
+
+
+def _answers(
+    system: System,
+    items: list[QaItem],
+    base: KnowledgeBase,
+    out: SystemRun,
+    qrels: dict[str, dict[str, int]],
+    judge: Judge | None,
+    prompts: EvalPrompts,
+    options: RunOptions,
+    progress: Progress,
+) -> None:
+    params = system.variant.runtime.config.generator.params
+    llm = base.runtime.generator(model=system.model) if system.model else None
+    if not system.rag and llm is None:
+        llm = base.runtime.generator()
+        if llm is None:
+            raise ConfigError(f"{system.name}: answering without retrieval needs a model")
+
+    def one(item: QaItem) -> tuple[QaItem, Answered, tuple[dict[str, float], list[str], Any]]:
+        if system.rag:
+            pipeline = _kb(base, item).pipeline
+            if llm is not None:
+                pipeline = replace(pipeline, llm=llm)
+            answered = answer_with_rag(pipeline, item.question)
+        else:
+            assert llm is not None
+            answered = answer_closed_book(llm, prompts, item.question, params)
+        return item, answered, score_answer(item, answered, judge)
+
+    if system.rag:
+        base.pipeline.search.retrieve("warm-up query", 1)  # built on first use: not timed
+    progress.start(len(items), f"{system.name}: answering")
+    with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
+        for item, answered, scored in pool.map(one, items):
+            run = out.questions.setdefault(item.id, QuestionRun(item.id))
+            _record(run, answered, scored, qrels.get(item.id, {}))
+            progress.advance(1)
+
+
+def _record(
+    run: QuestionRun,
+    answered: Answered,
+    scored: tuple[dict[str, float], list[str], dict[str, Any]],
+    rels: dict[str, int],
+) -> None:
+    """One answer, its scores and what it was written from, into the question's run."""
+    scores, unjudged, verdicts = scored
+    run.answer = answered.text
+    run.scores.update(scores)
+    run.unjudged = unjudged
+    run.verdicts = verdicts
+    if answered.retrieval_ms is not None:
+        run.latency_ms["retrieval"] = answered.retrieval_ms
+    run.latency_ms["answer"] = answered.answer_ms
+    if answered.passages:
+        run.passages = [
+            passage_row(n, h, rels.get(h.chunk.doc_id, 0) > 0)
+            for n, h in enumerate(answered.passages, 1)
+        ]
+    if answered.fallback:
+        run.verdicts["warnings"] = list(answered.warnings)
+
+
+def _rows(hits: Sequence[Hit], rels: dict[str, int]) -> list[dict[str, Any]]:
+    """The passages as the report shows them, relevant by document."""
+    return [passage_row(n, h, rels.get(h.chunk.doc_id, 0) > 0) for n, h in enumerate(hits, 1)]

@@ -17,16 +17,14 @@ Example:
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 from rag.config import GenerationParams
 from rag.errors import ConfigError
 from rag.generate.base import REPLY_ALLOWANCE, ChatBackend
 from rag.generate.citations import check_citations
 from rag.generate.prompts import PromptSet, context_block
-from rag.generate.synthesis import SYNTHESES, Synthesis, Task
+from rag.generate.synthesis import SYNTHESES, Draft, Synthesis, Task
 from rag.generate.tokens import EstimatedCounter, TokenCounter, prompt_tokens
 from rag.registry import build
 from rag.types import Hit
@@ -67,25 +65,6 @@ class CitationFilter:
         self.removed += checked.removed
         self.cited += [n for n in checked.cited if n not in self.cited]
         return checked.text
-
-
-@dataclass
-class Draft:
-    """What writing an answer gave besides its text, filled in as the text streams: the
-    sources cited, the markers removed, the tokens sent and received, the warnings."""
-
-    cited: list[int] = field(default_factory=list)
-    invalid_citations: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    warnings: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def spent(self, prompt: int = 0, completion: int = 0) -> None:
-        """Add one call's tokens (calls of `map_reduce` run in parallel threads)."""
-        with self._lock:
-            self.prompt_tokens += prompt
-            self.completion_tokens += completion
 
 
 class LLMGenerator:

@@ -19,20 +19,37 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from rag.config import GenerationParams
 from rag.generate.base import ChatBackend
 from rag.generate.prompts import NOTHING, PromptSet
 from rag.generate.tokens import TokenCounter, prompt_tokens
 
-if TYPE_CHECKING:
-    from rag.generate.llm import Draft
+__all__ = ["SYNTHESES", "Draft", "MapReduce", "Refine", "Stuff", "Synthesis", "Task"]
 
-__all__ = ["SYNTHESES", "MapReduce", "Refine", "Stuff", "Synthesis", "Task"]
+
+@dataclass
+class Draft:
+    """What writing an answer gave besides its text, filled in as the text streams: the
+    sources cited, the markers removed, the tokens sent and received, the warnings."""
+
+    cited: list[int] = field(default_factory=list)
+    invalid_citations: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def spent(self, prompt: int = 0, completion: int = 0) -> None:
+        """Add one call's tokens (calls of `map_reduce` run in parallel threads)."""
+        with self._lock:
+            self.prompt_tokens += prompt
+            self.completion_tokens += completion
 
 
 @dataclass(frozen=True, slots=True)
