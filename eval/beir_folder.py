@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import ConfigError
+from rag.jsonl import objects
 
 __all__ = ["BeirDataset", "load_beir"]
 
@@ -59,14 +59,9 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 def _read_queries(path: Path, wanted: set[str]) -> dict[str, str]:
     queries: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ConfigError(f"{path} line {number}: {exc}") from None
-            if str(row.get("_id")) in wanted:
-                queries[str(row["_id"])] = str(row.get("text", ""))
+    for number, row in objects(path):
+        if isinstance(row, ValueError):
+            raise ConfigError(f"{path} line {number}: {row}")
+        if str(row.get("_id")) in wanted:
+            queries[str(row["_id"])] = str(row.get("text", ""))
     return queries

@@ -23,13 +23,13 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.beir import load_beir
+from eval.beir_folder import load_beir
 from rag.errors import ConfigError
+from rag.jsonl import objects
 
 __all__ = ["EvalSet", "QaItem", "load_eval_set", "load_qa"]
 
@@ -101,16 +101,14 @@ def load_qa(path: Path) -> list[QaItem]:
     Raises:
         ConfigError: The file is missing, empty, or a line is not a question object.
     """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the question set {path}: {exc}") from exc
     items: list[QaItem] = []
     seen: set[str] = set()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        item = _item(path, number, line)
+    try:
+        rows = list(objects(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the question set {path}: {exc}") from exc
+    for number, row in rows:
+        item = _item(path, number, row)
         if item.id in seen:
             raise ConfigError(f"{path} line {number}: id {item.id!r} is used twice")
         seen.add(item.id)
@@ -120,14 +118,10 @@ def load_qa(path: Path) -> list[QaItem]:
     return items
 
 
-def _item(path: Path, number: int, line: str) -> QaItem:
+def _item(path: Path, number: int, row: dict[str, Any] | ValueError) -> QaItem:
     where = f"{path} line {number}"
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not JSON ({exc})") from exc
-    if not isinstance(row, dict):
-        raise ConfigError(f"{where}: expected an object with a question")
+    if isinstance(row, ValueError):
+        raise ConfigError(f"{where}: {row}; expected an object with a question")
     question = row.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ConfigError(f"{where}: `question` must be a non-empty string")

@@ -17,17 +17,17 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from eval.beir import EvalReport, eval_config, run_queries, time_queries
 from eval.metrics import evaluate, judged_queries
-from eval.run import EvalReport, eval_config, run_queries, time_queries
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_paths
 from rag.config import derive
 from rag.errors import ConfigError
 from rag.index import Index
+from rag.jsonl import objects
 from rag.runtime import Runtime
 
 __all__ = ["QUESTIONS", "evaluate_passages", "load_questions"]
@@ -42,21 +42,16 @@ def load_questions(file: Path) -> list[dict[str, object]]:
     Raises:
         ConfigError: The file is missing or a line is malformed.
     """
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read questions file {file}: {exc}") from exc
     rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{file} line {number}: {exc}") from exc
-        if not isinstance(row, dict) or not {"id", "question", "answers"} <= row.keys():
-            raise ConfigError(f"{file} line {number}: needs id, question and answers")
-        rows.append(row)
+    try:
+        for number, row in objects(file):
+            if isinstance(row, ValueError):
+                raise ConfigError(f"{file} line {number}: {row}")
+            if not {"id", "question", "answers"} <= row.keys():
+                raise ConfigError(f"{file} line {number}: needs id, question and answers")
+            rows.append(row)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read questions file {file}: {exc}") from exc
     return rows
 
 
