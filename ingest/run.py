@@ -29,10 +29,12 @@ from ingest.progress import NoProgress, Progress
 from ingest.split import TokenSplitter
 from ingest.writer import FileMark, Writer
 from rag.config import RagConfig
-from rag.errors import CorruptFileError, IngestError, MissingToolError
+from rag.errors import CorruptFileError, FileTooLargeError, IngestError, MissingToolError
 from rag.faults import crash_point
 from rag.index import Index
+from rag.jsonl import objects
 from rag.knowledge_base import KnowledgeBase
+from rag.sources import file_doc_id
 from rag.types import Document, Element
 
 __all__ = [
@@ -60,6 +62,7 @@ class FileResult:
     chunks: int = 0
     reason: str = ""  # why it failed or was skipped; when parsed, what the parser dropped
     doc_id: str = ""
+    code: str = ""  # a failure's kind (`IngestError.code`, or too_large), where known
 
 
 @dataclass(slots=True)
@@ -177,7 +180,9 @@ def ingest_paths(
             continue
         before = [] if sha is None or retry_failed else _failed_before(index, file, sha)
         if too_big:
-            report.results.append(FileResult(display(file), "failed", reason=too_big))
+            report.results.append(
+                FileResult(display(file), "failed", reason=too_big, code=FileTooLargeError.code)
+            )
         elif sha is None:
             report.results.append(FileResult(display(file), "skipped"))
         elif before:
@@ -187,24 +192,34 @@ def ingest_paths(
     marker = config.data_dir / _INTERRUPTED
     report.resumed = _left_last_time(marker)
     progress.start(len(todo), "parsing")
-    finished = 0
+    handed: list[tuple[str, list[FileResult]]] = []  # (catalog key, results) per file
+    stopped = False
     with _writing(kb, progress) as writer:
         try:
             with _pool(config, pool) as parsers:
                 for file, parts in parsers.parse(todo):
                     crash_point("after_parse")
-                    report.results += _ingest_file(index, writer, file, todo[file], parts)
-                    finished += 1
+                    results = _ingest_file(index, writer, file, todo[file], parts)
+                    handed.append((file_key(file), results))
                     progress.advance(1, display(file))
+            writer.flush()
         except KeyboardInterrupt:
-            # Ctrl-C or SIGTERM: what was parsed is written (and skipped by the next run).
-            report.interrupted = len(todo) - finished
-        writer.flush()
+            # Ctrl-C or SIGTERM: the writer stops at its next slice (leaving the _writing
+            # block closes it); what it wrote stays, and the next run skips it.
+            stopped = True
         report.reused = writer.reused
-    if report.interrupted is not None:
+    if stopped:
+        kept = [
+            results
+            for key, results in handed
+            if key in writer.written_files or all(r.status != "parsed" for r in results)
+        ]
+        report.results += [r for results in kept for r in results]
+        report.interrupted = len(todo) - len(kept)
         marker.write_text(json.dumps({"left": report.interrupted}), encoding="utf-8")
         report.seconds = time.monotonic() - started
         return report
+    report.results += [r for _, results in handed for r in results]
     marker.unlink(missing_ok=True)
     if prune:
         report.results += _prune(index, paths)
@@ -252,19 +267,22 @@ def _ingest_file(
     disk is temporary: its id is its content hash and its source the name it came with."""
     results: list[FileResult] = []
     kept: set[str] = set()
-    base_id, base_source = named or (file_key(file), display(file))
+    key = file_key(file)
+    base_id, base_source = named or (file_doc_id(key), display(file))
     for part in parts:
         doc_id = base_id if part.member is None else f"{base_id}!{part.member}"
         source = base_source if part.member is None else f"{base_source}!{part.member}"
         if part.error is not None:
-            results.append(FileResult(source, "failed", reason=_one_line(part.error)))
+            results.append(
+                FileResult(source, "failed", reason=_one_line(part.error), code=part.error.code)
+            )
             continue
         kept.add(doc_id)
         version = hashlib.sha256(f"{sha}\x00{part.member}".encode()).hexdigest()
         if named is not None and _current(index, doc_id, version):
             results.append(FileResult(source, "skipped", doc_id=doc_id))
             continue
-        origin = None if named else base_id
+        origin = None if named else key
         doc = Document(doc_id, source, version, part.elements, _title(part.elements), origin)
         chunks = writer.add(doc)
         results.append(FileResult(source, "parsed", chunks, reason=part.warning, doc_id=doc_id))
@@ -277,13 +295,13 @@ def _ingest_file(
     ]
     if all(r.status == "parsed" for r in results):
         # Archive members that are no longer in the archive go with the old version.
-        for old in index.documents(file=base_id):
+        for old in index.documents(file=key):
             if old.doc_id not in kept:
                 writer.flush()
                 index.delete_document(old.doc_id)
-        writer.file_done(FileMark(base_id, sha))
+        writer.file_done(FileMark(key, sha))
     elif lasting:  # a missing tool is not the file's fault: installing it should retry
-        writer.file_done(FileMark(base_id, sha, [(r.source, r.reason) for r in lasting]))
+        writer.file_done(FileMark(key, sha, [(r.source, r.reason) for r in lasting]))
     return results
 
 
@@ -311,7 +329,9 @@ def ingest_uploads(
     for name, path in files:
         too_big = _too_big(path, config.parser.max_file_mb)
         if too_big:
-            report.results.append(FileResult(name, "failed", reason=too_big))
+            report.results.append(
+                FileResult(name, "failed", reason=too_big, code=FileTooLargeError.code)
+            )
             continue
         sha = _sha256(path)
         if sha in todo.values():  # the same bytes twice in one upload: one document
@@ -411,17 +431,13 @@ def delete_source(kb: KnowledgeBase, source: str) -> list[str]:
 
 
 def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, object] | IngestError]]:
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict) or "_id" not in row:
-                    raise ValueError("no _id field")
-                yield number, row
-            except ValueError as exc:
-                yield number, CorruptFileError(f"line {number}: {exc}", source=display(file))
+    for number, row in objects(file):
+        if isinstance(row, dict) and "_id" not in row:
+            row = ValueError("no _id field")
+        if isinstance(row, ValueError):
+            yield number, CorruptFileError(f"line {number}: {row}", source=display(file))
+        else:
+            yield number, row
 
 
 def ingest_jsonl(

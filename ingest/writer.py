@@ -6,7 +6,9 @@ ones. The hand-over is bounded: `add` waits while `max_pending` documents are wa
 folder of large files never piles up in memory (back-pressure). Work is done in the order
 it was handed over, every index write of the run on the writer's thread; `flush` waits
 until everything handed over is written and re-raises the writer's error, if any. A file is
-marked as ingested only once its documents are written.
+marked as ingested only once its documents are written (`written_files` says which).
+`close` stops at the next slice of a large document's embedding: on Ctrl-C what is written
+stays, the documents still being embedded are dropped whole.
 
 Progress tells the truth while a large file is embedded: chunks embedded of chunks found,
 with the file they come from, after each slice of `SLICE` chunks.
@@ -64,6 +66,10 @@ class FileMark:
 _Item = tuple[DocRecord, list[Chunk]] | FileMark | threading.Event
 
 
+class _Stopped(Exception):
+    """The writer was closed while it embedded: the batch is dropped."""
+
+
 class Writer:
     """Embeds documents in batches of about `batch` chunks and writes each atomically."""
 
@@ -84,6 +90,7 @@ class Writer:
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self.found = self.embedded = 0
+        self.written_files: set[str] = set()  # catalog keys of the files marked so far
         self._thread = threading.Thread(target=self._run, name="rag-ingest-writer", daemon=True)
         self._thread.start()
 
@@ -120,8 +127,9 @@ class Writer:
         self._raise()
 
     def close(self) -> None:
-        """Stop the writer's thread once it has finished what it is doing (what was not
-        flushed is dropped: a document is written whole or not at all)."""
+        """Stop the writer's thread: a batch being embedded is dropped at its next slice, a
+        batch being written is finished (what was not flushed is dropped: a document is
+        written whole or not at all)."""
         self._stop.set()
         self._thread.join()
 
@@ -170,6 +178,7 @@ class Writer:
                 continue
             stat = key_path(mark.file).stat()
             self._index.set_file_state(mark.file, mark.sha256, stat.st_size, stat.st_mtime_ns)
+        self.written_files.update(mark.file for mark in self._marks)
         self._docs, self._marks = [], []
 
     def _embed(self) -> np.ndarray:
@@ -185,6 +194,8 @@ class Writer:
             return np.zeros((0, 1), np.float32)
         parts = []
         for start in range(0, len(texts), SLICE):
+            if self._stop.is_set():
+                raise _Stopped
             parts.append(self._embedder.embed_documents(texts[start : start + SLICE]))
             self.embedded += len(parts[-1])
             note = sources[min(start + SLICE, len(texts)) - 1]

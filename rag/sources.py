@@ -19,6 +19,7 @@ grown to several times what it holds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -26,14 +27,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.catalog import DocRecord
+from rag.jsonl import objects
 from rag.manifest import DEFAULT_KB
 
-__all__ = ["RecordedDoc", "SourceRecord", "Sources", "sources_path"]
+__all__ = ["RecordedDoc", "SourceRecord", "Sources", "file_doc_id", "sources_path"]
 
 
 def sources_path(data_dir: Path, kb: str = DEFAULT_KB) -> Path:
     """Where the source record of knowledge base `kb` lives."""
     return data_dir / "sources" / f"{kb}.jsonl"
+
+
+def file_doc_id(key: str) -> str:
+    """The document id of a file ingested from disk (`key`: its catalog key): a hash of the
+    key, so that the API shows no server path (`file:` and 32 hex digits); an archive's
+    members add `!member`. Documents ingested before this scheme keep their path ids until
+    their file changes."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"file:{digest[:32]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +60,12 @@ class RecordedDoc:
     def from_file(self) -> bool:
         """Whether it is the file itself or a member of it (not a row of a JSONL corpus)."""
         file = self.file
-        return file is not None and (self.doc_id == file or self.doc_id.startswith(f"{file}!"))
+        if file is None:
+            return False
+        return any(
+            self.doc_id == base or self.doc_id.startswith(f"{base}!")
+            for base in (file, file_doc_id(file))
+        )
 
 
 @dataclass(slots=True)
@@ -121,22 +137,16 @@ class SourceRecord:
     def read(self) -> Sources:
         """The record folded; an absent record holds nothing."""
         held = Sources()
-        try:
-            handle = self.path.open(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
+        if not self.path.exists():
             return held
-        with handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                held.lines += 1
-                try:
-                    entry = json.loads(line)
-                    if not isinstance(entry, dict):
-                        raise ValueError("not an object")
-                    held.apply(entry)
-                except (ValueError, KeyError):
-                    held.torn += 1
+        for _, entry in objects(self.path, errors="replace"):
+            held.lines += 1
+            try:
+                if isinstance(entry, ValueError):
+                    raise entry
+                held.apply(entry)
+            except (ValueError, KeyError):
+                held.torn += 1
         return held
 
     def put(self, docs: Iterable[DocRecord]) -> None:

@@ -69,8 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops as Ctrl-C does: finished work is kept
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C and SIGTERM: say so at once, then stop as Ctrl-C does (finished work is kept;
+    a second Ctrl-C while stopping quits without waiting)."""
+    err.print("stopping…", markup=False)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # Installed even where the parent started us with SIGINT ignored (a script's background
+    # job): `kill -INT` on the process group must stop a long ingest as Ctrl-C does.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     config: RagConfig | None = None
     try:
         for warning in unknown_variables(os.environ):
@@ -106,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         error(f"internal error: {type(exc).__name__}: {exc} (traceback in {log})")
         return ExitCode.INTERNAL
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _log_traceback(config: RagConfig | None) -> Path:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -35,15 +36,7 @@ def test_an_interrupted_ingest_keeps_what_is_finished_and_the_rerun_resumes(
         (folder / f"note-{n:03d}.txt").write_text(text, encoding="utf-8")
     # Batches of 4 chunks: documents become visible as they go, so the test sees progress.
     env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "index"), "RAG_EMBEDDER__BATCH_SIZE": "1"}
-    command = [sys.executable, "-m", "rag.cli", "ingest", "--quiet", str(folder)]
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,
-    )
+    command, process = _ingest(folder, env, _default_sigint)
     deadline = time.monotonic() + 180
     while _documents(tmp_path / "index" / "catalog.sqlite") < 8:
         assert time.monotonic() < deadline and process.poll() is None
@@ -61,6 +54,24 @@ def test_an_interrupted_ingest_keeps_what_is_finished_and_the_rerun_resumes(
     assert again.returncode == 0, again.stderr
     assert "resuming an interrupted ingest" in again.stdout
     assert f"skipped {written}" in again.stdout and f"parsed {FILES - written}" in again.stdout
+
+
+def _ingest(
+    folder: Path, env: dict[str, str], start: Callable[[], None]
+) -> tuple[list[str], subprocess.Popen[str]]:
+    """`rag ingest --quiet FOLDER` in a process group of its own (as a terminal's job), with
+    `start` run in the child first (what the parent leaves SIGINT as)."""
+    command = [sys.executable, "-m", "rag.cli", "ingest", "--quiet", str(folder)]
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=start,
+        start_new_session=True,
+    )
+    return command, process
 
 
 def _documents(catalog: Path) -> int:
@@ -85,3 +96,59 @@ def test_an_interrupted_run_that_wrote_nothing_does_not_say_nothing_changed(
     assert "nothing changed" not in capsys.readouterr().out
     _summary(IngestReport(), quiet=False)  # a run with truly nothing to do says so
     assert "nothing changed" in capsys.readouterr().out
+
+
+BIG_PARAGRAPHS = 2400
+
+
+def _ignore_sigint() -> None:
+    # What `setsid rag ingest big &` in a script gives the child: SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    "start", [_default_sigint, _ignore_sigint], ids=["terminal", "background-job"]
+)
+def test_ctrl_c_stops_a_large_document_mid_embedding_and_drops_it_whole(
+    tmp_path: Path, start: Callable[[], None]
+) -> None:
+    """The reporter's case: a large document in flight (here ~2400 chunks, minutes to embed
+    on CI). SIGINT to the process group, as a terminal's Ctrl-C sends it (also to a run whose
+    parent had SIGINT ignored, as a script's background job has), stops it at the next slice
+    of 256 chunks: exit 130, "stopping…" at once, the large document not written at all, and
+    the vector cache holding a fraction of its chunks."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    paragraphs = (
+        f"Paragraph {n}. Ledger entry {n * 7919 % 100003} records shipment {n} of crate "
+        f"{n % 97} to warehouse {n % 13}, inspected on day {n % 365} by clerk {n % 41}. " * 6
+        for n in range(BIG_PARAGRAPHS)
+    )
+    (folder / "000-big.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
+    for n in range(5):
+        (folder / f"note-{n}.txt").write_text(f"Note {n}: the ferry leaves at {n + 6}.", "utf-8")
+    index = tmp_path / "index"
+    _, process = _ingest(folder, {**os.environ, "RAG_DATA_DIR": str(index)}, start)
+    deadline = time.monotonic() + 300
+    while _count(index / "embeddings.sqlite", "vectors") < 256:  # one slice of the big one
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    embedded = _count(index / "embeddings.sqlite", "vectors")
+    assert process.returncode == 130, (out, err)
+    assert "stopping…" in err and "Traceback" not in err
+    assert "interrupted: 0 files written, 6 left; run the same command to finish" in err, err
+    # Stopped within a slice or two of the signal, not at the end of the document.
+    assert embedded < BIG_PARAGRAPHS / 2, embedded
+    assert _documents(index / "catalog.sqlite") == 0
+
+
+def _count(database: Path, table: str) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(database, timeout=1)) as db:
+            return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+    except sqlite3.Error:
+        return 0
