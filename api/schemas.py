@@ -170,12 +170,24 @@ class RetrieveOut(BaseModel):
     timings: dict[str, float]
 
 
+KB_NAME_RULE = (
+    "a knowledge base name starts with a lowercase letter and holds lowercase letters, digits "
+    "and _ (not last), up to 32 characters, e.g. hr_policies"
+)
+
+
 class KbIn(BaseModel):
     model_config = _STRICT
-    name: str = Field(
-        pattern=KB_NAME, description="Lowercase letters, digits and _ (not last), up to 32."
-    )
+    # The pattern documents the rule in the schema; the validator words the refusal.
+    name: str = Field(description=KB_NAME_RULE, json_schema_extra={"pattern": KB_NAME})
     description: str = Field("", max_length=2000)
+
+    @field_validator("name")
+    @classmethod
+    def _kb_name(cls, name: str) -> str:
+        if not re.fullmatch(KB_NAME, name):
+            raise ValueError(KB_NAME_RULE)
+        return name
 
 
 class KbOut(BaseModel):
@@ -208,6 +220,12 @@ class JobFile(BaseModel):
     doc_id: str
     chunks: int
     reason: str
+    code: str = Field(
+        "",
+        description="A failure's kind, where known: unsupported_format, corrupt_file, "
+        "empty_document, missing_tool, parse_timeout, parser_memory, unsafe_file, too_large, "
+        "bad_name, ingest_failed.",
+    )
 
 
 class JobOut(BaseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from rag.errors import FileTooLargeError
 from rag.state.base import UploadStaging
 
 __all__ = ["Saved", "UploadLike", "safe_name", "save_uploads"]
@@ -34,6 +35,7 @@ class Saved:
     name: str
     path: Path | None
     reason: str = ""
+    code: str = ""  # the refusal's kind (`FileResult.code`)
 
 
 _WHATWG = {"%22": '"', "%0D": "\r", "%0A": "\n"}  # how browsers (and httpx) escape names
@@ -70,7 +72,7 @@ async def save_uploads(
     for number, upload in enumerate(files):
         name, refused = safe_name(upload.filename)
         if refused:
-            saved.append(Saved(name, None, refused))
+            saved.append(Saved(name, None, refused, "bad_name"))
             continue
         path = folder / f"{number:04d}-{name}"
         size = 0
@@ -82,9 +84,8 @@ async def save_uploads(
                 handle.write(block)
         if size > max_file_bytes:
             path.unlink()
-            saved.append(
-                Saved(name, None, f"the file is over api.max_file_mb ({max_file_bytes / 1e6:g} MB)")
-            )
+            over = f"the file is over api.max_file_mb ({max_file_bytes / 1e6:g} MB)"
+            saved.append(Saved(name, None, over, FileTooLargeError.code))
             continue
         saved.append(Saved(name, path))
     return folder, saved

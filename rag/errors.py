@@ -10,6 +10,7 @@ RagError
 │   ├── MissingToolError        a system tool (tesseract, LibreOffice, pandoc) is not installed
 │   ├── ParseTimeoutError       the parser ran past the per-file time limit
 │   ├── ParserMemoryError       the parser ran past the per-process memory limit
+│   ├── FileTooLargeError       the file is over the size limit
 │   └── UnsafeFileError         refused unparsed: built to harm a parser (bombs, XXE)
 ├── StoreError                  the index cannot be opened or written
 │   ├── IndexLockedError        another process is writing this index
@@ -35,6 +36,7 @@ __all__ = [
     "CorruptFileError",
     "EmptyDocumentError",
     "EmptyIndexError",
+    "FileTooLargeError",
     "GenerationError",
     "IndexLockedError",
     "IndexMismatchError",
@@ -63,7 +65,16 @@ class ConfigError(RagError):
 
 
 class IngestError(RagError):
-    """One input could not be ingested. `source` names the file or document it concerns."""
+    """One input could not be ingested. `source` names the file or document it concerns;
+    `code` is the kind of failure, stable for clients (the web page words it in the reader's
+    language)."""
+
+    code = "ingest_failed"
+
+    def __init_subclass__(cls, code: str = "", **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
 
     def __init__(self, message: str, source: str | None = None) -> None:
         super().__init__(message)
@@ -74,31 +85,35 @@ class IngestError(RagError):
         return f"{self.source}: {message}" if self.source else message
 
 
-class UnsupportedFormatError(IngestError):
+class UnsupportedFormatError(IngestError, code="unsupported_format"):
     """No parser handles this file type."""
 
 
-class CorruptFileError(IngestError):
+class CorruptFileError(IngestError, code="corrupt_file"):
     """The file is malformed, encrypted or cannot be decoded."""
 
 
-class EmptyDocumentError(IngestError):
+class EmptyDocumentError(IngestError, code="empty_document"):
     """The file parsed but holds no text."""
 
 
-class MissingToolError(IngestError):
+class MissingToolError(IngestError, code="missing_tool"):
     """A system tool needed for this format is not installed."""
 
 
-class ParseTimeoutError(IngestError):
+class ParseTimeoutError(IngestError, code="parse_timeout"):
     """The parser ran past the configured per-file time limit."""
 
 
-class ParserMemoryError(IngestError):
+class ParserMemoryError(IngestError, code="parser_memory"):
     """The parser needed more memory than `parser.max_memory_mb` allows."""
 
 
-class UnsafeFileError(IngestError):
+class FileTooLargeError(IngestError, code="too_large"):
+    """The file is over `parser.max_file_mb` (or the service's `api.max_file_mb`)."""
+
+
+class UnsafeFileError(IngestError, code="unsafe_file"):
     """The file was refused before parsing: entity declarations (XXE, billion laughs), an
     archive or Office file that unpacks past the limits, names that escape a folder."""
 

@@ -60,7 +60,12 @@ def job_out(job: Job) -> JobOut:
         },
         files=[
             JobFile(
-                source=r.source, status=r.status, doc_id=r.doc_id, chunks=r.chunks, reason=r.reason
+                source=r.source,
+                status=r.status,
+                doc_id=r.doc_id,
+                chunks=r.chunks,
+                reason=r.reason,
+                code=r.code,
             )
             for r in job.results
         ],
@@ -113,13 +118,16 @@ async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
         await form.close()
     redo = {
         "uploads": [[s.name, str(s.path)] for s in saved if s.path is not None],
-        "refused": [[s.name, s.reason] for s in saved if s.path is None],
+        "refused": [[s.name, s.reason, s.code] for s in saved if s.path is None],
     }
     return _uploads(svc, kb, redo, folder)
 
 
 def _uploads(svc: Services, kb: str, redo: dict[str, Any], folder: Path | None) -> Job:
-    refused = [FileResult(name, "failed", reason=reason) for name, reason in redo["refused"]]
+    refused = [
+        FileResult(name, "failed", reason=reason, code=code[0] if code else "")
+        for name, reason, *code in redo["refused"]  # jobs queued before failure codes: none
+    ]
     accepted = [(name, Path(path)) for name, path in redo["uploads"]]
     target = svc.runtime.kb(kb)
 

@@ -211,7 +211,10 @@ def _translate(exc: Exception, suffix: str) -> IngestError:
             return CorruptFileError(
                 f"the content is not a valid {suffix} file (damaged or mislabelled): {exc}"
             )
-        return UnsupportedFormatError(f"unsupported file type ({exc})")
+        return UnsupportedFormatError(
+            "unsupported file type: the content is not a format this parser reads (PDF, "
+            "Office, HTML, Markdown, text, e-mail, images...); convert it or leave it out"
+        )
     return CorruptFileError(f"cannot parse the file ({text[:300]})")
 
 

@@ -72,10 +72,14 @@ def test_upload_list_ask_delete(service: ApiServer, admin: httpx.Client, tmp_pat
         failed = page.locator(".upload[data-state=failed]")
         done.wait_for(timeout=120_000)
         failed.wait_for(timeout=120_000)
-        assert "heron.md" in done.inner_text() and "1 chunks" in done.inner_text()
-        assert "broken.pdf" in failed.inner_text()
+        assert "heron.md" in done.inner_text() and "1 chunk" in done.inner_text()
+        assert "1 chunks" not in done.inner_text() and "broken.pdf" in failed.inner_text()
         assert failed.locator(".reason").inner_text().strip()  # the job's reason, in words
-        assert done.locator("progress").get_attribute("value") == "1"
+        # A full bar for a finished file, none for a failed one.
+        assert (
+            done.locator("progress").get_attribute("value") == "1"
+            and not failed.locator("progress").count()
+        )
         page.screenshot(path=str(screenshot_path("web-upload.png")))
 
         listed = page.locator("#doc-list li")
@@ -103,6 +107,47 @@ def test_upload_list_ask_delete(service: ApiServer, admin: httpx.Client, tmp_pat
         expect(page.locator(f"#kb option[value={KB}]")).to_have_count(0)
         assert admin.get(f"/v1/kbs/{KB}").status_code == 404
     assert_only_from(requests, service.url)
+
+
+_DROP_UNKNOWN = """(() => {
+  const files = new DataTransfer();
+  files.items.add(new File([new Uint8Array([0, 159, 146, 150, 7, 1, 0, 255])], "blob.bin"));
+  const drop = document.getElementById("drop");
+  const init = {dataTransfer: files, bubbles: true, cancelable: true};
+  drop.dispatchEvent(new DragEvent("drop", init));
+})()"""
+
+
+def test_chinese_page_words_refusals_in_chinese(service: ApiServer, admin: httpx.Client) -> None:
+    """The name rule is the server's, checked before sending and said in Chinese (it was a
+    looser pattern, then the server's raw regex); a failed file's reason is in Chinese with
+    no parser library's words (it was "Partitioning is not supported for the FileType.UNK
+    file type")."""
+    assert admin.post("/v1/kbs", json={"name": KB, "description": "x"}).status_code == 201
+    with browser_page(locale="zh-CN") as page:
+        open_app(page, service.url, ADMIN)
+        page.click("#kb-admin > summary")
+        for refused in ("1abc", "abc_", "Abc"):
+            page.fill("#kb-name", refused)
+            page.click("#kb-create button[type=submit]")
+            message = page.eval_on_selector("#kb-name", "e => e.validationMessage")
+            assert "以小写字母开头" in message, (refused, message)
+        names = [kb["name"] for kb in admin.get("/v1/kbs").json()["kbs"]]
+        assert not {"1abc", "abc_", "abc"} & set(names)  # nothing was sent
+        page.select_option("#docs-kb", KB)
+        page.evaluate(_DROP_UNKNOWN)
+        failed = page.locator(".upload[data-state=failed]")
+        failed.wait_for(timeout=120_000)
+        reason = failed.locator(".reason")
+        assert reason.inner_text() == "不支持的文件类型"
+        assert "unsupported file type" in (reason.get_attribute("title") or "")
+        assert "Partitioning" not in reason.get_attribute("title") + reason.inner_text()
+        assert failed.locator("progress").count() == 0
+        page.screenshot(path=str(screenshot_path("web-zh-refusals.png")))
+    refused = admin.post("/v1/kbs", json={"name": "abc_", "description": ""})
+    assert refused.status_code == 422
+    message = refused.json()["error"]["message"]
+    assert "starts with a lowercase letter" in message and "[a-z" not in message
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 
 import { getJson, postJson, remove, upload } from "./api.js";
 import { el } from "./dom.js";
-import { t } from "./i18n.js";
+import { failure, t } from "./i18n.js";
 import { describe, status } from "./notices.js";
 
 const POLL_MS = 400;
@@ -25,6 +25,12 @@ export class Documents {
     this.kb.addEventListener("change", () => this.refresh());
     this.filter.addEventListener("input", () => this.show());
     this.wireDrop();
+    // The server's naming rule, checked before sending and worded in the page's language.
+    const kbName = document.getElementById("kb-name");
+    kbName.addEventListener("input", () => kbName.setCustomValidity(""));
+    kbName.addEventListener("invalid", () => {
+      if (kbName.value && kbName.validity.patternMismatch) kbName.setCustomValidity(t("kbNameRule"));
+    });
     document.getElementById("kb-create").addEventListener("submit", (e) => {
       e.preventDefault();
       this.createKb();
@@ -138,19 +144,25 @@ export class Documents {
         await sleep(POLL_MS);
         job = await getJson(`/v1/jobs/${encodeURIComponent(job.id)}`);
       }
-      bar.max = 1;
-      bar.value = 1;
       const result = job.files[0];
       if (job.state === "failed" || !result || result.status === "failed") {
         set("failed");
-        reason.textContent = (result && result.reason) || job.error || "";
+        bar.remove(); // a failed file has no progress to show, not a full bar
+        const said = failure(result && result.code, (result && result.reason) || job.error || "");
+        reason.textContent = said.text;
+        reason.title = said.detail;
       } else if (result.status === "skipped") {
+        bar.max = 1;
+        bar.value = 1;
         set("skipped");
       } else {
+        bar.max = 1;
+        bar.value = 1;
         set("done", ` · ${t("chunks", { n: result.chunks })}`);
       }
     } catch (error) {
       set("failed");
+      bar.remove();
       reason.textContent = describe(error);
       this.onProblem(error);
     }
@@ -175,6 +187,12 @@ export class Documents {
   async createKb() {
     const name = document.getElementById("kb-name");
     const description = document.getElementById("kb-description");
+    if (!name.checkValidity()) {
+      name.setCustomValidity(t("kbNameRule"));
+      name.reportValidity();
+      status(t("kbNameRule"));
+      return;
+    }
     try {
       await postJson("/v1/kbs", { name: name.value.trim(), description: description.value.trim() });
       status(t("kbCreated", { kb: name.value.trim() }));

@@ -28,7 +28,8 @@ const TEXT = {
     dropHint: "PDF, Word, PowerPoint, Excel, HTML, Markdown, text, images…",
     filter: "Filter",
     manageKbs: "Knowledge bases",
-    kbName: "Name (a-z, 0-9, _)",
+    kbName: "Name (a-z first, then a-z, 0-9, _; not _ last)",
+    kbNameRule: "Start with a lowercase letter; then lowercase letters, digits and _ (not last); up to 32 characters, e.g. hr_policies.",
     kbDescription: "Description (used by auto routing)",
     create: "Create",
     deleteKb: "Delete this knowledge base",
@@ -65,6 +66,17 @@ const TEXT = {
     failed: "failed",
     skipped: "unchanged, already there",
     chunks: "{n} chunks",
+    chunks_one: "1 chunk",
+    reason_unsupported_format: "unsupported file type",
+    reason_corrupt_file: "the file is damaged or cannot be read",
+    reason_empty_document: "no text found in the file",
+    reason_missing_tool: "a tool needed for this format is not installed on the server",
+    reason_parse_timeout: "parsing took too long",
+    reason_parser_memory: "parsing needed too much memory",
+    reason_unsafe_file: "refused: the file looks built to harm a parser",
+    reason_too_large: "the file is too large",
+    reason_bad_name: "the file name cannot be used",
+    reason_ingest_failed: "the file could not be ingested",
     noKb: "No knowledge base yet: create one below.",
   },
   zh: {
@@ -92,7 +104,8 @@ const TEXT = {
     dropHint: "PDF、Word、PowerPoint、Excel、HTML、Markdown、文本、图片……",
     filter: "筛选",
     manageKbs: "知识库管理",
-    kbName: "名称（a-z、0-9、_）",
+    kbName: "名称（小写字母开头，可含 a-z、0-9、_，不以 _ 结尾）",
+    kbNameRule: "以小写字母开头，只含小写字母、数字和 _（不能以 _ 结尾），最多 32 个字符，例如 hr_policies。",
     kbDescription: "描述（自动路由时使用）",
     create: "创建",
     deleteKb: "删除此知识库",
@@ -129,6 +142,16 @@ const TEXT = {
     failed: "失败",
     skipped: "未变化，已存在",
     chunks: "{n} 个分块",
+    reason_unsupported_format: "不支持的文件类型",
+    reason_corrupt_file: "文件已损坏或无法读取",
+    reason_empty_document: "文件中没有找到文字",
+    reason_missing_tool: "服务器未安装处理此格式所需的工具",
+    reason_parse_timeout: "解析超时",
+    reason_parser_memory: "解析所需内存超出限制",
+    reason_unsafe_file: "已拒绝：文件疑似针对解析器的恶意构造",
+    reason_too_large: "文件太大",
+    reason_bad_name: "文件名无法使用",
+    reason_ingest_failed: "文件无法入库",
     noKb: "还没有知识库：请在下方创建。",
   },
 };
@@ -142,6 +165,14 @@ export function chooseLanguage() {
   return current;
 }
 
+// A failed file's reason in the reader's language: the server's words in English, the
+// code's wording otherwise (the server's words then in the tooltip).
+export function failure(code, reason) {
+  const known = code && TEXT[current][`reason_${code}`];
+  if (!known || (current === "en" && reason)) return { text: reason || known || "", detail: "" };
+  return { text: known, detail: reason || "" };
+}
+
 export function language() {
   return current;
 }
@@ -153,7 +184,9 @@ export function setLanguage(lang) {
 }
 
 export function t(key, values = {}) {
-  const text = TEXT[current][key] ?? TEXT.en[key] ?? key;
+  // A count of one takes the `_one` form where the language has one ("1 chunk").
+  const one = values.n === 1 ? TEXT[current][`${key}_one`] : undefined;
+  const text = one ?? TEXT[current][key] ?? TEXT.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
