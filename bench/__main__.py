@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import summarize, table
-from eval.beir import BeirDataset, load_beir
+from eval.beir_folder import BeirDataset, load_beir
 from eval.metrics import evaluate
 
 INGESTERS = ("bare", "langchain", "llamaindex", "ours")

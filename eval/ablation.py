@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.beir import EvalReport, evaluate_beir
 from eval.passages import QUESTIONS, evaluate_passages
-from eval.run import EvalReport, evaluate_beir
 from ingest.progress import Progress
 from rag.config import derive
 from rag.runtime import Runtime

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.beir import load_beir
+from eval.beir_folder import load_beir
 from eval.metrics import evaluate, judged_queries
 from eval.stats import percentile
 from ingest.progress import NoProgress, Progress

@@ -60,11 +60,11 @@ def metric_bars(metric: str, bars: Sequence[tuple[str, Summary]]) -> str:
     ]
     colours = [_COLOURS[i % len(_COLOURS)] for i in range(len(bars))]
     axes.bar(names, means, yerr=[low, high], capsize=4, color=colours)
-    for x, (mean, (_, summary)) in enumerate(zip(means, bars, strict=True)):
+    for x, (mean, top, (_, summary)) in enumerate(zip(means, high, bars, strict=True)):
         label = "n/a" if summary.n == 0 else f"{mean:.3f}"
         axes.annotate(
             label,
-            (x, mean),
+            (x, mean + top),  # above the interval's cap, not across it
             ha="center",
             va="bottom",
             fontsize=8,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eval.beir import EvalReport
 from eval.metrics import METRICS
 from eval.results import QuestionRun, Results, SystemRun, passage_row
-from eval.run import EvalReport
 
 __all__ = ["results_from_reports"]
 

@@ -24,7 +24,7 @@ from eval.charts import latency_boxes, metric_bars
 from eval.results import Comparison, Results, Summary
 from eval.stats import percentile
 
-__all__ = ["SIGNIFICANT", "markdown", "write_report"]
+__all__ = ["SIGNIFICANT", "markdown", "verdict", "write_report"]
 
 SIGNIFICANT = 0.05  # p-values below this are marked in the tables
 _TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
@@ -74,6 +74,41 @@ def _p(comparison: Comparison) -> str:
     return f"{comparison.p_value:.4f}{mark}"
 
 
+def verdict(results: Results) -> list[str]:
+    """The report's conclusion in words, on the primary metric: which system scores highest,
+    and for each system against the first which is better, by how much, and whether the
+    paired permutation test calls the difference significant."""
+    primary = results.primary
+    scored = [
+        (system.name, summary)
+        for system in results.systems
+        if (summary := system.summary(primary)) is not None and summary.n
+    ]
+    if not scored:
+        return [f"No system has a {primary} score: no verdict."]
+    name, best = max(scored, key=lambda pair: pair[1].mean)
+    lines = [f"On {primary} (the primary metric) {name} scores highest: {best.mean:.4f}."]
+    if len(results.systems) < 2:
+        return [*lines, "One system ran: there is nothing to compare it with."]
+    for c in results.comparisons():
+        if c.metric != primary:
+            continue
+        if c.delta == 0:
+            lines.append(f"{c.name} and {c.baseline} score the same on {c.n} questions.")
+            continue
+        better, worse = (c.name, c.baseline) if c.delta > 0 else (c.baseline, c.name)
+        said = f"{better} beats {worse} by {abs(c.delta):.4f} on {c.n} questions: "
+        if c.p_value < SIGNIFICANT:
+            said += f"a significant difference (p = {c.p_value:.4f} < {SIGNIFICANT})."
+        else:
+            said += (
+                f"not significant (p = {c.p_value:.4f} ≥ {SIGNIFICANT}); these questions do not "
+                "show that either is better."
+            )
+        lines.append(said)
+    return lines
+
+
 def markdown(results: Results) -> str:
     """The report as Markdown: what ran, the summary, the comparisons."""
     metrics = results.used_metrics()
@@ -87,6 +122,10 @@ def markdown(results: Results) -> str:
         f"- created: {meta.get('created_at', '')}",
         f"- versions: {', '.join(f'{k} {v}' for k, v in meta.get('versions', {}).items())}",
         f"- primary metric: {results.primary}",
+        "",
+        "## Verdict",
+        "",
+        *(f"- {line}" for line in verdict(results)),
         "",
         "## Summary (mean [95% bootstrap CI])",
         "",
@@ -183,6 +222,7 @@ def html(results: Results, data: dict[str, Any]) -> str:
         grid=grid(results),
         stages=STAGES,
         comparisons=results.comparisons(),
+        verdict=verdict(results),
         significant=SIGNIFICANT,
         charts=charts,
         latency_charts=latency,

@@ -38,13 +38,13 @@ from eval.answers import (
     answer_with_rag,
     score_answer,
 )
+from eval.beir import CHUNKS, DEPTH
 from eval.datasets import EvalSet, QaItem
 from eval.judge import JUDGED, Judge
 from eval.metrics import METRICS, PRIMARY, per_query
 from eval.prompts import EvalPrompts
 from eval.relevance import resolve
 from eval.results import QuestionRun, Results, SystemRun, passage_row
-from eval.run import CHUNKS, DEPTH
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl, ingest_paths
 from rag.config import RagConfig, derive

@@ -122,10 +122,10 @@ def _judge(runtime: Runtime) -> Any:
 
 
 def _run(config: RagConfig, args: argparse.Namespace) -> int:
-    from eval.compare import RunOptions, Variant, plan, run_eval
     from eval.datasets import load_eval_set
     from eval.meta import run_meta
     from eval.prompts import EvalPrompts
+    from eval.run import RunOptions, Variant, plan, run_eval
 
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be at least 1. Currently, it is {args.parallel}")

@@ -63,7 +63,7 @@ def _report(config: RagConfig, args: argparse.Namespace) -> int:
             questions = args.questions or QUESTIONS
             report = evaluate_passages(runtime, args.folder, questions, Bar(display), args.compress)
         else:
-            from eval.run import evaluate_beir
+            from eval.beir import evaluate_beir
 
             report = evaluate_beir(runtime, args.folder, args.split, Bar(display), args.compress)
     table = Table(

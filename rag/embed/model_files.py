@@ -17,7 +17,7 @@ from typing import Any
 
 from rag.config import EmbedderConfig
 from rag.errors import ModelUnavailableError
-from rag.models import model_dir
+from rag.model_folder import model_dir
 
 __all__ = [
     "BUNDLED_MODEL_NAMES",

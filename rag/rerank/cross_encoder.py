@@ -22,7 +22,7 @@ from typing import Any
 from rag.config import RerankerConfig
 from rag.errors import ModelUnavailableError
 from rag.index import contextual_text
-from rag.models import model_dir
+from rag.model_folder import model_dir
 from rag.types import Hit, StageScore
 
 __all__ = ["CrossEncoderReranker"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.beir import load_beir
+from eval.beir_folder import load_beir
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.embed import create_embedder
 from rag.stores import NativeLexicalStore

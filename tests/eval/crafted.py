@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from eval.compare import ALL_METRICS
 from eval.results import QuestionRun, Results, SystemRun
+from eval.run import ALL_METRICS
 
 
 def crafted(scores: dict[str, dict[str, list[float]]], unjudged: int = 0) -> Results:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import pytrec_eval
 
-from eval.beir import load_beir
+from eval.beir_folder import load_beir
 from eval.metrics import evaluate, per_query
 from rag.config import LexicalConfig
 from rag.lexical.analyzer import Analyzer

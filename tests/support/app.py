@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from eval.beir import EvalReport, evaluate_beir
 from eval.passages import evaluate_passages
-from eval.run import EvalReport, evaluate_beir
 from ingest.reindex import ReindexReport, Stats, reindex, stats
 from ingest.run import IngestReport, delete_source, ingest_jsonl, ingest_paths
 from rag.config import RagConfig
