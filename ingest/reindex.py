@@ -16,17 +16,15 @@ Example:
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.progress import NoProgress, Progress
 from rag.config import RagConfig, derive
 from rag.errors import ConfigError, EmptyIndexError, StoreError
-from rag.index import kb_catalog, kb_collection, kb_stores
+from rag.index import kb_collection, kb_stores
 from rag.knowledge_base import KnowledgeBase
 from rag.manifest import DEFAULT_KB, Manifest
 from rag.runtime import Runtime
@@ -101,7 +99,7 @@ def reindex(
 def _copy_into(
     source: KnowledgeBase, writer: Runtime, manifest: Manifest, same_dir: bool, bar: Progress
 ) -> ReindexReport:
-    config, index, target, kb = source.config, source.index, writer.config, source.config.kb
+    index, target, kb = source.index, writer.config, source.config.kb
     registry = writer.state.registry()
     existing = None if same_dir else registry.read()
     if existing is not None and (existing.embedder, existing.store) != (
@@ -140,7 +138,7 @@ def _copy_into(
                 f"chunks, of which {copied} were copied"
             )
         if not same_dir:
-            _backup(kb_catalog(config.data_dir, kb), kb_catalog(target.data_dir, kb))
+            source.runtime.state.copy_catalog(kb, writer.state)
         written = existing or replace(manifest, store=target.store.backend)
         entry = manifest.kbs.get(kb, {})
         written = written.with_kb(kb, entry.get("description", ""))
@@ -148,13 +146,6 @@ def _copy_into(
     finally:
         chunks.close()
     return ReindexReport(copied, copied_summaries, time.perf_counter() - started)
-
-
-def _backup(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite database (the backup API, not a file copy)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,22 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from filelock import FileLock
 
 from rag.config import LexicalConfig
-from rag.errors import EmptyIndexError, StoreError
+from rag.errors import ConfigError, EmptyIndexError, StoreError
 from rag.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
-from rag.state.base import Catalog, JobStore, KbRegistry, UploadStaging, VectorCache
+from rag.state.base import (
+    Catalog,
+    JobStore,
+    KbRegistry,
+    StateBackend,
+    UploadStaging,
+    VectorCache,
+)
 
 __all__ = ["EmbeddedState", "FileRegistry", "FolderStaging"]
 
@@ -129,6 +137,23 @@ class EmbeddedState:
             path.with_name(path.name + suffix).unlink(missing_ok=True)
         if path.parent != self.data_dir:  # `default`'s catalog sits in the data dir itself
             shutil.rmtree(path.parent, ignore_errors=True)
+
+    def copy_catalog(self, kb: str, into: StateBackend) -> None:
+        """Raises:
+        ConfigError: `into` is not an embedded state (no copy between backends yet)."""
+        from rag.index import kb_catalog
+
+        if not isinstance(into, EmbeddedState):
+            raise ConfigError(
+                f"copying a catalog from the embedded state into {type(into).__name__} is not "
+                "supported; reindex from the sources instead (rag reindex --from-sources)"
+            )
+        source, target = kb_catalog(self.data_dir, kb), kb_catalog(into.data_dir, kb)
+        into.drop_catalog(kb)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # The backup API: a consistent snapshot even while a writer commits (not a file copy).
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
 
     def vector_cache(self, max_mb: int) -> VectorCache:
         from rag.embed.vector_cache import SqliteVectorCache

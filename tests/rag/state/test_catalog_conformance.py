@@ -5,12 +5,14 @@ behaviour."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from rag.catalog import DocRecord, DocWrite
 from rag.config import LexicalConfig
 from rag.lexical.bm25 import LexicalRow
+from rag.state import open_state
 from rag.state.base import Catalog, StateBackend
 
 
@@ -146,3 +148,29 @@ def test_a_dropped_knowledge_base_catalog_is_empty_when_opened_again(
     finally:
         again.close()
         kept.close()
+
+
+def test_a_catalog_is_copied_whole_into_another_state(
+    state: StateBackend, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`rag reindex` into another data dir: the documents, file states and postings arrive;
+    what the target held for that knowledge base is replaced."""
+    source = state.catalog("hr", LexicalConfig())
+    write = _write("a", "v1", ["annual leave policy", "carry over rules"])
+    source.begin([write])
+    source.commit([write])
+    source.set_file_state("/files/a.md", "sha-a", 10, 20)
+    source.close()
+    target = open_state(request.node.callspec.params["state"], tmp_path / "elsewhere")
+    stale = target.catalog("hr", LexicalConfig())
+    stale.begin([_write("z", "v1", ["stale"])])
+    stale.commit([_write("z", "v1", ["stale"])])
+    stale.close()
+    state.copy_catalog("hr", target)
+    copied = target.catalog("hr", LexicalConfig())
+    try:
+        assert copied.get("a") == write.record and copied.get("z") is None
+        assert copied.file_state("/files/a.md") == ("sha-a", 10, 20)
+        assert [i for i, _ in copied.bm25.search(["leave"], 5)] == ["a-v1-0"]
+    finally:
+        copied.close()
