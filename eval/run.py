@@ -38,7 +38,7 @@ from eval.answers import (
     answer_with_rag,
     score_answer,
 )
-from eval.beir import CHUNKS, DEPTH
+from eval.beir import CHUNKS, DEPTH, warm_up
 from eval.datasets import EvalSet, QaItem
 from eval.judge import JUDGED, Judge
 from eval.metrics import METRICS, PRIMARY, per_query
@@ -300,6 +300,20 @@ def _run_system(
     return out
 
 
+def _kbs(base: KnowledgeBase, items: list[QaItem]) -> dict[str, KnowledgeBase]:
+    """The knowledge base each question is asked of, by name, each opened once (a fresh one
+    per question would build its pipeline again inside the timing) and warmed up with its
+    questions before anything is timed."""
+    kbs: dict[str, KnowledgeBase] = {}
+    for item in items:
+        name = item.kb or base.config.kb
+        if name not in kbs:
+            kbs[name] = _kb(base, item)
+    for name, kb in kbs.items():
+        warm_up(kb, [item.question for item in items if (item.kb or base.config.kb) == name])
+    return kbs
+
+
 def _kb(kb: KnowledgeBase, item: QaItem) -> KnowledgeBase:
     """The knowledge base `item` is asked of, with the settings of `kb`."""
     if not item.kb or item.kb == kb.config.kb:
@@ -348,9 +362,9 @@ def _retrieval(
 
 def _timed_search(items: list[QaItem], base: KnowledgeBase, out: SystemRun) -> None:
     """Milliseconds per question as `rag ask` searches (`retrieval.top_k` chunks)."""
-    base.pipeline.search.retrieve("warm-up query", 1)  # the pipeline is built on first use
+    kbs = _kbs(base, items)
     for item in items:
-        app = _kb(base, item)
+        app = kbs[item.kb or base.config.kb]
         started = time.perf_counter()
         app.pipeline.search.retrieve(item.question, app.config.retrieval.top_k)
         run = out.questions.setdefault(item.id, QuestionRun(item.id))
@@ -374,10 +388,11 @@ def _answers(
         llm = base.runtime.generator()
         if llm is None:
             raise ConfigError(f"{system.name}: answering without retrieval needs a model")
+    kbs = _kbs(base, items) if system.rag else {}
 
     def one(item: QaItem) -> tuple[QaItem, Answered, tuple[dict[str, float], list[str], Any]]:
         if system.rag:
-            pipeline = _kb(base, item).pipeline
+            pipeline = kbs[item.kb or base.config.kb].pipeline
             if llm is not None:
                 pipeline = replace(pipeline, llm=llm)
             answered = answer_with_rag(pipeline, item.question)
@@ -386,8 +401,6 @@ def _answers(
             answered = answer_closed_book(llm, prompts, item.question, params)
         return item, answered, score_answer(item, answered, judge)
 
-    if system.rag:
-        base.pipeline.search.retrieve("warm-up query", 1)  # built on first use: not timed
     progress.start(len(items), f"{system.name}: answering")
     with ThreadPoolExecutor(max_workers=max(1, options.parallel)) as pool:
         for item, answered, scored in pool.map(one, items):
