@@ -10,7 +10,10 @@ QUESTION ?= How do I remove a document from the index?
 BENCH_VENV := .venv-bench
 BENCH_ARGS ?=
 
-.PHONY: demo test setup lint clean bench bench-scale
+OPEN_WEBUI_VENV := .venv-open-webui
+OPEN_WEBUI_VERSION := 0.12.4
+
+.PHONY: demo test setup lint clean bench bench-scale open-webui test-open-webui
 
 setup: $(VENV)/.installed
 
@@ -63,6 +66,23 @@ bench-scale: $(VENV)/.installed
 
 test: lint
 	$(BIN)/pytest
+
+# Open WebUI, the front end the README points to, in a venv of its own (it pins its own
+# libraries), torch 2.13.0 first and held there by a constraints file (else a CUDA torch).
+$(OPEN_WEBUI_VENV)/.installed:
+	$(PYTHON) -m venv $(OPEN_WEBUI_VENV)
+	$(OPEN_WEBUI_VENV)/bin/pip install --quiet --upgrade pip
+	$(OPEN_WEBUI_VENV)/bin/pip install --quiet torch==2.13.0
+	echo "torch==2.13.0" > $(OPEN_WEBUI_VENV)/constraints.txt
+	$(OPEN_WEBUI_VENV)/bin/pip install --quiet -c $(OPEN_WEBUI_VENV)/constraints.txt \
+		open-webui==$(OPEN_WEBUI_VERSION)
+	touch $@
+
+open-webui: $(OPEN_WEBUI_VENV)/.installed
+
+# The slow test that types a question into Open WebUI's own page (tests/api/test_open_webui.py).
+test-open-webui: setup open-webui
+	RAG_OPEN_WEBUI=$(OPEN_WEBUI_VENV)/bin/open-webui $(BIN)/pytest -m slow tests/api/test_open_webui.py
 
 lint: setup
 	$(BIN)/ruff format --check rag ingest api eval tests bench
