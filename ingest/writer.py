@@ -34,7 +34,7 @@ from rag.types import Chunk, Document
 
 __all__ = ["SLICE", "FileMark", "Writer", "embedding_text"]
 
-SLICE = 256  # chunks embedded between two progress reports
+SLICE = 128  # chunks embedded between two progress reports (and checks for Ctrl-C)
 
 
 def embedding_text(chunk: Chunk, tokenizer: Tokenizer) -> str:

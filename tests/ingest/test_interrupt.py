@@ -115,7 +115,7 @@ def test_ctrl_c_stops_a_large_document_mid_embedding_and_drops_it_whole(
     """The reporter's case: a large document in flight (here ~2400 chunks, minutes to embed
     on CI). SIGINT to the process group, as a terminal's Ctrl-C sends it (also to a run whose
     parent had SIGINT ignored, as a script's background job has), stops it at the next slice
-    of 256 chunks: exit 130, "stopping…" at once, the large document not written at all, and
+    of 128 chunks: exit 130, "stopping…" at once, the large document not written at all, and
     the vector cache holding a fraction of its chunks."""
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -130,7 +130,7 @@ def test_ctrl_c_stops_a_large_document_mid_embedding_and_drops_it_whole(
     index = tmp_path / "index"
     _, process = _ingest(folder, {**os.environ, "RAG_DATA_DIR": str(index)}, start)
     deadline = time.monotonic() + 300
-    while _count(index / "embeddings.sqlite", "vectors") < 256:  # one slice of the big one
+    while _count(index / "embeddings.sqlite", "vectors") < 256:  # two slices of the big one
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGINT)
