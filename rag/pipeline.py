@@ -199,8 +199,9 @@ class Answering:
         """The model's answer, or None (with `failure` set) where the extractive one is
         given instead."""
         started, draft, sent = time.perf_counter(), Draft(), []
+        pieces = llm.write(self.question, context, self._params, draft)
         try:
-            for piece in llm.write(self.question, context, self._params, draft):
+            for piece in pieces:
                 sent.append(piece)
                 yield piece
         except ModelUnreachableError as exc:
@@ -215,6 +216,8 @@ class Answering:
                 raise
             self._fall_back("broken_off", f"the model failed mid-answer ({exc})", warnings)
             return None
+        finally:
+            pieces.close()  # left early (the client went away): closes the model's request
         warnings += [w for w in draft.warnings if w not in warnings]
         return Answer(
             "".join(sent).strip(),

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from rag.config import GenerationParams
 from rag.errors import ConfigError
@@ -156,7 +156,7 @@ class LLMGenerator:
         hits: Sequence[Hit],
         params: GenerationParams | None = None,
         draft: Draft | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """The answer's text as the model writes it, markers that point to no source taken
         out; `draft` gets the sources cited, the tokens and the warnings as it goes. The
         request is sent when iteration starts; closing the iterator closes it.
