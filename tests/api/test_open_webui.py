@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rag.config import RagConfig
@@ -26,6 +25,7 @@ from tests.support.api_server import ApiServer
 from tests.support.app import ingest
 from tests.support.browser import browser_page, screenshot_path
 from tests.support.llama import free_port
+from tests.support.loopback import wait_until_up
 from tests.support.proxy import Proxy, recording_proxy
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,8 @@ def open_webui(tmp_path_factory: pytest.TempPathFactory, proxy: Proxy) -> Iterat
         "ANONYMIZED_TELEMETRY": "false",
         "DO_NOT_TRACK": "true",
     }
-    log = (home / "open-webui.log").open("wb")
+    log_file = home / "open-webui.log"
+    log = log_file.open("wb")
     process = subprocess.Popen(
         [str(OPEN_WEBUI), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -87,16 +88,12 @@ def open_webui(tmp_path_factory: pytest.TempPathFactory, proxy: Proxy) -> Iterat
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert process.poll() is None, (home / "open-webui.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "Open WebUI did not start in 300 s"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
+        wait_until_up(
+            f"{url}/health",
+            300,
+            "Open WebUI",
+            lambda: None if process.poll() is None else log_file.read_text()[-3000:],
+        )
         yield url
     finally:
         process.terminate()

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.support.llama import free_port
+from tests.support.loopback import wait_until_up
 
 __all__ = ["ApiServer", "rss_mb"]
 
@@ -52,19 +52,16 @@ class ApiServer:
         self.process = subprocess.Popen(
             command, env=self.env(), stdout=handle, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rag serve exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"rag serve did not start in {timeout_s} s: {self.log.read_text()[-3000:]}"
-        )
+        process = self.process
+        try:
+            wait_until_up(
+                f"{self.url}/healthz",
+                timeout_s,
+                "rag serve",
+                lambda: None if process.poll() is None else f"exit code {process.returncode}",
+            )
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}: {self.log.read_text()[-3000:]}") from None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

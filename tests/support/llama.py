@@ -6,10 +6,9 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from tests.support.loopback import wait_until_up
 
 MODEL = "tiny"
 
@@ -53,12 +52,5 @@ def start_server(
 
 
 def wait_ready(port: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"llama.cpp server on port {port} did not start in {timeout_s} s")
+    url = f"http://127.0.0.1:{port}/v1/models"
+    wait_until_up(url, timeout_s, f"llama.cpp server on port {port}")
