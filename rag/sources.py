@@ -141,9 +141,10 @@ class SourceRecord:
             return held
         for _, entry in objects(self.path, errors="replace"):
             held.lines += 1
+            if isinstance(entry, ValueError):
+                held.torn += 1
+                continue
             try:
-                if isinstance(entry, ValueError):
-                    raise entry
                 held.apply(entry)
             except (ValueError, KeyError):
                 held.torn += 1

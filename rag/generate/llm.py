@@ -173,7 +173,6 @@ class LLMGenerator:
             _blocks(hits),
             params or self._params,
             self._language,
-            draft.warnings.append,
             self._counter,
             draft,
         )

@@ -14,7 +14,7 @@ Blocks keep their numbers in every strategy, so `[n]` always means the same sour
 Example:
     >>> synthesis = SYNTHESES["refine"](parallel=1)
     >>> pieces = synthesis.write(Task(backend, prompts, "how many days?", blocks,
-    ...     GenerationParams(), "auto", print, EstimatedCounter(), Draft()))  # doctest: +SKIP
+    ...     GenerationParams(), "auto", EstimatedCounter(), Draft()))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class Draft:
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One question to answer from numbered context blocks; every call's tokens are added
-    to `draft` (counted on the messages as sent, and on the reply)."""
+    """One question to answer from numbered context blocks; every call's tokens (counted on
+    the messages as sent, and on the reply) and the backend's warnings go to `draft`."""
 
     backend: ChatBackend
     prompts: PromptSet
@@ -63,7 +63,6 @@ class Task:
     blocks: Sequence[str]
     params: GenerationParams
     language: str
-    warn: Callable[[str], None]
     counter: TokenCounter
     draft: Draft
 
@@ -71,7 +70,7 @@ class Task:
         messages = self.prompts.render(kind, self.question, self.language, **fields)
         self.draft.spent(prompt=prompt_tokens(self.counter, messages))
         reply: list[str] = []
-        pieces = self.backend.stream(messages, self.params, self.warn)
+        pieces = self.backend.stream(messages, self.params, self.draft.warnings.append)
         try:
             for piece in pieces:
                 reply.append(piece)
