@@ -82,7 +82,7 @@ def clear_index(config: RagConfig, state: StateBackend) -> Sources:
     if manifest is None:
         return held  # no manifest: no store was ever written with this model
     try:
-        chunks, summaries = kb_stores(config, manifest)
+        chunks, summaries = kb_stores(config, manifest, state)
         try:
             summaries.drop()
             chunks.drop()

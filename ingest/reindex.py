@@ -111,7 +111,7 @@ def _copy_into(
             "target an empty data_dir"
         )
     started = time.perf_counter()
-    chunks, summaries = kb_stores(target, manifest)
+    chunks, summaries = kb_stores(target, manifest, writer.state)
     try:
         if chunks.count() or summaries.count():
             raise ConfigError(

@@ -216,6 +216,16 @@ class SqliteCatalog:
         rows = self._read().execute("SELECT file, sha256 FROM file_state")
         return {str(file): str(sha) for file, sha in rows}
 
+    def file_rows(self) -> list[tuple[str, str, int, int]]:
+        """Every file state: (file, sha256, size, mtime_ns)."""
+        rows = self._read().execute("SELECT file, sha256, size, mtime_ns FROM file_state")
+        return [(str(f), str(sha), int(size), int(mtime)) for f, sha, size, mtime in rows]
+
+    def failures(self) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+        """Every remembered failure: file -> (sha256, [(source, reason)])."""
+        rows = self._read().execute("SELECT file, sha256, reasons FROM failures")
+        return {f: (sha, [(a, b) for a, b in json.loads(raw)]) for f, sha, raw in rows}
+
     def failure(self, file: str) -> tuple[str, list[tuple[str, str]]] | None:
         """(sha256, [(source, reason)]) of the content `file` last failed at, if it did."""
         sql = "SELECT sha256, reasons FROM failures WHERE file=?"

@@ -38,6 +38,7 @@ __all__ = [
     "AnswerConfig",
     "ChunkerConfig",
     "CompressionConfig",
+    "DatabaseConfig",
     "EmbedderConfig",
     "GenerationParams",
     "GeneratorConfig",
@@ -58,7 +59,7 @@ __all__ = [
 
 # RAG_ variables that are not settings: the config file's name, the tests' data folder, the
 # key `rag ingest --server` sends.
-_SECRETS = frozenset({"keys", "key", "api_key", "token"})  # values never echoed in errors
+_SECRETS = frozenset({"keys", "key", "api_key", "token", "url"})  # values never echoed in errors
 _NOT_SETTINGS = frozenset({"RAG_CONFIG", "RAG_TEST_DATA", "RAG_API_KEY"})
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -297,7 +298,10 @@ class StoreConfig(BaseModel):
     """Which vector store holds the index."""
 
     model_config = _FROZEN
-    backend: str = Field("chroma", description="chroma or milvus.")
+    backend: str = Field(
+        "chroma",
+        description="chroma, milvus, or pgvector (the vectors in database.url's PostgreSQL).",
+    )
     collection: str = "chunks"
     uri: str = Field(
         "",
@@ -317,7 +321,30 @@ class StateConfig(BaseModel):
 
     model_config = _FROZEN
     backend: str = Field(
-        "embedded", description="embedded: files and SQLite in data_dir, no server."
+        "",
+        description="embedded: files and SQLite in data_dir, no server; postgres: the "
+        "database at database.url. Empty: postgres when database.url is set, else embedded.",
+    )
+
+
+class DatabaseConfig(BaseModel):
+    """The PostgreSQL that holds the shared state (and, with store.backend = pgvector, the
+    vectors) when several processes or machines serve one index."""
+
+    model_config = _FROZEN
+    url: SecretStr = Field(
+        SecretStr(""),
+        description="postgresql://user:password@host:5432/dbname; empty: no database (the "
+        "embedded default).",
+    )
+    namespace: str = Field(
+        "rag",
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="The schema the tables live in: one per deployment sharing a database.",
+    )
+    pool_size: int = Field(8, ge=1, le=200, description="Connections each process keeps.")
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="How long to wait for the database at start."
     )
 
 
@@ -639,6 +666,7 @@ class RagConfig(BaseSettings):
     parser: ParserConfig = ParserConfig()
     store: StoreConfig = StoreConfig()
     state: StateConfig = StateConfig()
+    database: DatabaseConfig = DatabaseConfig()
     lexical: LexicalConfig = LexicalConfig()
     summary: SummaryConfig = SummaryConfig()
     retrieval: RetrievalConfig = RetrievalConfig()
@@ -649,6 +677,14 @@ class RagConfig(BaseSettings):
     generator: GeneratorConfig = GeneratorConfig()
     api: ApiConfig = ApiConfig()
     eval: EvalConfig = EvalConfig()
+
+    @property
+    def state_backend(self) -> str:
+        """The state backend in effect: `state.backend`, or when empty, postgres with a
+        database.url and embedded without."""
+        if self.state.backend:
+            return self.state.backend
+        return "postgres" if self.database.url.get_secret_value() else "embedded"
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 __all__ = [
     "ConfigError",
     "CorruptFileError",
+    "DatabaseUnavailableError",
     "EmptyDocumentError",
     "EmptyIndexError",
     "FileTooLargeError",
@@ -124,6 +125,11 @@ class StoreError(RagError):
 
 class IndexLockedError(StoreError):
     """Another process holds the index's write lock."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The PostgreSQL of `database.url` does not answer (not started, gone away, refusing);
+    the message names it without its password. Retry once it is back."""
 
 
 class IndexMismatchError(StoreError):

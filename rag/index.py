@@ -31,7 +31,7 @@ from rag.errors import (
 from rag.faults import crash_point
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
-from rag.locks import WriteLock
+from rag.locks import WriterLock
 from rag.manifest import DEFAULT_KB, Manifest, check_manifest
 from rag.rwlock import ReadWriteLock
 from rag.sources import SourceRecord, Sources, sources_path
@@ -56,14 +56,16 @@ def built_lexical(config: RagConfig, manifest: Manifest) -> LexicalConfig:
     return derive(config.lexical, **manifest.lexical)
 
 
-def kb_stores(config: RagConfig, manifest: Manifest) -> tuple[VectorStore, VectorStore]:
+def kb_stores(
+    config: RagConfig, manifest: Manifest, state: StateBackend
+) -> tuple[VectorStore, VectorStore]:
     """The chunk and summary collections of knowledge base `config.kb`, opened: the one
     place a knowledge base's stores are opened (its index, a copy's target, a rebuild's
     clearing). Closing the first closes both (they share the connection)."""
     collection = kb_collection(config.store.collection, config.kb)
     store = derive(config.store, collection=collection)
     lexical = built_lexical(config, manifest)
-    chunks = open_store(store, config.data_dir, manifest.embedder.dimension, lexical)
+    chunks = open_store(store, config.data_dir, manifest.embedder.dimension, lexical, state)
     return chunks, chunks.sibling(f"{collection}_summaries")
 
 
@@ -83,7 +85,7 @@ class Index:
         stores: tuple[VectorStore, VectorStore],
         catalog: Catalog,
         analyzer: Analyzer,
-        lock: WriteLock | None,
+        lock: WriterLock | None,
         summarizer: Summarizer | None = None,
         sources: SourceRecord | None = None,
     ) -> None:
@@ -105,7 +107,7 @@ class Index:
         embedder: Embedder | None,
         state: StateBackend,
         *,
-        lock: WriteLock | None = None,
+        lock: WriterLock | None = None,
         summarizer: Summarizer | None = None,
         create: str | None = None,
     ) -> Index:
@@ -132,7 +134,7 @@ class Index:
             manifest = _manifest(config, embedder, state.registry(), write, create)
             if manifest is None:  # a reader of a data dir nothing was ingested into
                 return cls.empty(data_dir, config.lexical)
-            stores = kb_stores(config, manifest)
+            stores = kb_stores(config, manifest, state)
             chunks = stores[0]
             lexical = built_lexical(config, manifest)
             catalog = state.catalog(config.kb, lexical)

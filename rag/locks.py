@@ -15,7 +15,7 @@ from typing import IO
 
 from rag.errors import IndexLockedError
 
-__all__ = ["SERVER_NOTE", "WriteLock"]
+__all__ = ["SERVER_NOTE", "SharedWrites", "WriteLock", "WriterLock"]
 
 SERVER_NOTE = "server.json"  # written by `rag serve`: {"pid", "url"}
 
@@ -58,6 +58,22 @@ class WriteLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+class SharedWrites:
+    """The write lock of a deployment whose state and vectors are all in servers (PostgreSQL,
+    pgvector or a Milvus server): many processes write at once, each knowledge base's
+    commits ordered by the database (`rag.postgres.Database.transaction`), so nothing is
+    held here."""
+
+    def share(self) -> SharedWrites:
+        return self
+
+    def release(self) -> None:
+        """Nothing to release."""
+
+
+WriterLock = WriteLock | SharedWrites  # what a writing runtime holds
 
 
 def _held(data_dir: Path, holder: str) -> str:

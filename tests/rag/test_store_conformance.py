@@ -1,7 +1,8 @@
 """One conformance suite for every vector store backend: Chroma embedded, a Chroma server
 (`chroma run`, started here on a free loopback port), Milvus Lite (a local .db file) and a
 Milvus server URI (Milvus Lite's own gRPC server, `milvus-lite server`: the code path a
-Milvus standalone or cluster takes; a real Milvus server cannot run here)."""
+Milvus standalone or cluster takes; a real Milvus server cannot run here) and pgvector (a
+real PostgreSQL 18 with pgvector 0.8.6, `tests.support.postgres`)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
-from rag.config import StoreConfig
+from rag.config import DatabaseConfig, RagConfig, StoreConfig
 from rag.errors import StoreError
+from rag.state import open_state
+from rag.state.base import StateBackend
 from rag.stores import And, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.types import Chunk
 
@@ -84,7 +88,7 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from (f"http://127.0.0.1:{port}" for _ in _serve(args, check, "milvus-lite server"))
 
 
-BACKENDS = ["chroma", "chroma_server", "milvus_lite", "milvus_server"]
+BACKENDS = ["chroma", "chroma_server", "milvus_lite", "milvus_server", "pgvector"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -100,19 +104,32 @@ def make_store(
         config = StoreConfig(backend="chroma", uri=request.getfixturevalue("chroma_server"))
     elif kind == "milvus_lite":
         config = StoreConfig(backend="milvus", uri=str(tmp_path / "lite.db"))
-    else:
+    elif kind == "milvus_server":
         config = StoreConfig(backend="milvus", uri=request.getfixturevalue("milvus_server"))
+    else:
+        config = StoreConfig(backend="pgvector")
+    state = _state(request, tmp_path) if kind == "pgvector" else None
     opened: list[VectorStore] = []
 
     def make(dimension: int = DIM, name: str | None = None) -> VectorStore:
         name = name or f"conformance_{next(_names)}_{kind}"
-        store = open_store(config.model_copy(update={"collection": name}), tmp_path, dimension)
+        named = config.model_copy(update={"collection": name})
+        store = open_store(named, tmp_path, dimension, state=state)
         opened.append(store)
         return store
 
     yield make
     for store in opened:
         store.close()
+    if state is not None:
+        state.close()
+
+
+def _state(request: pytest.FixtureRequest, tmp_path: Path) -> StateBackend:
+    """The PostgreSQL state whose database holds the pgvector tables (a fresh database)."""
+    url = request.getfixturevalue("postgres_url")
+    config = RagConfig(data_dir=tmp_path, database=DatabaseConfig(url=SecretStr(url)))
+    return open_state(config)
 
 
 def _vector(i: int) -> np.ndarray:
@@ -293,7 +310,7 @@ def test_native_text_search_where_the_store_has_it(
     ]
     store.upsert(chunks, np.stack([_vector(i) for i in range(3)]))
     if not isinstance(store, NativeLexicalStore):
-        assert store.__class__.__name__ == "ChromaStore"
+        assert store.__class__.__name__ in ("ChromaStore", "PgVectorStore")
         return
     lexical = store.search_lexical("cafeteria", 3)
     assert [h.chunk.chunk_id for h in lexical] == ["c1"] and lexical[0].score > 0

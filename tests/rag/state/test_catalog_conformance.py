@@ -5,15 +5,14 @@ behaviour."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from rag.catalog import DocRecord, DocWrite
 from rag.config import LexicalConfig
 from rag.lexical.bm25 import LexicalRow
-from rag.state import open_state
 from rag.state.base import Catalog, StateBackend
+from tests.rag.state.conftest import MakeState
 
 
 @pytest.fixture
@@ -151,7 +150,7 @@ def test_a_dropped_knowledge_base_catalog_is_empty_when_opened_again(
 
 
 def test_a_catalog_is_copied_whole_into_another_state(
-    state: StateBackend, tmp_path: Path, request: pytest.FixtureRequest
+    state: StateBackend, make_state: MakeState
 ) -> None:
     """`rag reindex` into another data dir: the documents, file states and postings arrive;
     what the target held for that knowledge base is replaced."""
@@ -161,7 +160,7 @@ def test_a_catalog_is_copied_whole_into_another_state(
     source.commit([write])
     source.set_file_state("/files/a.md", "sha-a", 10, 20)
     source.close()
-    target = open_state(request.node.callspec.params["state"], tmp_path / "elsewhere")
+    target = make_state("elsewhere")
     stale = target.catalog("hr", LexicalConfig())
     stale.begin([_write("z", "v1", ["stale"])])
     stale.commit([_write("z", "v1", ["stale"])])
