@@ -22,7 +22,6 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from api.metrics import Metrics
@@ -46,7 +45,7 @@ class Job:
     kb: str
     kind: Kind
     work: Callable[[Job], IngestReport | None]
-    temp_dir: Path | None = None
+    temp_dir: str | None = None  # the job's upload batch
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     state: State = "queued"
     done_steps: int = 0
@@ -67,7 +66,7 @@ class Job:
             stored.kb,
             stored.kind,  # type: ignore[arg-type]
             lambda job: None,
-            Path(stored.temp_dir) if stored.temp_dir else None,
+            stored.temp_dir,
             stored.id,
             stored.state,
             results=[FileResult(**r) for r in stored.results],
@@ -91,7 +90,7 @@ class Job:
             self.error,
             tuple(_result(r) for r in self.results),
             self.redo,
-            str(self.temp_dir) if self.temp_dir else None,
+            self.temp_dir,
         )
 
 

@@ -3,11 +3,13 @@
 A name keeps only its last path component (no traversal, no absolute path); a name with
 NUL or other control characters is refused for that file (the others go on). Files land in
 a fresh batch of the state's upload staging (`rag.state.base.UploadStaging`: a `0700`
-folder under `<data_dir>/uploads/` when embedded), discarded when the job is done.
+folder under `<data_dir>/uploads/` when embedded, rows in PostgreSQL when the state is
+shared), discarded when the job is done.
 """
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +32,11 @@ class UploadLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Saved:
-    """One uploaded file: its (safe) name, and either its path or why it was refused."""
+    """One uploaded file: its (safe) name, and either its name in the batch or why it was
+    refused."""
 
     name: str
-    path: Path | None
+    stored: str | None
     reason: str = ""
     code: str = ""  # the refusal's kind (`FileResult.code`)
 
@@ -64,28 +67,33 @@ def safe_name(name: str | None) -> tuple[str, str]:
 
 async def save_uploads(
     files: Sequence[UploadLike], staging: UploadStaging, max_file_bytes: int
-) -> tuple[Path, list[Saved]]:
-    """Write each upload into a new batch of `staging` (a private folder); a file over
-    `max_file_bytes` is cut off and refused."""
-    folder = staging.new_batch()
+) -> tuple[str, list[Saved]]:
+    """Stream each upload into a new batch of `staging` (its writes run off the event loop:
+    a file, or a database); a file over `max_file_bytes` is cut off and refused.
+
+    Returns:
+        (the batch, each file as saved or refused).
+    """
+    batch = await asyncio.to_thread(staging.new_batch)
     saved = []
     for number, upload in enumerate(files):
         name, refused = safe_name(upload.filename)
         if refused:
             saved.append(Saved(name, None, refused, "bad_name"))
             continue
-        path = folder / f"{number:04d}-{name}"
+        stored = f"{number:04d}-{name}"
+        writer = await asyncio.to_thread(staging.writer, batch, stored)
         size = 0
-        with path.open("wb") as handle:
-            while block := await upload.read(_CHUNK):
-                size += len(block)
-                if size > max_file_bytes:
-                    break
-                handle.write(block)
+        while block := await upload.read(_CHUNK):
+            size += len(block)
+            if size > max_file_bytes:
+                break
+            await asyncio.to_thread(writer.write, block)
         if size > max_file_bytes:
-            path.unlink()
+            await asyncio.to_thread(writer.abort)
             over = f"the file is over api.max_file_mb ({max_file_bytes / 1e6:g} MB)"
             saved.append(Saved(name, None, over, FileTooLargeError.code))
             continue
-        saved.append(Saved(name, path))
-    return folder, saved
+        await asyncio.to_thread(writer.close)
+        saved.append(Saved(name, stored))
+    return batch, saved

@@ -152,7 +152,7 @@ def _copy_into(
 class Stats:
     """What `rag stats` prints."""
 
-    data_dir: Path
+    where: str  # the data dir, or the database (state) it lives in
     backend: str
     uri: str
     collections: dict[str, int]
@@ -180,10 +180,11 @@ def stats(kb: KnowledgeBase) -> Stats:
         lite = Path(config.store.uri).expanduser()
         if lite.exists() and not lite.is_relative_to(config.data_dir):
             size += sum(f.stat().st_size for f in lite.rglob("*") if f.is_file())
+    in_database = config.store.backend == "pgvector"
     return Stats(
-        config.data_dir,
+        kb.runtime.state.where,
         config.store.backend,
-        config.store.uri or "(embedded, in data_dir)",
+        config.store.uri or ("(the database)" if in_database else "(embedded, in data_dir)"),
         counts,
         index.count_documents(),
         manifest.embedder.name,

@@ -51,9 +51,13 @@ def redact(url: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """The first line of a driver error (its detail lines repeat the address)."""
-    text = str(exc).strip().splitlines()
-    return text[-1].strip() if text else type(exc).__name__
+    """What went wrong, from a driver error: its first line without the address the
+    message already names (`Connection refused`, `role "x" does not exist`)."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    reason = lines[0].rsplit("failed: ", 1)[-1].strip()
+    return reason.removeprefix("FATAL:").strip()
 
 
 class Database:

@@ -5,7 +5,6 @@ finds the document."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,7 +17,8 @@ from api.schemas import DocumentList, DocumentOut, JobFile, JobOut, TextDocument
 from api.scopes import Reader, Writer
 from api.service import Services
 from api.uploads import save_uploads
-from ingest.run import FileResult, IngestReport, ingest_text, ingest_uploads
+from ingest.jobs import run_document_job, runnable
+from ingest.run import IngestReport
 from rag.manifest import iso_time
 from rag.state.base import JobRecord
 from rag.summary import summary_id
@@ -113,49 +113,34 @@ async def _upload_job(svc: Services, kb: str, request: Request) -> Job:
         uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
         if not uploads:
             raise ApiError("invalid_request", "no files: send them in the multipart field `files`")
-        folder, saved = await save_uploads(uploads, svc.staging, int(api.max_file_mb * 1e6))
+        batch, saved = await save_uploads(uploads, svc.staging, int(api.max_file_mb * 1e6))
     finally:
         await form.close()
     redo = {
-        "uploads": [[s.name, str(s.path)] for s in saved if s.path is not None],
-        "refused": [[s.name, s.reason, s.code] for s in saved if s.path is None],
+        "uploads": [[s.name, s.stored] for s in saved if s.stored is not None],
+        "refused": [[s.name, s.reason, s.code] for s in saved if s.stored is None],
     }
-    return _uploads(svc, kb, redo, folder)
+    return _document_job(svc, kb, redo, batch)
 
 
-def _uploads(svc: Services, kb: str, redo: dict[str, Any], folder: Path | None) -> Job:
-    refused = [
-        FileResult(name, "failed", reason=reason, code=code[0] if code else "")
-        for name, reason, *code in redo["refused"]  # jobs queued before failure codes: none
-    ]
-    accepted = [(name, Path(path)) for name, path in redo["uploads"]]
+def _document_job(svc: Services, kb: str, redo: dict[str, Any], batch: str | None) -> Job:
     target = svc.runtime.kb(kb)
 
     def work(job: Job) -> IngestReport:
-        report = (
-            ingest_uploads(target, accepted, progress=JobProgress(job))
-            if accepted
-            else IngestReport()
-        )
-        report.results[:0] = refused
-        return report
+        return run_document_job(target, svc.staging, batch, redo, JobProgress(job))
 
-    return Job(kb, "ingest", work, temp_dir=folder, redo=redo)
+    return Job(kb, "ingest", work, temp_dir=batch, redo=redo)
 
 
 def restore(svc: Services, stored: JobRecord) -> Job | None:
     """A job a stopped server left unfinished, ready to run again; None when it cannot
     (its uploaded files are gone, or it is not a document job)."""
-    redo = stored.redo
-    if redo is None or stored.kb not in svc.runtime.kbs():
+    if stored.kb not in svc.runtime.kbs() or not runnable(
+        stored.redo, stored.temp_dir, svc.staging
+    ):
         return None
-    if "uploads" in redo:
-        if not all(Path(path).is_file() for _, path in redo["uploads"]):
-            return None
-        return _uploads(svc, stored.kb, redo, Path(stored.temp_dir) if stored.temp_dir else None)
-    if "text" in redo:
-        return _text(svc, stored.kb, redo)
-    return None
+    assert stored.redo is not None  # runnable
+    return _document_job(svc, stored.kb, stored.redo, stored.temp_dir)
 
 
 async def _text_job(svc: Services, kb: str, request: Request) -> Job:
@@ -164,18 +149,7 @@ async def _text_job(svc: Services, kb: str, request: Request) -> Job:
     except ValueError as exc:
         raise ApiError("validation_error", f"invalid text document: {exc}") from None
     title = str(body.metadata.get("title", ""))
-    return _text(svc, kb, {"text": body.text, "source": body.source, "title": title})
-
-
-def _text(svc: Services, kb: str, redo: dict[str, Any]) -> Job:
-    target = svc.runtime.kb(kb)
-
-    def work(job: Job) -> IngestReport:
-        return ingest_text(
-            target, redo["text"], redo["source"], redo["title"], progress=JobProgress(job)
-        )
-
-    return Job(kb, "ingest", work, redo=redo)
+    return _document_job(svc, kb, {"text": body.text, "source": body.source, "title": title}, None)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A document job's state and results")

@@ -262,7 +262,7 @@ def _stats(config: RagConfig, args: argparse.Namespace) -> int:
     with Runtime.open(config, model=False) as runtime:
         figures = stats(runtime.kb())
         app_kbs = runtime.kbs()
-    table = Table(title=f"index in {figures.data_dir}", title_justify="left", show_header=False)
+    table = Table(title=f"index in {figures.where}", title_justify="left", show_header=False)
     table.add_row("knowledge base", f"{config.kb} (all: {', '.join(sorted(app_kbs))})")
     table.add_row("backend", figures.backend)
     table.add_row("store uri", figures.uri)
@@ -270,6 +270,6 @@ def _stats(config: RagConfig, args: argparse.Namespace) -> int:
     table.add_row("documents", str(figures.documents))
     for name, count in figures.collections.items():
         table.add_row(f"collection {name}", str(count))
-    table.add_row("disk size", f"{figures.disk_bytes / 1e6:.1f} MB")
+    table.add_row("disk size (data dir)", f"{figures.disk_bytes / 1e6:.1f} MB")
     out.print(table)
     return ExitCode.OK

@@ -19,6 +19,7 @@ implementations (`state.backend`, chosen by `database.url` when empty).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -41,6 +42,7 @@ __all__ = [
     "LexicalIndex",
     "StateBackend",
     "UploadStaging",
+    "UploadWriter",
     "VectorCache",
 ]
 
@@ -91,18 +93,43 @@ class VectorCache(Protocol):
     def close(self) -> None: ...
 
 
+class UploadWriter(Protocol):
+    """One uploaded file being written into a batch."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None:
+        """The file is complete."""
+        ...
+
+    def abort(self) -> None:
+        """Drop what was written of this file."""
+        ...
+
+
 class UploadStaging(Protocol):
-    """Where an upload's bytes wait for the job that ingests them."""
+    """Where an upload's bytes wait for the job that ingests them (any worker's, on any
+    host, when the state is shared)."""
 
-    def new_batch(self) -> Path:
-        """A fresh private folder for one job's files."""
+    def new_batch(self) -> str:
+        """A fresh batch (its id) for one job's files."""
         ...
 
-    def batches(self) -> list[Path]:
-        """Every batch folder not yet discarded (a restarted server's jobs find theirs)."""
+    def writer(self, batch: str, name: str) -> UploadWriter:
+        """Write file `name` of `batch`, streamed."""
         ...
 
-    def discard(self, batch: Path) -> None:
+    def open(self, batch: str) -> AbstractContextManager[Path]:
+        """A private local folder holding the batch's complete files under their names, for
+        the block (embedded: the batch folder itself; a database: a temporary copy). A
+        discarded batch is an empty folder."""
+        ...
+
+    def batches(self) -> list[str]:
+        """Every batch not yet discarded (a restarted server's jobs find theirs)."""
+        ...
+
+    def discard(self, batch: str) -> None:
         """Remove a batch and its files (idempotent)."""
         ...
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from filelock import FileLock
@@ -29,6 +29,7 @@ from rag.state.base import (
     KbRegistry,
     StateBackend,
     UploadStaging,
+    UploadWriter,
     VectorCache,
 )
 
@@ -86,22 +87,53 @@ class FileRegistry:
 
 
 class FolderStaging:
-    """`<data_dir>/uploads/job-*`: one private (0700) folder per job's files."""
+    """`<data_dir>/uploads/job-*`: one private (0700) folder per job's files; a batch's id is
+    its folder's path."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
 
-    def new_batch(self) -> Path:
+    def new_batch(self) -> str:
         self._root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="job-", dir=self._root))
+        return tempfile.mkdtemp(prefix="job-", dir=self._root)
 
-    def batches(self) -> list[Path]:
+    def writer(self, batch: str, name: str) -> UploadWriter:
+        return _FileWriter(Path(batch) / name)
+
+    @contextmanager
+    def open(self, batch: str) -> Iterator[Path]:
+        folder = Path(batch)
+        if folder.is_dir():
+            yield folder
+            return
+        with tempfile.TemporaryDirectory(prefix="upload-") as empty:
+            yield Path(empty)
+
+    def batches(self) -> list[str]:
         if not self._root.is_dir():
             return []
-        return sorted(p for p in self._root.iterdir() if p.is_dir() and p.name.startswith("job-"))
+        return sorted(
+            str(p) for p in self._root.iterdir() if p.is_dir() and p.name.startswith("job-")
+        )
 
-    def discard(self, batch: Path) -> None:
+    def discard(self, batch: str) -> None:
         shutil.rmtree(batch, ignore_errors=True)
+
+
+class _FileWriter:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file = path.open("wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def abort(self) -> None:
+        self._file.close()
+        self._path.unlink(missing_ok=True)
 
 
 class EmbeddedState:

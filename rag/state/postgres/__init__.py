@@ -65,11 +65,9 @@ class PostgresState:
         return PgVectorCache(self.database, max_mb)
 
     def uploads(self) -> UploadStaging:
-        """For now the API worker's own folder (`<data_dir>/uploads`): the upload bytes move
-        into the database with the ingestion workers (`rag worker`)."""
-        from rag.state.embedded import FolderStaging
+        from rag.state.postgres.uploads import PgStaging
 
-        return FolderStaging(self._config.data_dir / "uploads")
+        return PgStaging(self.database)
 
     def jobs(self) -> JobStore:
         from rag.state.postgres.jobs import PgJobStore
