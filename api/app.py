@@ -128,13 +128,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or build_services(config, metrics)
         app.state.services = built
-        if built.runtime.writable:
+        if built.runtime.writable and not built.shared:  # shared: the workers run every job
             restarted, failed = built.jobs.recover(lambda stored: documents.restore(built, stored))
             if restarted or failed:
                 logger.warning(
                     "jobs a stopped server left: %d restarted, %d marked failed", restarted, failed
                 )
-        note = write_server_note(config.data_dir, url) if built.runtime.writable else None
+        note = (
+            write_server_note(config.data_dir, url)
+            if built.runtime.writable and not built.shared
+            else None
+        )
         try:
             yield
         finally:

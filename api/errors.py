@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from rag.errors import (
     ConfigError,
+    DatabaseUnavailableError,
     EmptyIndexError,
     GenerationError,
     IndexLockedError,
@@ -42,6 +43,8 @@ CODES: dict[str, int] = {
     "method_not_allowed": 405,
     "request_timeout": 408,
     "kb_exists": 409,
+    "job_finished": 409,
+    "job_not_retryable": 409,
     "empty_index": 409,
     "index_mismatch": 409,
     "payload_too_large": 413,
@@ -53,6 +56,7 @@ CODES: dict[str, int] = {
     "generation_failed": 502,
     "model_unavailable": 503,
     "store_unavailable": 503,
+    "database_unavailable": 503,
     "index_locked": 503,
     "timeout": 504,
 }
@@ -99,6 +103,7 @@ _RAG_CODES: tuple[tuple[type[RagError], str], ...] = (
     (EmptyIndexError, "empty_index"),
     (IndexLockedError, "index_locked"),
     (IndexMismatchError, "index_mismatch"),
+    (DatabaseUnavailableError, "database_unavailable"),
     (StoreError, "store_unavailable"),
     (ModelUnreachableError, "model_unavailable"),
     (ModelUnavailableError, "model_unavailable"),
@@ -107,9 +112,13 @@ _RAG_CODES: tuple[tuple[type[RagError], str], ...] = (
 )
 
 
+# Passing conditions: a client may send the request again after this many seconds.
+_RETRY = {"database_unavailable": {"Retry-After": "5"}}
+
+
 def from_rag_error(exc: RagError) -> ApiError:
     """The API error for one of our exceptions."""
     for cls, code in _RAG_CODES:
         if isinstance(exc, cls):
-            return ApiError(code, str(exc))
+            return ApiError(code, str(exc), _RETRY.get(code))
     return ApiError("internal_error", "the server failed; see its log for the request id")

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from api.metrics import Metrics
+from ingest.jobs import result_row
 from ingest.run import FileResult, IngestReport
+from ingest.worker import Heartbeat, JobStopped
 from rag.errors import RagError
 from rag.state.base import JobRecord, JobStore, UploadStaging
 from rag.state.sqlite_jobs import SqliteJobStore
@@ -58,6 +60,9 @@ class Job:
     finished_at: float | None = None
     finished: threading.Event = field(default_factory=threading.Event)
     redo: dict[str, Any] | None = None  # what running it again needs (saved with the job)
+    attempts: int = 0
+    worker: str | None = None  # who runs (or ran) it
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def from_record(cls, stored: JobRecord) -> Job:
@@ -74,8 +79,15 @@ class Job:
             created_at=stored.created_at,
             finished_at=stored.finished_at,
             redo=stored.redo,
+            attempts=stored.attempts,
+            worker=stored.worker,
         )
-        job.finished.set()
+        counters = stored.progress or {}
+        job.done_steps, job.total_steps = counters.get("done", 0), counters.get("total", 0)
+        job.chunks_embedded = counters.get("chunks_embedded", 0)
+        job.chunks_found = counters.get("chunks_found", 0)
+        if stored.state in ("done", "failed"):
+            job.finished.set()
         return job
 
     def record(self) -> JobRecord:
@@ -88,20 +100,10 @@ class Job:
             self.created_at,
             self.finished_at,
             self.error,
-            tuple(_result(r) for r in self.results),
+            tuple(result_row(r) for r in self.results),
             self.redo,
             self.temp_dir,
         )
-
-
-def _result(result: FileResult) -> dict[str, Any]:
-    return {
-        "source": result.source,
-        "status": result.status,
-        "chunks": result.chunks,
-        "reason": result.reason,
-        "doc_id": result.doc_id,
-    }
 
 
 class JobProgress:
@@ -111,10 +113,16 @@ class JobProgress:
         self._job = job
 
     def start(self, total: int, label: str) -> None:
+        self._stop_if_cancelled()
         self._job.total_steps, self._job.done_steps = total, 0
 
     def advance(self, steps: int = 1, note: str = "") -> None:
+        self._stop_if_cancelled()
         self._job.done_steps += steps
+
+    def _stop_if_cancelled(self) -> None:
+        if self._job.cancelled.is_set():
+            raise JobStopped
 
     def chunks(self, embedded: int, found: int, note: str = "") -> None:
         self._job.chunks_embedded, self._job.chunks_found = embedded, found
@@ -163,6 +171,40 @@ class JobQueue:
         self._metrics.jobs_queued.set(self.depth)
         return job
 
+    def cancel(self, job: Job) -> Job:
+        """Cancel a job: a queued one fails now, a running one stops at its next file (this
+        process's writer, or its worker elsewhere at its next heartbeat)."""
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                self._finish(job, "failed", "cancelled")
+                return job
+        job.cancelled.set()
+        self._store.cancel(job.id, time.time())
+        return self.get(job.id) or job
+
+    def retry(self, job: Job, again: Job | None) -> Job | None:
+        """Run a failed job again: `again`, rebuilt from its record, here (None: a worker of
+        the shared deployment claims it). None when the job is not failed."""
+        if job.state != "failed" or not self._store.retry(job.id):
+            return None
+        if again is None:
+            return self.get(job.id)
+        again.id, again.created_at = job.id, job.created_at
+        with self._lock:
+            self._jobs.pop(job.id, None)
+        return self.submit(again)
+
+    def record_of(self, job_id: str) -> JobRecord | None:
+        """The job as the store keeps it."""
+        return self._store.get(job_id)
+
+    def hand_over(self, job: Job) -> Job:
+        """Store `job` for a worker of another process (`rag worker`) to claim; it is read
+        back from the store, with its progress, by whoever asks."""
+        self._store.enqueue(job.record())
+        return job
+
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
@@ -208,7 +250,7 @@ class JobQueue:
             self._queue.clear()
             self._lock.notify()
         self._thread.join(wait_s)
-        self._store.forget_finished(self._kept)
+        self._forget_stored()
         if self._thread.is_alive():
             # The running job still writes its end to the store; if the process stops first,
             # its lease runs out and the next writer takes it back.
@@ -222,7 +264,14 @@ class JobQueue:
         for job in dropped:
             del self._jobs[job.id]
         if dropped:  # the store is trimmed alike, not only at shutdown
-            self._store.forget_finished(self._kept)
+            self._forget_stored()
+
+    def _forget_stored(self) -> None:
+        """Trim the store's finished jobs; the upload batches they kept (a failed job's, for
+        a retry) go with them."""
+        for batch in self._store.forget_finished(self._kept):
+            if self._staging is not None:
+                self._staging.discard(batch)
 
     def _run(self) -> None:
         while True:
@@ -235,13 +284,15 @@ class JobQueue:
                 job.state = "running"
             if _kept(job) and not self._claim(job):
                 continue
-            beat = _Heartbeat(self._store, job.id, self._worker, self.LEASE_S)
+            beat = Heartbeat(self._store, job.id, self._worker, self.LEASE_S)
             with beat if _kept(job) else contextlib.nullcontext():
                 self._execute(job)
             self._metrics.jobs_queued.set(self.depth)
 
     def _claim(self, job: Job) -> bool:
         claimed = self._store.claim(self._worker, self.LEASE_S, time.time(), job_id=job.id)
+        if claimed is not None:
+            job.attempts, job.worker = claimed.job.attempts, self._worker
         if claimed is None:  # finished or taken by another worker meanwhile: not ours to run
             logger.warning("job %s could not be claimed from the job store; skipped", job.id)
             stored = self._store.get(job.id)
@@ -250,8 +301,11 @@ class JobQueue:
         return claimed is not None
 
     def _execute(self, job: Job) -> None:
+        failed = True
         try:
             report = job.work(job)
+        except JobStopped:
+            self._finish(job, "failed", "cancelled")
         except RagError as exc:
             self._finish(job, "failed", str(exc))
         except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the writer
@@ -264,8 +318,10 @@ class JobQueue:
                     self._metrics.ingest_files.labels(result.status).inc()
                 self._metrics.ingest_chunks.inc(report.chunks_written)
             self._finish(job, "done", None)
+            failed = False
         finally:
-            self._discard(job)
+            if not failed:  # a failed job keeps its uploads for a retry, until it is forgotten
+                self._discard(job)
 
     def _discard(self, job: Job) -> None:
         """The job's uploaded files are not needed any more."""
@@ -279,7 +335,7 @@ class JobQueue:
     def _finish(self, job: Job, state: Literal["done", "failed"], error: str | None) -> None:
         job.state, job.error, job.finished_at = state, error, time.time()
         if _kept(job):
-            results = [_result(r) for r in job.results]
+            results = [result_row(r) for r in job.results]
             self._store.finish(job.id, self._worker, state, error, results, job.finished_at)
         job.finished.set()
 
@@ -287,26 +343,3 @@ class JobQueue:
 def _kept(job: Job) -> bool:
     """Whether the job store keeps the job (the start-up check runs again by itself)."""
     return job.kind != "check"
-
-
-class _Heartbeat:
-    """Renews a running job's lease every third of it, until the job is done."""
-
-    def __init__(self, store: JobStore, job_id: str, worker: str, lease_s: float) -> None:
-        self._store, self._job, self._worker, self._lease = store, job_id, worker, lease_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._lease / 3):
-            if not self._store.heartbeat(self._job, self._worker, self._lease, time.time()):
-                logger.warning("job %s: its lease was lost (another worker holds it)", self._job)
-                return
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()

@@ -238,6 +238,8 @@ class JobOut(BaseModel):
     error: str | None
     created_at: str = Field(description="RFC 3339, UTC (as a knowledge base's created_at).")
     finished_at: str | None
+    attempts: int = Field(0, description="Times a worker started it (a retry after a crash).")
+    worker: str | None = Field(None, description="The worker running it, or that ran it.")
 
 
 class DocumentOut(BaseModel):

@@ -31,7 +31,7 @@ from rag.lexical.analyzer import warm_up_chinese
 from rag.locks import SERVER_NOTE
 from rag.pipeline import RagPipeline
 from rag.retrieve.routing import KbRouter
-from rag.runtime import Runtime
+from rag.runtime import Runtime, shared_writes
 from rag.state.base import JobStore, UploadStaging
 
 __all__ = ["Services", "build_services", "write_server_note"]
@@ -56,6 +56,7 @@ class Services:
     router: KbRouter
     trimmer: MemoryTrimmer
     staging: UploadStaging
+    shared: bool = False  # the state and vectors are servers': `rag worker`s run the ingests
     started_at: float = field(default_factory=time.time)
     consistency: list[Checkup] | None = None  # `rag doctor` at start-up; None while it runs
     consistency_error: str = ""
@@ -110,6 +111,8 @@ class Services:
                 "retry: the load balancer may send the request to the writer",
                 {"Retry-After": "1"},
             )
+        if self.shared and job.kind == "ingest":
+            return self.jobs.hand_over(job)  # any `rag worker` takes it from the job store
         return self.jobs.submit(job)
 
     async def write(self, kb: str, kind: Kind, fn: Callable[[Job], IngestReport | None]) -> Job:
@@ -124,7 +127,8 @@ class Services:
         (repairing, as `--fix`) when this process is the writer, else read-only."""
 
         def work(job: Job | None = None) -> None:
-            fix = self.runtime.writable
+            # With other writers at work (shared), report only: `rag doctor --fix` repairs.
+            fix = self.runtime.writable and not self.shared
             try:
                 names = sorted(self.runtime.kbs())
                 self.consistency = [
@@ -144,7 +148,7 @@ class Services:
                         "repaired" if finding.repaired else "found (run rag doctor --fix)",
                     )
 
-        if self.runtime.writable:
+        if self.runtime.writable and not self.shared:
             self.jobs.submit(Job("*", "check", work))
         else:
             self.executor.submit(work)
@@ -240,6 +244,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         router=KbRouter(batcher, runtime.languages),
         trimmer=MemoryTrimmer(api.trim_memory_s),
         staging=staging,
+        shared=shared_writes(config),
     )
     services.check_consistency()
     return services

@@ -33,7 +33,7 @@ from eval.stats import percentile
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl
 from rag.compress import create_compressor
-from rag.config import RagConfig, derive
+from rag.config import RagConfig, derive, relocated
 from rag.knowledge_base import KnowledgeBase
 from rag.lexical.analyzer import jieba_tokenizer
 from rag.runtime import Runtime
@@ -94,9 +94,9 @@ class EvalReport:
 
 def eval_config(config: RagConfig, dataset: str) -> RagConfig:
     """The configuration an evaluation runs with: its own index, deep enough candidates."""
-    return derive(
+    return relocated(
         config,
-        data_dir=config.data_dir / "eval" / dataset,
+        f"eval/{dataset}",
         retrieval={"candidates": max(config.retrieval.candidates, CHUNKS)},
     )
 

@@ -47,7 +47,7 @@ from eval.relevance import resolve
 from eval.results import QuestionRun, Results, SystemRun, passage_row
 from ingest.progress import NoProgress, Progress
 from ingest.run import ingest_jsonl, ingest_paths
-from rag.config import RagConfig, derive
+from rag.config import RagConfig, derive, relocated
 from rag.errors import ConfigError
 from rag.knowledge_base import KnowledgeBase
 from rag.runtime import Runtime
@@ -157,8 +157,7 @@ class _Indexes:
             return variant.runtime.kb()
         name = self._set.name if self._docs is None else self._docs.resolve().name
         key = index_key(config)
-        folder = config.data_dir / "eval" / f"{name}-{key}"
-        eval_config = derive(config, data_dir=folder, kb="default")
+        eval_config = relocated(config, f"eval/{name}-{key}", kb="default")
         if key not in self._built:
             runtime = self._stack.enter_context(variant.runtime.derived(eval_config, write=True))
             writer = runtime.kb(create="")

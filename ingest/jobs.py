@@ -20,7 +20,7 @@ from ingest.run import FileResult, IngestReport, ingest_text, ingest_uploads
 from rag.knowledge_base import KnowledgeBase
 from rag.state.base import UploadStaging
 
-__all__ = ["run_document_job", "runnable"]
+__all__ = ["result_row", "run_document_job", "runnable"]
 
 
 def runnable(redo: dict[str, Any] | None, batch: str | None, staging: UploadStaging) -> bool:
@@ -61,3 +61,15 @@ def run_document_job(
             report = ingest_uploads(kb, accepted, progress=progress)
     report.results[:0] = refused
     return report
+
+
+def result_row(result: FileResult) -> dict[str, Any]:
+    """One file's result as the job store keeps it (`FileResult(**row)` reads it back)."""
+    return {
+        "source": result.source,
+        "status": result.status,
+        "chunks": result.chunks,
+        "reason": result.reason,
+        "doc_id": result.doc_id,
+        "code": result.code,
+    }

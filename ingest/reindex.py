@@ -28,6 +28,7 @@ from rag.index import kb_collection, kb_stores
 from rag.knowledge_base import KnowledgeBase
 from rag.manifest import DEFAULT_KB, Manifest
 from rag.runtime import Runtime
+from rag.state import place_of
 from rag.stores import VectorStore
 
 __all__ = ["ReindexReport", "Stats", "reindex", "stats"]
@@ -76,7 +77,7 @@ def reindex(
     bar = progress or NoProgress()
     config = source.config
     kb = config.kb
-    same_dir = config.data_dir.resolve() == target.data_dir.resolve()
+    same_dir = place_of(config) == place_of(target)  # the same catalog and manifest
     if same_dir and config.store == target.store:
         raise ConfigError("the target's [store] is the source's: nothing to copy to")
     manifest = source.runtime.state.registry().read()
@@ -86,7 +87,8 @@ def reindex(
     if same_dir and others:
         raise ConfigError(
             f"{config.data_dir} holds other knowledge bases ({', '.join(others)}) that would "
-            "be left in the old store; copy each one (--kb NAME) into a new data_dir instead"
+            "be left in the old store; copy each one (--kb NAME) into a new data_dir (or "
+            "database) instead"
         )
     # The target's write lock and state (its manifest): the runtime a writer there opens.
     writer = Runtime.open(derive(target, kb=kb), write=True, model=False)

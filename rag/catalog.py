@@ -7,7 +7,8 @@ is decided here, in one SQLite transaction per document:
 2. the caller upserts the chunks into the store (invisible: their version is not current);
 3. `commit`: in one transaction make the new version current, drop the intent, and move the
    old version's chunk ids to `garbage`;
-4. the caller deletes `garbage` ids from the store and calls `forget_garbage`.
+4. `collect`: the store's `garbage` ids (and those of intents older than a grace) are deleted
+   from the store, holding the write lock, never an id visible or intended by a live write.
 
 Each document also has one summary (the two-level index), stored in a second collection and
 made visible or hidden with its chunks. The BM25 indexes of the visible chunks and summaries
@@ -24,16 +25,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import LexicalConfig
+from rag.errors import StoreError
 from rag.faults import crash_point
 from rag.lexical.bm25 import BM25Tables, LexicalRow
 from rag.sqlite import Connections
 
-__all__ = ["CatalogSnapshot", "DocRecord", "DocWrite", "SqliteCatalog"]
+__all__ = ["CatalogSnapshot", "DocRecord", "DocWrite", "SqliteCatalog", "abandoned"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -46,7 +48,7 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE TABLE IF NOT EXISTS summaries (summary_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS pending (
     doc_id TEXT NOT NULL, version TEXT NOT NULL, chunk_ids TEXT NOT NULL,
-    PRIMARY KEY (doc_id, version)
+    begun_at REAL NOT NULL DEFAULT 0, PRIMARY KEY (doc_id, version)
 );
 CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS file_state (
@@ -119,6 +121,9 @@ class SqliteCatalog:
         self._read = self._connections.read
         try:
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+            if "begun_at" not in columns:  # a catalog of an earlier release
+                self._db.execute("ALTER TABLE pending ADD COLUMN begun_at REAL NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError:  # "file is not a database": the caller says what to do
             self._connections.close()
             raise
@@ -274,9 +279,10 @@ class SqliteCatalog:
     def begin(self, writes: Sequence[DocWrite]) -> None:
         """Record the intent to write these documents' store ids (one transaction)."""
         with _transaction(self._db):
+            now = time.time()
             self._db.executemany(
-                "INSERT OR REPLACE INTO pending VALUES (?, ?, ?)",
-                [(w.record.doc_id, w.record.version, json.dumps(w.store_ids)) for w in writes],
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+                [(w.record.doc_id, w.record.version, json.dumps(w.store_ids), now) for w in writes],
             )
 
     def commit(self, writes: Sequence[DocWrite]) -> None:
@@ -289,6 +295,12 @@ class SqliteCatalog:
 
     def _commit_one(self, write: DocWrite) -> None:
         record = write.record
+        intent = self._db.execute(
+            "DELETE FROM pending WHERE doc_id=? AND version=?", (record.doc_id, record.version)
+        )
+        if intent.rowcount == 0:
+            abandoned(record, self.get(record.doc_id))
+            return
         self._hide(record.doc_id, keep=set(write.store_ids))
         self._db.executemany(
             "INSERT OR REPLACE INTO chunks VALUES (?, ?)",
@@ -306,7 +318,6 @@ class SqliteCatalog:
                 time.time(),
             ),
         )
-        self._db.execute("DELETE FROM pending WHERE doc_id=?", (record.doc_id,))
         self.bm25.add(write.lexical)
         if write.summary_id is not None:
             self._db.execute(
@@ -334,29 +345,34 @@ class SqliteCatalog:
         self._db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         return self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,)).rowcount > 0
 
-    def take_pending(self) -> list[str]:
-        """Turn every interrupted write into garbage; returns all garbage ids."""
-        if self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0:
-            ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
-            return ids and self._drop_visible(ids)
+    def collect(self, delete: Callable[[list[str]], None], stale_s: float = 0.0) -> list[str]:
+        """Remove what interrupted writes (intents older than `stale_s`) and replaced
+        versions left in the stores: `delete(ids)` runs while this holds the write lock, so
+        no write begins or commits meanwhile. Never an id that is visible or that a live
+        write intends. Returns the ids removed."""
         with _transaction(self._db):
-            for (raw,) in self._db.execute("SELECT chunk_ids FROM pending").fetchall():
+            cutoff = time.time() - stale_s
+            stale = self._db.execute(
+                "SELECT chunk_ids FROM pending WHERE begun_at <= ?", (cutoff,)
+            ).fetchall()
+            for (raw,) in stale:
                 self._db.executemany(
                     "INSERT OR IGNORE INTO garbage VALUES (?)", [(i,) for i in json.loads(raw)]
                 )
-            self._db.execute("DELETE FROM pending")
-        # An id can be both garbage from an interrupted write and part of a visible version
-        # (same content written again): never delete what is visible.
-        return self._drop_visible([r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")])
-
-    def _drop_visible(self, ids: list[str]) -> list[str]:
-        visible = self.visible(ids) | self.visible_summaries(ids)
-        self.forget_garbage([i for i in ids if i in visible])
-        return [i for i in ids if i not in visible]
-
-    def forget_garbage(self, ids: Sequence[str]) -> None:
-        """The store no longer holds these ids."""
-        self._db.executemany("DELETE FROM garbage WHERE chunk_id=?", [(i,) for i in ids])
+            self._db.execute("DELETE FROM pending WHERE begun_at <= ?", (cutoff,))
+            ids = [r[0] for r in self._db.execute("SELECT chunk_id FROM garbage")]
+            if not ids:
+                return []
+            # An id can be garbage and part of a visible version (the same content written
+            # again), or of a write still going on: never delete those.
+            keep = self.visible(ids) | self.visible_summaries(ids) | set(_pending_ids(self._db))
+            gone = [i for i in ids if i not in keep]
+            if gone:
+                delete(gone)
+            # Every one leaves `garbage`: deleted now, visible, or (a live write's) taken
+            # again with its intent if that write never commits.
+            self._db.executemany("DELETE FROM garbage WHERE chunk_id=?", [(i,) for i in ids])
+            return gone
 
     def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
         """Remember a file's content hash so an unchanged file is skipped without hashing
@@ -391,6 +407,22 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def abandoned(record: DocRecord, current: DocRecord | None) -> None:
+    """A commit whose intent is gone: fine when this version is already visible (another
+    worker wrote the same document); else its intent was collected as stalled.
+
+    Raises:
+        StoreError: The write was abandoned; nothing of it is visible.
+    """
+    if current is not None and current.version == record.version:
+        return
+    raise StoreError(
+        f"the write of document {record.doc_id} (version {record.version[:12]}) was taken "
+        "for stalled and cleaned up before it committed; nothing of it is visible. Ingest it "
+        "again (a retried job does)"
+    )
 
 
 def _chunk_ids(db: sqlite3.Connection, doc_id: str) -> list[str]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +55,7 @@ __all__ = [
     "SummaryConfig",
     "derive",
     "load_config",
+    "relocated",
     "unknown_variables",
 ]
 
@@ -697,6 +700,23 @@ class RagConfig(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment beats the file: the file's values arrive as init kwargs.
         return (env_settings, init_settings)
+
+
+def relocated(config: RagConfig, place: str, **updates: Any) -> RagConfig:
+    """`config` for an index of its own (an evaluation's): `place` under the data dir, and
+    in a shared state its own schema of the database (`<namespace>_<place>_<hash>`), so it
+    never mixes with the deployment's knowledge bases.
+
+    Example:
+        >>> relocated(RagConfig(), "eval/scifact").database.namespace
+        'rag_eval_scifact_467fce'
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", place.lower()).strip("_")
+    digest = hashlib.sha256(place.encode("utf-8")).hexdigest()[:6]
+    namespace = f"{config.database.namespace}_{slug}"[:32] + f"_{digest}"
+    return derive(
+        config, data_dir=config.data_dir / place, database={"namespace": namespace}, **updates
+    )
 
 
 def load_config(path: str | Path | None = None) -> RagConfig:

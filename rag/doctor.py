@@ -92,15 +92,20 @@ def check_index(index: Index, kb: str, *, fix: bool = False) -> Checkup:
     for kind, ids in index.recovered.items():  # removed when it was opened for writing
         if ids:
             checkup.findings.append(Finding(kind, len(ids), tuple(sorted(ids)[:_SHOWN]), True))
+    # Other writers may be at work (the shared profile): the catalog is read before and
+    # after the stores are scanned. A write records its intent before it writes the store,
+    # so a row scanned that the later catalog does not know is an orphan; a chunk visible in
+    # both and not scanned is missing (one replaced meanwhile is not).
     db = catalog.snapshot()
     report.add("interrupted_writes", db.pending, index.collect_garbage if fix else None)
     report.add("garbage", db.garbage - db.pending, index.collect_garbage if fix else None)
     stored_chunks = {c.chunk_id for batch, _ in chunk_store.scan() for c in batch}
     stored_summaries = {c.chunk_id for batch, _ in summary_store.scan() for c in batch}
-    waiting = db.pending | db.garbage
-    orphans = stored_chunks - db.chunks - db.summaries - waiting
+    after = catalog.snapshot()
+    waiting = after.pending | after.garbage
+    orphans = stored_chunks - after.chunks - after.summaries - waiting
     report.add("orphan_vectors", orphans, lambda: chunk_store.delete(sorted(orphans)))
-    lonely = stored_summaries - db.summaries - db.chunks - waiting
+    lonely = stored_summaries - after.summaries - after.chunks - waiting
     report.add("orphan_summaries", lonely, lambda: summary_store.delete(sorted(lonely)))
     stale_chunks = db.lexical - db.chunks
     stale_summaries = db.summary_lexical - {db.owner[i] for i in db.summaries}
@@ -111,7 +116,9 @@ def check_index(index: Index, kb: str, *, fix: bool = False) -> Checkup:
     )
     unindexed = db.chunks - db.lexical
     report.add("missing_lexical", unindexed, lambda: _reindex_terms(index, unindexed))
-    missing = (db.chunks - stored_chunks) | (db.summaries - stored_summaries)
+    missing = ((db.chunks & after.chunks) - stored_chunks) | (
+        (db.summaries & after.summaries) - stored_summaries
+    )
     broken = {db.owner[i] for i in missing if i in db.owner}
     empty = {d for d in db.documents if d in db.expects_chunks and d not in db.owners}
     report.add("missing_vectors", broken, lambda: _hide(index, broken))

@@ -44,6 +44,8 @@ __all__ = ["Index", "built_lexical", "contextual_text", "kb_catalog", "kb_collec
 
 logger = logging.getLogger(__name__)
 
+STALLED_WRITE_S = 300.0
+
 
 def kb_collection(collection: str, kb: str) -> str:
     """The chunk collection of knowledge base `kb` (its summaries: this + `_summaries`)."""
@@ -96,6 +98,9 @@ class Index:
         self._catalog = catalog
         self._lock = lock
         self._rw = ReadWriteLock()
+        # Another writer's intent is its own until it has stalled this long (concurrent
+        # writers: a write's intent lives for its store upsert, seconds).
+        self._stale_s = STALLED_WRITE_S if lock is not None and lock.concurrent else 0.0
         self.analyzer = analyzer
         # What interrupted writes had left (by kind: store ids), removed when opened to write.
         self.recovered: dict[str, list[str]] = {}
@@ -201,14 +206,15 @@ class Index:
     # -- writing ------------------------------------------------------------------------
 
     def collect_garbage(self) -> int:
-        """Remove from the store every id an interrupted or replaced write left behind."""
-        ids = self._catalog.take_pending()
-        if ids:
+        """Remove from the store every id an interrupted or replaced write left behind (with
+        concurrent writers, only the intents of writes stalled past `STALLED_WRITE_S`)."""
+
+        def delete(ids: list[str]) -> None:
             logger.info("removing %d chunks left by an interrupted or replaced write", len(ids))
             self._store.delete(ids)
             self._summaries.delete(ids)
-            self._catalog.forget_garbage(ids)
-        return len(ids)
+
+        return len(self._catalog.collect(delete, self._stale_s))
 
     def write_documents(
         self, docs: Sequence[tuple[DocRecord, Sequence[Chunk]]], vectors: np.ndarray

@@ -23,6 +23,8 @@ SERVER_NOTE = "server.json"  # written by `rag serve`: {"pid", "url"}
 class WriteLock:
     """An exclusive `flock` on `path` holding this process's id; fails after `wait_s`."""
 
+    concurrent = False  # the only writer: whatever another write left is dead
+
     def __init__(self, path: Path, wait_s: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = path.open("a+")
@@ -65,6 +67,8 @@ class SharedWrites:
     pgvector or a Milvus server): many processes write at once, each knowledge base's
     commits ordered by the database (`rag.postgres.Database.transaction`), so nothing is
     held here."""
+
+    concurrent = True  # other writers are at work: only a stalled write is dead
 
     def share(self) -> SharedWrites:
         return self

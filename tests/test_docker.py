@@ -130,8 +130,14 @@ def test_the_api_image_is_pinned_unprivileged_and_checks_readiness() -> None:
 
 # The port each server listens on inside its container (its image's default, or the
 # `--port` its command sets).
-_LISTENS = {"ollama": 11434, "milvus": 19530, "rag-api": 8100, "webui": 8080}
-_PROFILES = {"embedded", "ollama", "vllm", "vllm-merged", "milvus", "webui"}
+_LISTENS = {
+    "ollama": 11434,
+    "milvus": 19530,
+    "rag-api": 8100,
+    "webui": 8080,
+    "postgres": 5432,
+}
+_PROFILES = {"embedded", "ollama", "vllm", "vllm-merged", "milvus", "webui", "cluster"}
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*)|:\?[^}]*)?\}")
 
 
@@ -175,7 +181,9 @@ def test_profiles_pin_images_and_wait_for_healthy_dependencies() -> None:
         assert len(published) == len(set(published)), f"{profile}: a host port twice"
 
 
-@pytest.mark.parametrize("api", ["api", "api-ollama", "api-vllm", "api-vllm-merged", "api-milvus"])
+@pytest.mark.parametrize(
+    "api", ["api", "api-ollama", "api-vllm", "api-vllm-merged", "api-milvus", "api-cluster"]
+)
 def test_every_url_the_api_reads_names_a_service_on_its_port(
     api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,3 +256,20 @@ def test_open_webui_reaches_the_api_openai_endpoint() -> None:
         next(a for op, a in _instructions(DOCKER / "Dockerfile") if op == "CMD")
     )[-1]
     assert int(dockerfile_port) == _LISTENS["rag-api"]
+
+
+def test_the_cluster_shares_nothing_but_the_database() -> None:
+    """API replicas and workers: the same image and settings, no volume of their own, the
+    database URL naming the postgres service; the workers run `rag worker`, with a liveness
+    check of their own (the image's checks the API's /readyz)."""
+    services = _compose(".")["services"]
+    api, worker = services["api-cluster"], services["worker"]
+    assert api["environment"] == worker["environment"]
+    assert api["volumes"] == worker["volumes"] == []
+    assert worker["ports"] == [] and worker["command"][:2] == ["rag", "worker"]
+    assert "--alive-file" in worker["command"] and "healthcheck" in worker
+    assert api["deploy"]["replicas"] >= 2 and worker["deploy"]["replicas"] >= 2
+    url = urlsplit(_expand(api["environment"]["RAG_DATABASE__URL"]))
+    assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432)
+    assert _expand(api["environment"]["RAG_STORE__BACKEND"]) == "pgvector"
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:")

@@ -72,6 +72,8 @@ def job_out(job: Job) -> JobOut:
         error=job.error,
         created_at=iso_time(job.created_at),
         finished_at=None if job.finished_at is None else iso_time(job.finished_at),
+        attempts=job.attempts,
+        worker=job.worker,
     )
 
 
@@ -159,6 +161,53 @@ async def show_job(job_id: str, svc: ServicesDep, principal: Reader) -> JobOut:
         raise ApiError("job_not_found", f"no job {job_id!r} (finished jobs are kept a while)")
     svc.authorize(principal, job.kb, "read")
     return job_out(job)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a document job: a queued one fails now, a running one stops at its next file",
+)
+async def cancel_job(job_id: str, svc: ServicesDep, principal: Writer) -> JobOut:
+    job = _job(svc, job_id)
+    svc.authorize(principal, job.kb, "write")
+    if job.state in ("done", "failed"):
+        raise ApiError("job_finished", f"job {job_id} is {job.state} already")
+    return job_out(await svc.run(svc.jobs.cancel, job))
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    status_code=202,
+    response_model=JobOut,
+    summary="Run a failed document job again (its uploaded files are kept until it is forgotten)",
+)
+async def retry_job(job_id: str, svc: ServicesDep, principal: Writer) -> JobOut:
+    job = _job(svc, job_id)
+    svc.authorize(principal, job.kb, "write")
+    if job.state != "failed":
+        raise ApiError(
+            "job_not_retryable", f"job {job_id} is {job.state}: only a failed job runs again"
+        )
+    stored = await svc.run(svc.jobs.record_of, job_id)
+    again = None if svc.shared or stored is None else restore(svc, stored)
+    if stored is None or not runnable(stored.redo, stored.temp_dir, svc.staging):
+        raise ApiError(
+            "job_not_retryable",
+            f"job {job_id} cannot run again: its uploaded files are gone or it is not a "
+            "document job; send the files again",
+        )
+    retried = await svc.run(svc.jobs.retry, job, again)
+    if retried is None:
+        raise ApiError("job_not_retryable", f"job {job_id} is not failed any more")
+    return job_out(retried)
+
+
+def _job(svc: Services, job_id: str) -> Job:
+    job = svc.jobs.get(job_id)
+    if job is None:
+        raise ApiError("job_not_found", f"no job {job_id!r} (finished jobs are kept a while)")
+    return job
 
 
 @router.get(

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rag.cli import ask, doctor, evaluate, index_commands, models, serve
+from rag.cli import ask, doctor, evaluate, index_commands, models, serve, worker
 from rag.cli.exit_codes import HELP, ExitCode
 from rag.cli.output import err, error, warn
 from rag.config import RagConfig, derive, load_config, unknown_variables
@@ -27,7 +27,7 @@ from rag.errors import EmptyIndexError, RagError
 __all__ = ["ExitCode", "main"]
 
 # Each registers its commands, with `handler(config, args) -> exit code` as a default.
-GROUPS = (index_commands, doctor, ask, models, evaluate, serve)
+GROUPS = (index_commands, doctor, ask, models, evaluate, serve, worker)
 
 _EPILOG = f"""exit codes:
 {HELP}

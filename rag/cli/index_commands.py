@@ -14,7 +14,7 @@ from rag.cli.output import Bar, err, error, out, progress, safe
 from rag.config import RagConfig, derive, load_config
 from rag.manifest import DEFAULT_KB
 from rag.runtime import Runtime
-from rag.state import manifest_of
+from rag.state import manifest_of, place_of
 
 if TYPE_CHECKING:
     from ingest.isolation import ParserPool
@@ -216,8 +216,8 @@ def _reindex(config: RagConfig, args: argparse.Namespace) -> int:
         report = reindex(runtime.kb(), target, Bar(display))
     out.print(
         f"copied {report.chunks} chunks and {report.summaries} summaries from "
-        f"{config.store.backend} ({config.data_dir}) to {target.store.backend} "
-        f"({target.data_dir}) in {report.seconds:.1f} s; counts verified",
+        f"{config.store.backend} ({place_of(config)[1]}) to {target.store.backend} "
+        f"({place_of(target)[1]}) in {report.seconds:.1f} s; counts verified",
         markup=False,
     )
     return ExitCode.OK

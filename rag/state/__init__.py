@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rag.config import RagConfig
     from rag.manifest import Manifest
 
-__all__ = ["BACKENDS", "manifest_of", "open_state"]
+__all__ = ["BACKENDS", "manifest_of", "open_state", "place_of"]
 
 
 def _embedded(config: RagConfig) -> StateBackend:
@@ -57,3 +57,17 @@ def manifest_of(config: RagConfig) -> Manifest | None:
         return state.registry().read()
     finally:
         state.close()
+
+
+def place_of(config: RagConfig) -> tuple[str, str]:
+    """Where `config`'s state lives, comparable between configurations: the data dir
+    (embedded), or the database and its schema (postgres)."""
+    backend = config.state_backend
+    if backend == "postgres":
+        from rag.postgres import redact
+
+        return (
+            backend,
+            f"{redact(config.database.url.get_secret_value())}#{config.database.namespace}",
+        )
+    return backend, str(config.data_dir.resolve())

@@ -18,7 +18,7 @@ implementations (`state.backend`, chosen by `database.url` when empty).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,9 +150,11 @@ class JobRecord:
     error: str | None = None
     results: tuple[dict[str, Any], ...] = ()
     redo: dict[str, Any] | None = None
-    temp_dir: str | None = None
+    temp_dir: str | None = None  # the job's upload batch
     attempts: int = 0
     worker: str | None = None
+    progress: dict[str, int] | None = None  # done/total steps, chunks embedded/found
+    cancel: bool = False  # cancelling was asked while it ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,27 +168,45 @@ class ClaimedJob:
 class JobStore(Protocol):
     """Jobs and their queue: enqueued, claimed by one worker at a time under a lease, kept
     alive by heartbeats, finished; a job whose lease ran out is claimed again (attempts
-    counted), so a dead worker's job never stays stuck."""
+    counted) until `max_attempts`, then failed with the reason, so a dead or hung worker's
+    job never stays stuck. Claims are fair between knowledge bases: one with no job running
+    (then the one served least recently) goes first, so a long upload to one knowledge base
+    does not hold back another's."""
 
     def enqueue(self, job: JobRecord) -> None:
         """Store a new job as queued (idempotent on its id)."""
         ...
 
     def claim(
-        self, worker: str, lease_s: float, now: float, job_id: str | None = None
+        self,
+        worker: str,
+        lease_s: float,
+        now: float,
+        job_id: str | None = None,
+        max_attempts: int = 3,
     ) -> ClaimedJob | None:
-        """The oldest queued job, or a running one whose lease ran out, now held by
-        `worker` (its attempts counted); None when there is none. With `job_id`, that job
-        only, and also when `worker` itself holds it (a worker started again under its
-        name takes back what it was running)."""
+        """A job, now held by `worker` (its attempts counted); None when there is none.
+        Claimable: queued, or running with its lease run out; first those of a knowledge
+        base with no job running, then of the one claimed from least recently, then the
+        oldest. A job whose lease ran out after `max_attempts` attempts (or while being
+        cancelled) is failed instead, with the reason. With `job_id`, that job only, and
+        also when `worker` itself holds it (a worker started again under its name takes
+        back what it was running)."""
         ...
 
     def heartbeat(self, job_id: str, worker: str, lease_s: float, now: float) -> bool:
-        """Extend `worker`'s lease on `job_id`; False when the worker no longer holds it."""
+        """Extend `worker`'s lease on `job_id`; False when the worker no longer holds it or
+        the job is being cancelled (the worker stops it)."""
         ...
 
-    def progress(self, job_id: str, results: Sequence[dict[str, Any]]) -> None:
-        """Record the results so far of a running job."""
+    def progress(
+        self,
+        job_id: str,
+        results: Sequence[dict[str, Any]],
+        counters: dict[str, int] | None = None,
+    ) -> bool:
+        """Record the results and progress counters so far of a running job; False when it
+        is being cancelled (its worker stops it)."""
         ...
 
     def finish(
@@ -203,14 +223,30 @@ class JobStore(Protocol):
         another worker holds it or it is finished already."""
         ...
 
+    def release(self, job_id: str, worker: str) -> bool:
+        """Hand a running job back to the queue (its worker is stopping): queued again at
+        once, this attempt not counted; False when `worker` does not hold it."""
+        ...
+
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        """Cancel a job: a queued one is failed now ("failed"); a running one is marked, its
+        worker stops it at its next heartbeat ("running"); None when it is finished or
+        unknown."""
+        ...
+
+    def retry(self, job_id: str) -> bool:
+        """Queue a failed job again (attempts from zero); False when it is not failed."""
+        ...
+
     def get(self, job_id: str) -> JobRecord | None: ...
 
     def unfinished(self) -> list[JobRecord]:
         """Queued and running jobs, oldest first."""
         ...
 
-    def forget_finished(self, keep: int) -> None:
-        """Drop finished jobs beyond the `keep` most recent."""
+    def forget_finished(self, keep: int) -> list[str]:
+        """Drop finished jobs beyond the `keep` most recent; the upload batches
+        (`temp_dir`) of those dropped, for the caller to discard."""
         ...
 
     def close(self) -> None: ...
@@ -272,8 +308,13 @@ class Catalog(Protocol):
     def drop_lexical(
         self, chunk_ids: Collection[str], summary_doc_ids: Collection[str]
     ) -> None: ...
-    def take_pending(self) -> list[str]: ...
-    def forget_garbage(self, ids: Sequence[str]) -> None: ...
+    def collect(self, delete: Callable[[list[str]], None], stale_s: float = 0.0) -> list[str]:
+        """Remove from the stores (`delete`, called holding the knowledge base's write lock)
+        what interrupted writes (intents older than `stale_s`) and replaced versions left;
+        never an id that is visible or that a write still going on intends. Returns the ids
+        removed."""
+        ...
+
     def file_state(self, file: str) -> tuple[str, int, int] | None: ...
     def file_states(self) -> dict[str, str]: ...
     def file_rows(self) -> list[tuple[str, str, int, int]]:

@@ -1,9 +1,11 @@
 """The job store on SQLite (`<data_dir>/jobs.sqlite`): the embedded `JobStore`.
 
-A claim is one `UPDATE ... RETURNING` in one transaction: the oldest queued job, or a
-running one whose lease ran out (its worker stopped heartbeating), becomes the caller's
-with a new lease and one more attempt. A worker that lost its job (another claimed it after
-its lease ran out) finds out at its next heartbeat or when it finishes: both answer False.
+A claim is one transaction: running jobs whose lease ran out for good (out of attempts, or
+being cancelled) are failed with the reason, then one `UPDATE ... RETURNING` makes the next
+job (queued, or running with its lease run out: its worker stopped heartbeating) the
+caller's, with a new lease and one more attempt, fairly between knowledge bases. A worker
+that lost its job (another claimed it after its lease ran out) finds out at its next
+heartbeat or when it finishes: both answer False.
 
 Example:
     >>> store = SqliteJobStore(Path(".rag/jobs.sqlite"))  # doctest: +SKIP
@@ -16,11 +18,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.state.base import ClaimedJob, JobRecord
+from rag.state.base import ClaimedJob, JobRecord, JobState
 
 __all__ = ["SqliteJobStore"]
 
@@ -32,20 +35,44 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 """
 # Columns added after the first release: an older jobs.sqlite gets them when opened.
-_ADDED = {"attempts": "INTEGER NOT NULL DEFAULT 0", "worker": "TEXT", "lease_until": "REAL"}
-# The oldest claimable job (with a job id, that one): queued, or running with its lease run
-# out (a running row without a lease is abandoned), or, asked for by id, the worker's own.
-_CLAIM_WHERE = (
-    "(state = 'queued' OR (state = 'running' AND (COALESCE(lease_until, 0) < ? "
-    "OR (worker = ? AND ? IS NOT NULL)))) AND (? IS NULL OR id = ?)"
-)
+_ADDED = {
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "worker": "TEXT",
+    "lease_until": "REAL",
+    "claimed_at": "REAL",
+    "cancel": "INTEGER NOT NULL DEFAULT 0",
+    "progress": "TEXT",
+}
 _COLUMNS = (
-    "id, kb, kind, state, created_at, finished_at, error, results, redo, temp_dir, attempts, worker"
+    "id, kb, kind, state, created_at, finished_at, error, results, redo, temp_dir, attempts, "
+    "worker, progress, cancel"
 )
-_CLAIM = (
-    "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1 "
-    f"WHERE id = (SELECT id FROM jobs WHERE {_CLAIM_WHERE} ORDER BY created_at, id LIMIT 1) "
-    f"RETURNING {_COLUMNS}, lease_until"
+# Running jobs whose lease ran out for good: out of attempts, or being cancelled.
+_GIVE_UP = """
+UPDATE jobs SET state = 'failed', finished_at = :now, lease_until = NULL,
+    error = CASE WHEN cancel THEN 'cancelled' ELSE :reason END
+WHERE state = 'running' AND COALESCE(lease_until, 0) < :now
+  AND (cancel OR attempts >= :max_attempts)
+"""
+# Claimable (queued; running with its lease run out, a running row without a lease is
+# abandoned; asked for by id, the worker's own), fairly between knowledge bases.
+_CLAIM = f"""
+UPDATE jobs SET state = 'running', worker = :worker, lease_until = :until,
+    attempts = attempts + 1, claimed_at = :now
+WHERE id = (
+    SELECT j.id FROM jobs j JOIN (
+        SELECT kb, SUM(state = 'running' AND COALESCE(lease_until, 0) >= :now) AS live,
+               MAX(claimed_at) AS last
+        FROM jobs GROUP BY kb) AS k ON k.kb = j.kb
+    WHERE (j.state = 'queued' OR (j.state = 'running' AND (COALESCE(j.lease_until, 0) < :now
+           OR (j.worker = :worker AND :job_id IS NOT NULL))))
+      AND (:job_id IS NULL OR j.id = :job_id)
+    ORDER BY k.live, k.last, j.created_at, j.id LIMIT 1)
+RETURNING {_COLUMNS}, lease_until
+"""
+STALLED = (
+    "its worker stopped {n} times while running it (killed, crashed, or hung past its "
+    "lease); not tried again: check the worker's log, then retry the job"
 )
 
 
@@ -90,13 +117,19 @@ class SqliteJobStore:
             )
 
     def claim(
-        self, worker: str, lease_s: float, now: float, job_id: str | None = None
+        self,
+        worker: str,
+        lease_s: float,
+        now: float,
+        job_id: str | None = None,
+        max_attempts: int = 3,
     ) -> ClaimedJob | None:
-        with self._lock:
-            row = self._db.execute(
-                _CLAIM,
-                (worker, now + lease_s, now, worker, job_id, job_id, job_id),
-            ).fetchone()
+        given_up = {"now": now, "max_attempts": max_attempts}
+        given_up["reason"] = STALLED.format(n=max_attempts)  # type: ignore[assignment]
+        params = {"worker": worker, "until": now + lease_s, "now": now, "job_id": job_id}
+        with self._lock, self._transaction():
+            self._db.execute(_GIVE_UP, given_up)
+            row = self._db.execute(_CLAIM, params).fetchone()
         if row is None:
             return None
         return ClaimedJob(_record(row[:-1]), float(row[-1]))
@@ -104,16 +137,25 @@ class SqliteJobStore:
     def heartbeat(self, job_id: str, worker: str, lease_s: float, now: float) -> bool:
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? "
+                "AND state = 'running' AND NOT cancel",
                 (now + lease_s, job_id, worker),
             )
         return cursor.rowcount == 1
 
-    def progress(self, job_id: str, results: Sequence[dict[str, Any]]) -> None:
+    def progress(
+        self,
+        job_id: str,
+        results: Sequence[dict[str, Any]],
+        counters: dict[str, int] | None = None,
+    ) -> bool:
         with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET results = ? WHERE id = ?", (json.dumps(list(results)), job_id)
-            )
+            row = self._db.execute(
+                "UPDATE jobs SET results = ?, progress = COALESCE(?, progress) WHERE id = ? "
+                "RETURNING cancel",
+                (json.dumps(list(results)), json.dumps(counters) if counters else None, job_id),
+            ).fetchone()
+        return row is not None and not row[0]
 
     def finish(
         self,
@@ -133,6 +175,40 @@ class SqliteJobStore:
             )
         return cursor.rowcount == 1
 
+    def release(self, job_id: str, worker: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, "
+                "attempts = MAX(attempts - 1, 0) WHERE id = ? AND worker = ? "
+                "AND state = 'running'",
+                (job_id, worker),
+            )
+        return cursor.rowcount == 1
+
+    def cancel(self, job_id: str, now: float) -> JobState | None:
+        with self._lock:
+            queued = self._db.execute(
+                "UPDATE jobs SET state = 'failed', error = 'cancelled', finished_at = ? "
+                "WHERE id = ? AND state = 'queued'",
+                (now, job_id),
+            )
+            if queued.rowcount == 1:
+                return "failed"
+            running = self._db.execute(
+                "UPDATE jobs SET cancel = 1 WHERE id = ? AND state = 'running'", (job_id,)
+            )
+        return "running" if running.rowcount == 1 else None
+
+    def retry(self, job_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET state = 'queued', error = NULL, finished_at = NULL, "
+                "worker = NULL, lease_until = NULL, attempts = 0, cancel = 0, results = '[]', "
+                "progress = NULL WHERE id = ? AND state = 'failed'",
+                (job_id,),
+            )
+        return cursor.rowcount == 1
+
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
             sql = f"SELECT {_COLUMNS} FROM jobs WHERE id = ?"
@@ -147,13 +223,30 @@ class SqliteJobStore:
             ).fetchall()
         return [_record(r) for r in rows]
 
-    def forget_finished(self, keep: int) -> None:
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM jobs WHERE finished_at IS NOT NULL AND id NOT IN (SELECT id FROM "
-                "jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?)",
-                (keep,),
-            )
+    def forget_finished(self, keep: int) -> list[str]:
+        stale = (
+            "FROM jobs WHERE finished_at IS NOT NULL AND id NOT IN (SELECT id FROM jobs "
+            "WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?)"
+        )
+        with self._lock, self._transaction():
+            batches = [
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT temp_dir {stale} AND temp_dir IS NOT NULL", (keep,)
+                )
+            ]
+            self._db.execute(f"DELETE {stale}", (keep,))
+        return batches
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -184,4 +277,6 @@ def _record(row: Sequence[Any]) -> JobRecord:
         temp_dir=row[9],
         attempts=int(row[10]),
         worker=row[11],
+        progress=json.loads(row[12]) if row[12] else None,
+        cancel=bool(row[13]),
     )

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from rag.cli import main
-from rag.config import RagConfig, StoreConfig
+from rag.config import DatabaseConfig, RagConfig, StoreConfig
 from rag.errors import ConfigError, IndexMismatchError
 from tests.support.app import copy_index, index_of, index_stats, ingest
 
@@ -45,6 +46,33 @@ def test_chroma_to_milvus_copies_everything_and_searches_the_same(tmp_path: Path
     assert figures.disk_bytes > 0
     # The target is a whole index: ingesting the same files again writes nothing.
     assert ingest(target, [GUIDE]).count("skipped") == 4
+
+
+def test_embedded_to_postgres_moves_the_whole_index_without_embedding(  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder, postgres_url: str
+) -> None:
+    """The move to the shared profile: Chroma and the SQLite catalog into PostgreSQL and
+    pgvector (catalog, BM25 postings, file states, vectors); the same answers after."""
+    source = _config(tmp_path / "chroma", "chroma")
+    assert ingest(source, [GUIDE]).exit_code == 0
+    target = RagConfig(
+        data_dir=tmp_path / "elsewhere",  # an empty local folder: nothing is kept there
+        store=StoreConfig(backend="pgvector"),
+        database=DatabaseConfig(url=SecretStr(postgres_url)),
+    )
+    report = copy_index(source, target)
+    assert (report.chunks, report.summaries) == (13, 4)
+    assert _top(target, embedder) == _top(source, embedder)
+    with index_of(source, embedder) as old, index_of(target, embedder) as new:
+        for question in QUESTIONS:
+            terms = old.analyzer.terms(question)
+            moved, kept = new.catalog.bm25.search(terms, 5), old.catalog.bm25.search(terms, 5)
+            assert [i for i, _ in moved] == [i for i, _ in kept]
+            assert [s for _, s in moved] == pytest.approx([s for _, s in kept], abs=1e-6)
+        assert new.catalog.file_states() == old.catalog.file_states()
+    figures = index_stats(target)
+    assert figures.backend == "pgvector" and figures.documents == 4
+    assert ingest(target, [GUIDE]).count("skipped") == 4  # nothing to embed again
 
 
 def test_milvus_to_chroma_in_place_switches_the_backend(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]

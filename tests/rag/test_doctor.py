@@ -54,7 +54,9 @@ def _inject(config: RagConfig) -> dict[str, object]:
             catalog.bm25.remove(index.chunk_ids(unlexed.doc_id)[:1])
             db.execute("DELETE FROM chunks WHERE doc_id=?", (emptied.doc_id,))
             # a write killed after its vectors were stored, before the commit:
-            db.execute("INSERT INTO pending VALUES ('crashed', 'v9', ?)", (json.dumps(["half"]),))
+            db.execute(
+                "INSERT INTO pending VALUES ('crashed', 'v9', ?, 0)", (json.dumps(["half"]),)
+            )
             db.execute("INSERT INTO garbage VALUES ('stale')")
         chunks.upsert([_ghost("half"), _ghost("stale")], np.vstack([vector, vector]))
         return {

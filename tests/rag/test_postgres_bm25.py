@@ -39,6 +39,8 @@ def _pair(
     pg = postgres.catalog("parity", config).bm25
     for start in range(0, len(rows), 1000):
         pg.add(rows[start : start + 1000])
+    with postgres.database.connection() as conn:
+        conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
     return sqlite, pg
 
 

@@ -17,7 +17,7 @@ import httpx
 from tests.support.llama import free_port
 from tests.support.loopback import wait_until_up
 
-__all__ = ["ApiServer", "rss_mb"]
+__all__ = ["ApiServer", "process_env", "rss_mb"]
 
 
 class ApiServer:
@@ -39,12 +39,7 @@ class ApiServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "HF_"))}
-        keep.update(HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
-        keep["RAG_DATA_DIR"] = str(self.data_dir)
-        for name, value in self._settings.items():
-            keep[name] = value if isinstance(value, str) else json.dumps(value)
-        return keep
+        return process_env(self.data_dir, self._settings)
 
     def start(self, timeout_s: float = 120.0) -> None:
         command = [sys.executable, "-m", "rag.cli", "serve", "--port", str(self.port), *self._args]
@@ -88,6 +83,17 @@ class ApiServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def process_env(data_dir: Path, settings: Mapping[str, Any]) -> dict[str, str]:
+    """A `rag` process's environment: this one's without RAG_/HF_ variables, the hub
+    offline, `data_dir` as RAG_DATA_DIR, and `settings` as RAG_ variables."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "HF_"))}
+    keep.update(HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    keep["RAG_DATA_DIR"] = str(data_dir)
+    for name, value in settings.items():
+        keep[name] = value if isinstance(value, str) else json.dumps(value)
+    return keep
 
 
 def rss_mb(pid: int) -> float:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.catalog import CatalogSnapshot, DocRecord, DocWrite
+from rag.catalog import CatalogSnapshot, DocRecord, DocWrite, abandoned
 from rag.config import LexicalConfig
 from rag.faults import crash_point
 from rag.lexical.bm25 import LexicalRow
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS {s}.summaries (
     PRIMARY KEY (kb, summary_id), UNIQUE (kb, doc_id));
 CREATE TABLE IF NOT EXISTS {s}.pending (
     kb text NOT NULL, doc_id text NOT NULL, version text NOT NULL, chunk_ids jsonb NOT NULL,
-    PRIMARY KEY (kb, doc_id, version));
+    begun_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (kb, doc_id, version));
 CREATE TABLE IF NOT EXISTS {s}.garbage (
     kb text NOT NULL, chunk_id text NOT NULL, PRIMARY KEY (kb, chunk_id));
 CREATE TABLE IF NOT EXISTS {s}.file_state (
@@ -207,7 +207,7 @@ class PgCatalog:
             cur.executemany(
                 self._db.sql(
                     "INSERT INTO {s}.pending VALUES (%s, %s, %s, %s) ON CONFLICT (kb, doc_id, "
-                    "version) DO UPDATE SET chunk_ids = EXCLUDED.chunk_ids"
+                    "version) DO UPDATE SET chunk_ids = EXCLUDED.chunk_ids, begun_at = now()"
                 ),
                 [
                     (self._kb, w.record.doc_id, w.record.version, json.dumps(w.store_ids))
@@ -223,6 +223,17 @@ class PgCatalog:
 
     def _commit_one(self, conn: psycopg.Connection[Any], write: DocWrite) -> None:
         record, kb, sql = write.record, self._kb, self._db.sql
+        intent = conn.execute(
+            sql("DELETE FROM {s}.pending WHERE kb=%s AND doc_id=%s AND version=%s"),
+            (kb, record.doc_id, record.version),
+        )
+        if intent.rowcount == 0:
+            current = conn.execute(
+                sql(f"SELECT {_RECORD} FROM {{s}}.documents WHERE kb=%s AND doc_id=%s"),
+                (kb, record.doc_id),
+            ).fetchone()
+            abandoned(record, _record(current) if current else None)
+            return
         self._hide(conn, record.doc_id, keep=set(write.store_ids))
         conn.execute(
             sql(
@@ -249,7 +260,6 @@ class PgCatalog:
                 time.time(),
             ),
         )
-        conn.execute(sql("DELETE FROM {s}.pending WHERE kb=%s AND doc_id=%s"), (kb, record.doc_id))
         self.bm25.add(write.lexical, conn)
         if write.summary_id is not None:
             conn.execute(
@@ -297,37 +307,39 @@ class PgCatalog:
         )
         return deleted.rowcount > 0
 
-    def take_pending(self) -> list[str]:
-        with self._db.transaction(self._kb) as conn:
+    def collect(self, delete: Callable[[list[str]], None], stale_s: float = 0.0) -> list[str]:
+        sql, kb = self._db.sql, self._kb
+        with self._db.transaction(kb) as conn:
             for (ids,) in conn.execute(
-                self._db.sql("DELETE FROM {s}.pending WHERE kb=%s RETURNING chunk_ids"),
-                (self._kb,),
+                sql(
+                    "DELETE FROM {s}.pending WHERE kb=%s AND begun_at <= now() - "
+                    "make_interval(secs => %s) RETURNING chunk_ids"
+                ),
+                (kb, stale_s),
             ).fetchall():
                 conn.execute(
-                    self._db.sql(
+                    sql(
                         "INSERT INTO {s}.garbage SELECT %s, g FROM unnest(%s::text[]) AS g "
                         "ON CONFLICT DO NOTHING"
                     ),
-                    (self._kb, ids),
+                    (kb, ids),
                 )
-            # An id can be garbage of an interrupted write and part of a visible version
-            # (the same content written again): never delete what is visible.
-            conn.execute(
-                self._db.sql(
-                    "DELETE FROM {s}.garbage g WHERE g.kb=%s AND (EXISTS (SELECT 1 FROM "
-                    "{s}.chunks c WHERE c.kb=g.kb AND c.chunk_id=g.chunk_id) OR EXISTS "
-                    "(SELECT 1 FROM {s}.summaries m WHERE m.kb=g.kb AND m.summary_id=g.chunk_id))"
+            # Every garbage row goes; deleted from the stores are those neither visible
+            # (the same content written again) nor intended by a write still going on.
+            rows = conn.execute(
+                sql(
+                    "DELETE FROM {s}.garbage g WHERE g.kb=%s RETURNING g.chunk_id, ("
+                    "EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.kb=g.kb AND c.chunk_id=g.chunk_id)"
+                    " OR EXISTS (SELECT 1 FROM {s}.summaries m WHERE m.kb=g.kb "
+                    "AND m.summary_id=g.chunk_id) OR EXISTS (SELECT 1 FROM {s}.pending p "
+                    "WHERE p.kb=g.kb AND p.chunk_ids ? g.chunk_id))"
                 ),
-                (self._kb,),
-            )
-            return self._garbage(conn)
-
-    def forget_garbage(self, ids: Sequence[str]) -> None:
-        with self._db.connection() as conn:
-            conn.execute(
-                self._db.sql("DELETE FROM {s}.garbage WHERE kb=%s AND chunk_id = ANY(%s)"),
-                (self._kb, list(ids)),
-            )
+                (kb,),
+            ).fetchall()
+            gone = [chunk_id for chunk_id, kept in rows if not kept]
+            if gone:
+                delete(gone)  # holding the knowledge base's lock: no write begins meanwhile
+        return gone
 
     def set_file_state(self, file: str, sha256: str, size: int, mtime_ns: int) -> None:
         with self._db.transaction() as conn:

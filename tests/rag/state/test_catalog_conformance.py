@@ -10,6 +10,7 @@ import pytest
 
 from rag.catalog import DocRecord, DocWrite
 from rag.config import LexicalConfig
+from rag.errors import StoreError
 from rag.lexical.bm25 import LexicalRow
 from rag.state.base import Catalog, StateBackend
 from tests.rag.state.conftest import MakeState
@@ -53,10 +54,10 @@ def test_a_new_version_replaces_the_old_and_leaves_it_as_garbage(catalog: Catalo
         catalog.commit([write])
     assert catalog.get("a") == new.record and catalog.visible(old.chunk_ids) == set()
     assert catalog.bm25.search(["harbour"], 5) == [] and catalog.bm25.count() == 2
-    garbage = catalog.take_pending()
-    assert set(garbage) == {"a-v1-0", "a-v1-summary"}
-    catalog.forget_garbage(garbage)
-    assert catalog.leftovers() == ([], [])
+    deleted: list[str] = []
+    assert set(catalog.collect(deleted.extend)) == {"a-v1-0", "a-v1-summary"}
+    assert set(deleted) == {"a-v1-0", "a-v1-summary"}
+    assert catalog.leftovers() == ([], []) and catalog.collect(deleted.extend) == []
 
 
 def test_an_interrupted_write_becomes_garbage_never_visible(catalog: Catalog) -> None:
@@ -66,8 +67,46 @@ def test_an_interrupted_write_becomes_garbage_never_visible(catalog: Catalog) ->
     lost = _write("b", "v1", ["never committed"])
     catalog.begin([lost])  # the writer died here
     assert catalog.visible(lost.chunk_ids) == set()
-    assert set(catalog.take_pending()) == set(lost.store_ids)
+    # with concurrent writers, a young intent is another writer's work in progress
+    assert catalog.collect(lambda ids: None, stale_s=3600) == []
+    assert sorted(catalog.leftovers()[0]) == sorted(lost.store_ids)
+    assert set(catalog.collect(lambda ids: None)) == set(lost.store_ids)  # stalled: taken
     assert catalog.leftovers()[0] == [] and catalog.get("b") is None
+
+
+def test_collecting_never_deletes_what_a_live_write_intends(catalog: Catalog) -> None:
+    """A replaced chunk id that another write is putting back (the same content) stays."""
+    old = _write("a", "v1", ["shared text", "old only"])
+    new = _write("a", "v2", ["new text"])
+    for write in (old, new):
+        catalog.begin([write])
+        catalog.commit([write])
+    again = _write("a", "v1", ["shared text", "old only"])  # v1 written again, in flight
+    catalog.begin([again])
+    deleted: list[str] = []
+    catalog.collect(deleted.extend, stale_s=3600)
+    assert not set(deleted) & set(again.store_ids)
+    catalog.commit([again])
+    assert catalog.get("a") == again.record and catalog.visible(again.chunk_ids) == set(
+        again.chunk_ids
+    )
+
+
+def test_a_commit_whose_intent_was_collected_is_refused_unless_already_done(
+    catalog: Catalog,
+) -> None:
+    slow = _write("a", "v1", ["slow writer"])
+    catalog.begin([slow])
+    catalog.collect(lambda ids: None)  # taken for stalled
+    with pytest.raises(StoreError, match="taken for stalled"):
+        catalog.commit([slow])
+    assert catalog.get("a") is None
+    twice = _write("b", "v1", ["two workers, one document"])
+    catalog.begin([twice])
+    catalog.begin([twice])  # a second worker, the same version
+    catalog.commit([twice])
+    catalog.commit([twice])  # the second finds it done: no error, nothing changes
+    assert catalog.get("b") == twice.record and catalog.count_documents() == 1
 
 
 def test_remove_hides_now(catalog: Catalog) -> None:
