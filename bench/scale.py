@@ -27,7 +27,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +95,18 @@ def corpus_of(source: Path, chunks: int, out: Path) -> int:
 
 
 def _config(store: str, work: Path, mode: str = "hybrid") -> Any:
+    """`pgvector`: the PostgreSQL profile, its database named by RAG_BENCH_DATABASE_URL."""
     from rag.config import RagConfig
 
-    return RagConfig.model_validate(
-        {
-            "data_dir": str(work),
-            "store": {"backend": store},
-            "embedder": {"vector_cache_mb": 0},
-            "retrieval": {"mode": mode},
-        }
-    )
+    values: dict[str, Any] = {
+        "data_dir": str(work),
+        "store": {"backend": store},
+        "embedder": {"vector_cache_mb": 0},
+        "retrieval": {"mode": mode},
+    }
+    if store == "pgvector":
+        values["database"] = {"url": os.environ["RAG_BENCH_DATABASE_URL"]}
+    return RagConfig.model_validate(values)
 
 
 def _table(path: Path, embedder: Embedder) -> dict[str, np.ndarray]:
@@ -141,6 +144,11 @@ def cell(
     }
     if queries is None:
         return result
+    if store == "pgvector":  # what autovacuum does within a minute of a bulk load
+        import psycopg
+
+        with psycopg.connect(os.environ["RAG_BENCH_DATABASE_URL"], autocommit=True) as db:
+            db.execute("VACUUM ANALYZE")
     questions = list(json.loads(queries.read_text(encoding="utf-8")).values())
     for mode in ("hybrid", "dense"):
         with Runtime.open(_config(store, work, mode), embedder=model) as runtime:
@@ -201,26 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{found['chunks']} chunks in {wall:.1f} s, peak {rss:.0f} MB"
     )
     results = []
-    for size in [int(s) for s in args.sizes.split(",") if s]:
-        for store in [s for s in args.stores.split(",") if s]:
-            with tempfile.TemporaryDirectory(prefix="rag-scale-") as tmp:
-                corpus = Path(tmp) / "corpus.jsonl"
-                docs = corpus_of(base, size, corpus)
-                command = [
-                    sys.executable, "-m", "bench.scale", "--cell", store, str(corpus),
-                    str(Path(tmp) / "index"), str(queries.resolve()), str(vectors),
-                ]  # fmt: skip
-                found, wall, rss = _run(command, env)
-            found.update(store=store, size=size, documents=docs, wall_s=wall, peak_rss_mb=rss)
-            found["chunks_per_s"] = found["chunks"] / found["ingest_s"]
-            results.append(found)
-            _say(
-                f"{store} {found['chunks']} chunks: ingest {found['ingest_s']:.1f} s "
-                f"({found['chunks_per_s']:.0f} chunks/s; {found['computed']} embedded by the "
-                f"model), peak {rss:.0f} MB, hybrid p50/p95 {found['hybrid_p50_ms']:.1f}/"
-                f"{found['hybrid_p95_ms']:.1f} ms, dense {found['dense_p50_ms']:.1f}/"
-                f"{found['dense_p95_ms']:.1f} ms"
-            )
+    stores = [s for s in args.stores.split(",") if s]
+    with _postgres("pgvector" in stores) as database:
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            for store in stores:
+                results.append(_cell(store, size, base, queries, vectors, env, database))
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "commit": commit(),
@@ -232,6 +225,51 @@ def main(argv: list[str] | None = None) -> int:
     )
     _say("\n" + "\n".join(scale_table(results)))
     return 0
+
+
+def _cell(
+    store: str,
+    size: int,
+    base: Path,
+    queries: Path,
+    vectors: Path,
+    env: dict[str, str],
+    database: Any,
+) -> dict[str, Any]:
+    """One (store, size) in its own process (pgvector: in a fresh database)."""
+    with tempfile.TemporaryDirectory(prefix="rag-scale-") as tmp:
+        corpus = Path(tmp) / "corpus.jsonl"
+        docs = corpus_of(base, size, corpus)
+        command = [
+            sys.executable, "-m", "bench.scale", "--cell", store, str(corpus),
+            str(Path(tmp) / "index"), str(queries.resolve()), str(vectors),
+        ]  # fmt: skip
+        if store == "pgvector":
+            env = {**env, "RAG_BENCH_DATABASE_URL": database.fresh_database()}
+        found, wall, rss = _run(command, env)
+    found.update(store=store, size=size, documents=docs, wall_s=wall, peak_rss_mb=rss)
+    found["chunks_per_s"] = found["chunks"] / found["ingest_s"]
+    _say(
+        f"{store} {found['chunks']} chunks: ingest {found['ingest_s']:.1f} s "
+        f"({found['chunks_per_s']:.0f} chunks/s; {found['computed']} embedded by the "
+        f"model), peak {rss:.0f} MB (this process; PostgreSQL's own apart), hybrid p50/p95 "
+        f"{found['hybrid_p50_ms']:.1f}/{found['hybrid_p95_ms']:.1f} ms, dense "
+        f"{found['dense_p50_ms']:.1f}/{found['dense_p95_ms']:.1f} ms"
+    )
+    return found
+
+
+@contextmanager
+def _postgres(wanted: bool) -> Iterator[Any]:
+    """A PostgreSQL 18 with pgvector for the pgvector cells (the tests' embedded one), or
+    None when no cell needs it."""
+    if not wanted:
+        yield None
+        return
+    from tests.support.postgres import PostgresServer
+
+    with PostgresServer.started() as server:
+        yield server
 
 
 def scale_table(results: list[dict[str, Any]]) -> list[str]:

@@ -29,6 +29,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--lease", type=float, default=60.0, help="seconds a silent worker keeps its job"
     )
     worker.add_argument("--poll", type=float, default=1.0, help="seconds between claims when idle")
+    worker.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        help="times a job may stop its worker (killed, hung) before it is failed",
+    )
     worker.add_argument("--exit-when-idle", action="store_true", help="stop once no job is waiting")
     worker.add_argument(
         "--alive-file",
@@ -51,7 +57,12 @@ def _worker(config: RagConfig, args: argparse.Namespace) -> int:
     stop = threading.Event()
     with Runtime.open(config, write=True) as runtime:
         worker = Worker(
-            runtime, args.name or worker_name(), args.lease, args.poll, alive_file=args.alive_file
+            runtime,
+            args.name or worker_name(),
+            args.lease,
+            args.poll,
+            args.max_attempts,
+            alive_file=args.alive_file,
         )
         err.print(f"worker {worker.name}: jobs from {runtime.state.where}", markup=False)
         target = _until_idle(worker, stop) if args.exit_when_idle else worker.run

@@ -218,3 +218,50 @@ def test_the_database_going_away_gives_503_and_pauses_jobs_until_it_is_back(
     finally:
         worker.stop()
     assert "Traceback" not in worker.log.read_text()
+
+
+def test_a_small_upload_is_not_held_back_by_a_1000_file_one(
+    apis: tuple[ApiServer, ApiServer], tmp_path: Path, settings: dict[str, str]
+) -> None:
+    """One worker, 1000 files for `big` (10 jobs of 100, api.max_files), then 1 file for
+    `small`: the small job runs next after the big job running now, not after all ten.
+    Bound: the rest of one job of the other knowledge base (at most api.max_files files)
+    plus its own; printed with the figures."""
+    first, second = apis
+    worker = WorkerProcess(tmp_path / "w", settings, "--poll", "0.2").start()
+    try:
+        with first.client() as one, second.client() as two:
+            for name in ("big", "small"):
+                assert one.post("/v1/kbs", json={"name": name}).status_code == 201
+            big = [
+                one.post("/v1/kbs/big/documents", files=_files(100, f"big{n}")).json()["id"]
+                for n in range(10)
+            ]
+            started = _wait_job(two, big[0], until="running")["worker"]
+            assert started
+            asked = time.monotonic()
+            small = two.post("/v1/kbs/small/documents", files=_files(1, "small")).json()["id"]
+            done = _wait_job(one, small)
+            waited = time.monotonic() - asked
+            assert done["state"] == "done"
+            states = [two.get(f"/v1/jobs/{j}").json() for j in big]
+            finished = [s for s in states if s["state"] == "done"]
+            assert len(finished) <= 2, [s["state"] for s in states]  # the running one (+1)
+            assert sum(s["state"] == "queued" for s in states) >= 8
+            first_big = finished[0]
+            took = _seconds(first_big["finished_at"]) - _seconds(first_big["created_at"])
+            print(
+                f"\nfairness: 1-file job done {waited:.1f} s after upload, behind a "
+                f"100-file job that took {took:.0f} s from upload to done; "
+                f"{len(finished)} of 10 big jobs done by then"
+            )
+            for job in big:  # let the worker go
+                two.post(f"/v1/jobs/{job}/cancel")
+    finally:
+        worker.stop()
+
+
+def _seconds(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").timestamp()
