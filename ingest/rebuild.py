@@ -31,7 +31,7 @@ from rag.config import RagConfig
 from rag.errors import StoreError
 from rag.index import kb_stores
 from rag.knowledge_base import KnowledgeBase
-from rag.sources import SourceRecord, Sources, sources_path
+from rag.sources import Sources
 from rag.state.base import StateBackend
 
 __all__ = ["RebuildReport", "clear_index", "rebuild"]
@@ -69,10 +69,10 @@ def clear_index(config: RagConfig, state: StateBackend) -> Sources:
             collections (the message says what to move aside).
     """
     data_dir, kb = config.data_dir, config.kb
-    record = SourceRecord(sources_path(data_dir, kb))
+    record = state.sources(kb)
     if not record.exists():
         raise StoreError(
-            f"there is no source record for knowledge base {kb!r} ({record.path}); it is "
+            f"there is no source record for knowledge base {kb!r} ({record.where}); it is "
             "written by every ingest from this version on. Ingest the files again instead: "
             f"rag ingest --kb {kb} PATH"
         )

@@ -34,8 +34,8 @@ from rag.lexical.bm25 import LexicalRow
 from rag.locks import WriterLock
 from rag.manifest import DEFAULT_KB, Manifest, check_manifest
 from rag.rwlock import ReadWriteLock
-from rag.sources import SourceRecord, Sources, sources_path
-from rag.state.base import Catalog, KbRegistry, StateBackend
+from rag.sources import Sources
+from rag.state.base import Catalog, KbRegistry, SourceLog, StateBackend
 from rag.stores import EmptyStore, Filter, NativeLexicalStore, VectorStore, open_store
 from rag.summary import ExtractiveSummarizer, Summarizer, summary_id
 from rag.types import Chunk, Filters, Hit
@@ -89,7 +89,7 @@ class Index:
         analyzer: Analyzer,
         lock: WriterLock | None,
         summarizer: Summarizer | None = None,
-        sources: SourceRecord | None = None,
+        sources: SourceLog | None = None,
     ) -> None:
         self.data_dir = data_dir
         self._sources = sources  # the writer's record of sources (rag.sources)
@@ -145,7 +145,7 @@ class Index:
             catalog = state.catalog(config.kb, lexical)
             analyzer = Analyzer(lexical)
             summarizer = summarizer or ExtractiveSummarizer(config.summary)
-            sources = _source_record(data_dir, config.kb, catalog) if write else None
+            sources = _source_record(state.sources(config.kb), catalog) if write else None
             index = cls(data_dir, stores, catalog, analyzer, lock, summarizer, sources)
         except BaseException:
             if chunks is not None:
@@ -459,9 +459,8 @@ class Index:
         return [h for h in hits if h.chunk.chunk_id in visible][:k]
 
 
-def _source_record(data_dir: Path, kb: str, catalog: Catalog) -> SourceRecord:
+def _source_record(record: SourceLog, catalog: Catalog) -> SourceLog:
     """The writer's source record, started from the catalog for an index older than it."""
-    record = SourceRecord(sources_path(data_dir, kb))
     if record.exists():
         record.compact()
     else:

@@ -30,7 +30,14 @@ from rag.catalog import DocRecord
 from rag.jsonl import objects
 from rag.manifest import DEFAULT_KB
 
-__all__ = ["RecordedDoc", "SourceRecord", "Sources", "file_doc_id", "sources_path"]
+__all__ = [
+    "RecordedDoc",
+    "SourceRecord",
+    "Sources",
+    "entry_of",
+    "file_doc_id",
+    "sources_path",
+]
 
 
 def sources_path(data_dir: Path, kb: str = DEFAULT_KB) -> Path:
@@ -111,10 +118,11 @@ class Sources:
         files: list[dict[str, object]] = [
             {"op": "file", "key": key, "sha": sha} for key, sha in sorted(self.files.items())
         ]
-        return files + [_put(d) for d in sorted(self.docs.values(), key=lambda d: d.doc_id)]
+        return files + [entry_of(d) for d in sorted(self.docs.values(), key=lambda d: d.doc_id)]
 
 
-def _put(doc: RecordedDoc | DocRecord) -> dict[str, object]:
+def entry_of(doc: RecordedDoc | DocRecord) -> dict[str, object]:
+    """The `put` entry of a document."""
     return {
         "op": "put",
         "doc": doc.doc_id,
@@ -125,10 +133,15 @@ def _put(doc: RecordedDoc | DocRecord) -> dict[str, object]:
 
 
 class SourceRecord:
-    """The log of one knowledge base, written by its one writer (`rag.index.Index`)."""
+    """The log of one knowledge base in a file, written by its one writer
+    (`rag.index.Index`): the embedded `rag.state.base.SourceLog`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def exists(self) -> bool:
         """Whether a record has been started."""
@@ -152,7 +165,7 @@ class SourceRecord:
 
     def put(self, docs: Iterable[DocRecord]) -> None:
         """Documents are about to be written."""
-        self._append([_put(d) for d in docs])
+        self._append([entry_of(d) for d in docs])
 
     def removed(self, doc_id: str) -> None:
         """A document is about to be removed."""

@@ -10,6 +10,7 @@ implementation passes unchanged.
 | `JobStore` | jobs: enqueue, claim with a lease, heartbeat, finish, unfinished | `jobs.sqlite` |
 | `Catalog` | documents, their visibility, file state (`rag.catalog`) | `catalog.sqlite` |
 | `LexicalIndex` | BM25 postings and statistics, search (`rag.lexical.bm25`) | `catalog.sqlite` |
+| `SourceLog` | what an index can be rebuilt from (`rag.sources`) | `sources/<kb>.jsonl` |
 
 A `StateBackend` opens each of them for one data dir (embedded) or one database schema
 (`rag.state.postgres`, in tables of the same names); `rag.state.BACKENDS` names the
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from rag.config import LexicalConfig
     from rag.lexical.bm25 import LexicalRow
     from rag.manifest import Manifest
+    from rag.sources import Sources
 
 __all__ = [
     "Catalog",
@@ -40,6 +42,7 @@ __all__ = [
     "JobStore",
     "KbRegistry",
     "LexicalIndex",
+    "SourceLog",
     "StateBackend",
     "UploadStaging",
     "UploadWriter",
@@ -335,6 +338,52 @@ class Catalog(Protocol):
     def close(self) -> None: ...
 
 
+class SourceLog(Protocol):
+    """A knowledge base's record of sources (`rag.sources`): written before the catalog
+    commits each change, read to rebuild the index when its catalog or store is lost."""
+
+    @property
+    def where(self) -> str:
+        """Where it is, for messages."""
+        ...
+
+    def exists(self) -> bool:
+        """Whether a record has been started."""
+        ...
+
+    def read(self) -> Sources:
+        """The record folded; an absent record holds nothing."""
+        ...
+
+    def put(self, docs: Iterable[DocRecord]) -> None:
+        """Documents are about to be written."""
+        ...
+
+    def removed(self, doc_id: str) -> None:
+        """A document is about to be removed."""
+        ...
+
+    def file(self, key: str, sha256: str) -> None:
+        """A file is about to be recorded as ingested at this content."""
+        ...
+
+    def forgot(self, key: str) -> None:
+        """A file is about to be forgotten."""
+        ...
+
+    def rewrite(self, held: Sources) -> None:
+        """Replace the record by `held`, folded, atomically."""
+        ...
+
+    def compact(self) -> None:
+        """Fold the record when it has grown to several times what is live."""
+        ...
+
+    def remove(self) -> None:
+        """Delete the record (its knowledge base is deleted)."""
+        ...
+
+
 class StateBackend(Protocol):
     """Opens each port for one data dir (`rag.state.BACKENDS`)."""
 
@@ -350,6 +399,10 @@ class StateBackend(Protocol):
         ...
 
     def vector_cache(self, max_mb: int) -> VectorCache: ...
+    def sources(self, kb: str) -> SourceLog:
+        """Knowledge base `kb`'s record of sources."""
+        ...
+
     def uploads(self) -> UploadStaging: ...
     def jobs(self) -> JobStore: ...
 

@@ -27,6 +27,7 @@ from rag.state.base import (
     Catalog,
     JobStore,
     KbRegistry,
+    SourceLog,
     StateBackend,
     UploadStaging,
     UploadWriter,
@@ -189,6 +190,11 @@ class EmbeddedState:
         from rag.embed.vector_cache import SqliteVectorCache
 
         return SqliteVectorCache(self.data_dir / "embeddings.sqlite", max_mb)
+
+    def sources(self, kb: str) -> SourceLog:
+        from rag.sources import SourceRecord, sources_path
+
+        return SourceRecord(sources_path(self.data_dir, kb))
 
     def uploads(self) -> UploadStaging:
         return FolderStaging(self.data_dir / "uploads")

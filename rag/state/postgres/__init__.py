@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 
 from rag.config import LexicalConfig
 from rag.postgres import Database
-from rag.state.base import Catalog, JobStore, KbRegistry, StateBackend, UploadStaging, VectorCache
+from rag.state.base import (
+    Catalog,
+    JobStore,
+    KbRegistry,
+    SourceLog,
+    StateBackend,
+    UploadStaging,
+    VectorCache,
+)
 
 if TYPE_CHECKING:
     from rag.config import RagConfig
@@ -63,6 +71,11 @@ class PostgresState:
         from rag.state.postgres.vector_cache import PgVectorCache
 
         return PgVectorCache(self.database, max_mb)
+
+    def sources(self, kb: str) -> SourceLog:
+        from rag.state.postgres.sources import PgSourceLog
+
+        return PgSourceLog(self.database, kb)
 
     def uploads(self) -> UploadStaging:
         from rag.state.postgres.uploads import PgStaging
