@@ -204,6 +204,8 @@ class _Worker:
             TMP=str(self.tmp),
         )
         # Parsers print warnings about every odd PDF object; keep them out of the terminal.
+        if log_file is not None:  # a worker of a shared deployment starts with no data dir
+            log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_file.open("ab") if log_file is not None else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ingest.confine", str(task_r), str(result_w)],

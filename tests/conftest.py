@@ -13,6 +13,7 @@ import pytest
 from rag.config import RagConfig
 from tests.support.llama import free_port, start_server, wait_ready
 from tests.support.postgres import PostgresServer, postgres_available
+from tests.support.store_servers import chroma_server, milvus_server  # noqa: F401  (fixtures)
 from tests.support.tiny_gguf import write_tiny_llama
 
 # transformers reads this once, at import: set it before any test imports it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,22 @@ REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "examples" / "guide"
 
 
-@pytest.fixture
-def settings(postgres_url: str) -> dict[str, str]:
-    return {"RAG_DATABASE__URL": postgres_url, "RAG_STORE__BACKEND": "pgvector"}
+@pytest.fixture(params=["pgvector"])
+def settings(request: pytest.FixtureRequest, postgres_url: str) -> dict[str, str]:
+    """The state in PostgreSQL; the vectors in pgvector, or (`milvus`) in a Milvus server
+    (Milvus Lite's gRPC server, the named stand-in) with BM25 and fusion inside it."""
+    if request.param == "pgvector":
+        return {"RAG_DATABASE__URL": postgres_url, "RAG_STORE__BACKEND": "pgvector"}
+    return {
+        "RAG_DATABASE__URL": postgres_url,
+        "RAG_STORE__BACKEND": "milvus",
+        "RAG_STORE__URI": request.getfixturevalue("milvus_server"),
+        "RAG_STORE__COLLECTION": f"c{uuid.uuid4().hex[:12]}",  # the server outlives the test
+        "RAG_RETRIEVAL__MODE": "native_hybrid",
+    }
+
+
+BOTH_STORES = pytest.mark.parametrize("settings", ["pgvector", "milvus"], indirect=True)
 
 
 @pytest.fixture
@@ -43,6 +57,8 @@ def _wait_job(client: httpx.Client, job_id: str, until: str = "finished", timeou
             return job
         if until == "running" and job["state"] == "running" and job["progress"]["done"] > 0:
             return job
+        if until == "running" and job["state"] in ("done", "failed"):
+            raise AssertionError(f"job {job_id} ended before it was seen running: {job}")
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} not {until} after {timeout_s} s: {job}")
 
@@ -64,6 +80,7 @@ def _files(count: int, tag: str) -> list[tuple[str, tuple[str, bytes, str]]]:
     ]
 
 
+@BOTH_STORES
 def test_upload_through_one_api_process_ask_and_delete_through_the_other(
     apis: tuple[ApiServer, ApiServer], tmp_path: Path, settings: dict[str, str]
 ) -> None:
@@ -109,6 +126,7 @@ def test_upload_through_one_api_process_ask_and_delete_through_the_other(
         assert not kept & {"catalog.sqlite", "manifest.json", "jobs.sqlite", "chroma"}, kept
 
 
+@BOTH_STORES
 @pytest.mark.parametrize("stop", ["SIGKILL", "SIGSTOP"])
 def test_a_dead_or_hung_worker_has_its_job_finished_by_another(
     apis: tuple[ApiServer, ApiServer], tmp_path: Path, settings: dict[str, str], stop: str
