@@ -1,6 +1,6 @@
 """The shared deployment under fire (slow: `pytest -m slow -s tests/api/test_cluster_crash.py`).
 
-2 `rag serve` and 2 `rag worker` processes on one PostgreSQL. 200 small documents of 3+
+2 `rag serve` and 2 `rag worker` processes on one PostgreSQL. 200 small documents of 2+
 chunks each are uploaded to 3 knowledge bases while a searcher keeps asking for random
 documents; a random process (API or worker) is SIGKILLed every few seconds, 20 times, and
 restarted as a supervisor would; PostgreSQL is stopped and started once mid-run. Clients
@@ -39,7 +39,7 @@ WORDS = ["harbour", "ledger", "cargo", "tide", "beacon", "quay", "freight", "anc
 
 
 def _document(n: int) -> bytes:
-    """About 600 tokens: three chunks or more, each naming the document (`marker<n>`)."""
+    """About 400 tokens: two chunks or more, each naming the document (`marker<n>`)."""
     rng = random.Random(n)
     paragraphs = []
     for p in range(4):
@@ -93,7 +93,7 @@ class _Cluster:
                 target.process.kill()
                 target.process.wait()
                 target.process = None
-                threading.Thread(target=target.start, daemon=True).start()  # restarted
+                threading.Thread(target=_restart, args=(target,), daemon=True).start()
                 return "api"
             target.kill()
             target.start()
@@ -104,6 +104,15 @@ class _Cluster:
             worker.stop()
         for api in self.apis:
             api.stop()
+
+
+def _restart(api: ApiServer) -> None:
+    """Start a killed API process again, as a supervisor would (it may be killed again
+    before it is up: the next kill restarts it)."""
+    try:
+        api.start()
+    except RuntimeError:
+        pass
 
 
 class _Run:
@@ -251,7 +260,7 @@ def _check_rows(url: str) -> None:
             ).fetchall()
             assert len(rows) == sum(1 for n in range(DOCS) if KBS[n % len(KBS)] == kb)
             for doc_id, n_chunks, chunks, vectors, postings in rows:
-                assert n_chunks >= 3, doc_id
+                assert n_chunks >= 2, doc_id
                 assert n_chunks == chunks == vectors == postings, (doc_id, kb)
             twice = db.execute(f"SELECT id FROM {table} GROUP BY id HAVING count(*) > 1").fetchall()
             assert twice == []
