@@ -141,8 +141,12 @@ class JobQueue:
         store: JobStore | None = None,
         worker: str = "writer",
         staging: UploadStaging | None = None,
+        shared: bool = False,
     ) -> None:
+        """`shared`: ingests are handed over to `rag worker`s (`hand_over`), counted from
+        the store."""
         self._metrics, self._kept, self._worker = metrics, kept, worker
+        self._shared = shared
         self._staging = staging
         self._store: JobStore = store or SqliteJobStore(None)
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -154,7 +158,12 @@ class JobQueue:
 
     @property
     def depth(self) -> int:
-        """Jobs queued or running."""
+        """Jobs queued or running: this process's, and (shared) every worker's in the store.
+        Reads the store: call it off the event loop."""
+        local = self._local_depth()
+        return local + (len(self._store.unfinished()) if self._shared else 0)
+
+    def _local_depth(self) -> int:
         with self._lock:
             return sum(1 for j in self._jobs.values() if j.state in ("queued", "running"))
 
@@ -168,7 +177,7 @@ class JobQueue:
                 self._store.enqueue(job.record())
             self._forget_old()
             self._lock.notify()
-        self._metrics.jobs_queued.set(self.depth)
+        self._metrics.jobs_queued.set(self._local_depth())
         return job
 
     def cancel(self, job: Job) -> Job:
@@ -287,7 +296,7 @@ class JobQueue:
             beat = Heartbeat(self._store, job.id, self._worker, self.LEASE_S)
             with beat if _kept(job) else contextlib.nullcontext():
                 self._execute(job)
-            self._metrics.jobs_queued.set(self.depth)
+            self._metrics.jobs_queued.set(self._local_depth())
 
     def _claim(self, job: Job) -> bool:
         claimed = self._store.claim(self._worker, self.LEASE_S, time.time(), job_id=job.id)

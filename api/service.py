@@ -229,6 +229,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         raise
     logger.info("torch threads: %d; data dir %s", threads, config.data_dir)
     staging = runtime.state.uploads()
+    shared = shared_writes(config)
     workers = api.max_concurrent_generations + api.max_concurrent_searches + 2
     gate = (api.queue_size, api.queue_timeout_s, metrics)
     metrics.watch_batcher(batcher.stats)
@@ -240,11 +241,13 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         generations=Gate("generations", api.max_concurrent_generations, *gate),
         searches=Gate("searches", api.max_concurrent_searches, *gate),
         executor=ThreadPoolExecutor(workers, thread_name_prefix="rag-worker"),
-        jobs=JobQueue(metrics, api.jobs_kept, _job_store(runtime), staging=staging),
+        jobs=JobQueue(
+            metrics, api.jobs_kept, _job_store(runtime), staging=staging, shared=shared
+        ),
         router=KbRouter(batcher, runtime.languages),
         trimmer=MemoryTrimmer(api.trim_memory_s),
         staging=staging,
-        shared=shared_writes(config),
+        shared=shared,
     )
     services.check_consistency()
     return services

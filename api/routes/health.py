@@ -92,7 +92,7 @@ def _consistency(svc: Services) -> tuple[str, list[str]]:
 
 
 async def metrics(svc: ServicesDep) -> Response:
-    svc.metrics.jobs_queued.set(svc.jobs.depth)
+    svc.metrics.jobs_queued.set(await svc.run(lambda: svc.jobs.depth))  # may read the store
     body, content_type = svc.metrics.render()
     return Response(body, media_type=content_type)
 
