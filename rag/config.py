@@ -345,7 +345,9 @@ class DatabaseConfig(BaseModel):
         pattern=r"^[a-z][a-z0-9_]{0,39}$",
         description="The schema the tables live in: one per deployment sharing a database.",
     )
-    pool_size: int = Field(8, ge=1, le=200, description="Connections each process keeps.")
+    pool_size: int = Field(
+        16, ge=1, le=200, description="Connections each process opens at most (on demand)."
+    )
     connect_timeout_s: float = Field(
         10.0, gt=0, description="How long to wait for the database at start."
     )

@@ -134,7 +134,13 @@ class Database:
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            raise DatabaseUnavailableError(
+                f"no connection to the database at {self.url} within {self._pool.timeout:g} s: "
+                f"it is unreachable, or all {self._pool.max_size} of this process's connections "
+                "are busy (raise database.pool_size)"
+            ) from exc
+        except psycopg.OperationalError as exc:
             raise DatabaseUnavailableError(
                 f"the database at {self.url} is unavailable: {_reason(exc)}"
             ) from exc
