@@ -241,9 +241,7 @@ def build_services(config: RagConfig, metrics: Metrics | None = None) -> Service
         generations=Gate("generations", api.max_concurrent_generations, *gate),
         searches=Gate("searches", api.max_concurrent_searches, *gate),
         executor=ThreadPoolExecutor(workers, thread_name_prefix="rag-worker"),
-        jobs=JobQueue(
-            metrics, api.jobs_kept, _job_store(runtime), staging=staging, shared=shared
-        ),
+        jobs=JobQueue(metrics, api.jobs_kept, _job_store(runtime), staging=staging, shared=shared),
         router=KbRouter(batcher, runtime.languages),
         trimmer=MemoryTrimmer(api.trim_memory_s),
         staging=staging,

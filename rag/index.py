@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
 from rag.locks import WriterLock
 from rag.manifest import DEFAULT_KB, Manifest, check_manifest
+from rag.postgres import InDatabase
 from rag.rwlock import ReadWriteLock
 from rag.sources import Sources
 from rag.state.base import Catalog, KbRegistry, SourceLog, StateBackend
@@ -257,25 +258,38 @@ class Index:
         every = [c for _, chunks in docs for c in chunks]
         if self._sources is not None:
             self._sources.put(record for record, _ in docs)
-        self._catalog.begin(writes)
-        if every:
-            self._store.upsert(every, vectors)
-        crash_point("mid_upsert")
-        if summaries:
-            self._summaries.upsert(summaries, np.stack(summary_vectors))
-        crash_point("after_vectors")
-        # Searches in this process see the commit whole: before it, or after it and the
-        # removal of what it replaced.
-        with self._rw.writing():
-            self._catalog.commit(writes)
-            crash_point("after_commit")
-            self.collect_garbage()
+        with self._one_transaction():
+            self._catalog.begin(writes)
+            if every:
+                self._store.upsert(every, vectors)
+            crash_point("mid_upsert")
+            if summaries:
+                self._summaries.upsert(summaries, np.stack(summary_vectors))
+            crash_point("after_vectors")
+            # Searches in this process see the commit whole: before it, or after it and the
+            # removal of what it replaced.
+            with self._rw.writing():
+                self._catalog.commit(writes)
+                crash_point("after_commit")
+                self.collect_garbage()
+
+    def _one_transaction(self) -> AbstractContextManager[object]:
+        """With the catalog and the stores in one database (PostgreSQL with pgvector), one
+        transaction for a write: its intent, chunk rows, vectors, postings and the removal
+        of what it replaced commit together. Elsewhere the catalog's protocol alone keeps a
+        write whole (intent, store writes, one catalog commit)."""
+        catalog, stores = self._catalog, (self._store, self._summaries)
+        if isinstance(catalog, InDatabase) and all(
+            isinstance(s, InDatabase) and s.database is catalog.database for s in stores
+        ):
+            return catalog.database.transaction()
+        return nullcontext()
 
     def delete_document(self, doc_id: str) -> bool:
         """Hide and then remove one document. False when it was not in the index."""
         if self._sources is not None:
             self._sources.removed(doc_id)
-        with self._rw.writing():
+        with self._one_transaction(), self._rw.writing():
             removed = self._catalog.remove(doc_id)
             self.collect_garbage()
         return removed

@@ -23,7 +23,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from rag.errors import ConfigError, DatabaseUnavailableError
@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
     from rag.config import DatabaseConfig
 
-__all__ = ["Database", "redact"]
+__all__ = ["Database", "InDatabase", "redact"]
+
+
+@runtime_checkable
+class InDatabase(Protocol):
+    """A component kept in a `Database` (the PostgreSQL catalog, the pgvector store): two in
+    the same one can write in one transaction."""
+
+    database: Database
 
 
 def redact(url: str) -> str:
@@ -69,6 +77,7 @@ class Database:
         self.namespace = namespace
         self._created: set[str] = set()
         self._guard = threading.Lock()
+        self._local = threading.local()  # this thread's open transaction, work joins it
 
     @classmethod
     def open(cls, config: DatabaseConfig) -> Database:
@@ -123,7 +132,8 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of the pool, in autocommit mode.
+        """A connection of the pool, in autocommit mode; inside `transaction` in this
+        thread, that transaction's connection (the work joins it).
 
         Raises:
             DatabaseUnavailableError: The database went away.
@@ -131,6 +141,10 @@ class Database:
         import psycopg
         from psycopg_pool import PoolTimeout
 
+        joined: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if joined is not None:
+            yield joined
+            return
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -147,15 +161,32 @@ class Database:
 
     @contextmanager
     def transaction(self, kb: str | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """One transaction; with `kb`, holding that knowledge base's write lock."""
+        """One transaction; with `kb`, holding that knowledge base's write lock. Every use
+        of this database in this thread inside the block joins it (a nested `transaction`
+        too): writes of the catalog and of a store in this database commit together."""
+        joined: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if joined is not None:
+            if kb is not None:
+                joined.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self._key, _kb_key(kb)))
+            yield joined
+            return
         with self.connection() as conn, conn.transaction():
             if kb is not None:
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self._key, _kb_key(kb)))
-            yield conn
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
 
     @contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection[Any]]:
-        """A read-only transaction seeing one snapshot for all its statements."""
+        """A read-only transaction seeing one snapshot for all its statements (inside a
+        `transaction` in this thread: that one)."""
+        joined: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if joined is not None:
+            yield joined
+            return
         with self.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield conn

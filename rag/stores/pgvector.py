@@ -90,6 +90,7 @@ class PgVectorStore:
                 f"collection name {collection!r} must be letters, digits and _ (59 at most)"
             )
         self._db, self._collection, self._dimension = db, collection, dimension
+        self.database = db  # `rag.postgres.InDatabase`: writes join the catalog's transaction
         self._table = db.sql(f'{{s}}."vec_{collection}"')
         self._create()
 
@@ -142,14 +143,16 @@ class PgVectorStore:
             raise StoreError(f"{len(chunks)} chunks but {len(vectors)} vectors; nothing written")
         if not chunks:
             return
+        staged = f'"upsert_{self._collection}"'  # this collection's rows of this upsert
         with self._db.transaction() as conn, conn.cursor() as cur:
             cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS upsert_rows (LIKE {self._table}) "
+                f"CREATE TEMP TABLE IF NOT EXISTS {staged} (LIKE {self._table}) "
                 "ON COMMIT DELETE ROWS"
             )
+            cur.execute(f"DELETE FROM {staged}")  # an earlier upsert of this transaction's
             for start in range(0, len(chunks), _COPY_BATCH):
                 part = chunks[start : start + _COPY_BATCH]
-                with cur.copy(f"COPY upsert_rows ({_SELECT}, embedding) FROM STDIN") as copy:
+                with cur.copy(f"COPY {staged} ({_SELECT}, embedding) FROM STDIN") as copy:
                     for chunk, vector in zip(part, vectors[start : start + len(part)], strict=True):
                         copy.write_row(
                             (
@@ -168,7 +171,7 @@ class PgVectorStore:
             columns = [c.strip() for c in _SELECT.split(",")] + ["embedding"]
             updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
             cur.execute(
-                f"INSERT INTO {self._table} SELECT DISTINCT ON (id) * FROM upsert_rows "
+                f"INSERT INTO {self._table} SELECT DISTINCT ON (id) * FROM {staged} "
                 f"ON CONFLICT (id) DO UPDATE SET {updates}"
             )
 

@@ -18,10 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.config import RagConfig, StoreConfig
+from pydantic import SecretStr
+
+from rag.config import DatabaseConfig, RagConfig, StoreConfig
 from rag.embed import Embedder
 from rag.faults import VARIABLE
-from rag.sources import SourceRecord, sources_path
+from rag.state import manifest_of, open_state
 from tests.support.app import index_of
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "index_state",
     "kill_randomly",
     "partial_documents",
+    "stray_rows",
     "run_ingest",
     "unrecorded",
     "write_corpus",
@@ -58,8 +61,13 @@ def write_corpus(folder: Path, scifact: Path | None, n: int) -> Path:
     return folder
 
 
-def config_for(data_dir: Path, backend: str) -> RagConfig:
-    return RagConfig(data_dir=data_dir, store=StoreConfig(backend=backend))
+def config_for(data_dir: Path, backend: str, database: str = "") -> RagConfig:
+    """`pgvector` needs `database`: the URL of an empty PostgreSQL database."""
+    return RagConfig(
+        data_dir=data_dir,
+        store=StoreConfig(backend=backend),
+        database=DatabaseConfig(url=SecretStr(database)),
+    )
 
 
 def _command(
@@ -68,6 +76,7 @@ def _command(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", VARIABLE))}
     env.update(
         RAG_DATA_DIR=str(config.data_dir),
+        RAG_DATABASE__URL=config.database.url.get_secret_value(),
         RAG_STORE__BACKEND=config.store.backend,
         RAG_EMBEDDER__BATCH_SIZE="8",  # small batches: many writes to be killed between
         HF_HUB_OFFLINE="1",
@@ -102,7 +111,7 @@ def kill_randomly(config: RagConfig, folder: Path, rng: random.Random, longest_s
 
 def partial_documents(config: RagConfig, embedder: Embedder) -> list[str]:
     """Documents visible with chunks (or a summary) missing from the store."""
-    if not (config.data_dir / "manifest.json").exists():
+    if manifest_of(config) is None:
         return []
     with index_of(config, embedder) as index:
         db = index.catalog.snapshot()
@@ -112,13 +121,29 @@ def partial_documents(config: RagConfig, embedder: Embedder) -> list[str]:
         return sorted({db.owner[i] for i in (db.chunks | db.summaries) - present})
 
 
+def stray_rows(config: RagConfig, embedder: Embedder) -> int:
+    """Rows the stores hold beyond the visible chunks and summaries, plus intents and
+    garbage the catalog holds: what a killed write left to clean up."""
+    if manifest_of(config) is None:
+        return 0
+    with index_of(config, embedder) as index:
+        db = index.catalog.snapshot()
+        chunks, summaries = index.stores
+        extra = chunks.count() + summaries.count() - len(db.chunks) - len(db.summaries)
+        return extra + len(db.pending) + len(db.garbage)
+
+
 def unrecorded(config: RagConfig, embedder: Embedder) -> list[str]:
     """Visible documents (or ingested files) the source record does not hold: it is written
     ahead of the catalog, so after an ingest killed anywhere this must be empty (the record
     may hold a newer version than the catalog shows, never less)."""
-    if not (config.data_dir / "manifest.json").exists():
+    if manifest_of(config) is None:
         return []
-    held = SourceRecord(sources_path(config.data_dir, config.kb)).read()
+    state = open_state(config)
+    try:
+        held = state.sources(config.kb).read()
+    finally:
+        state.close()
     with index_of(config, embedder) as index:
         docs = [d.doc_id for d in index.documents() if d.doc_id not in held.docs]
         files = [f for f in index.catalog.file_states() if f not in held.files]

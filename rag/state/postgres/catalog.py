@@ -63,6 +63,7 @@ class PgCatalog:
     def __init__(self, db: Database, kb: str, lexical: LexicalConfig) -> None:
         db.ensure("catalog", CATALOG_DDL)
         self._db, self._kb = db, kb
+        self.database = db  # `rag.postgres.InDatabase`: a pgvector store here writes with it
         self.bm25 = PgBM25(db, kb, 0, lexical)
         self.summary_bm25 = PgBM25(db, kb, 1, lexical)
 
