@@ -46,7 +46,10 @@ def _loopback(host: str) -> bool:
 
 
 def embedded_store(config: RagConfig) -> bool:
-    """Whether the store lives in this machine's files (one process may write it)."""
+    """Whether the store lives in this machine's files (one process may write it); pgvector
+    is the database's."""
+    if config.store.backend == "pgvector":
+        return False
     uri = config.store.uri
     return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
