@@ -197,3 +197,12 @@ def test_several_workers_need_a_store_server(
 ) -> None:
     assert main(["serve", "--workers", "2", "--port", "1"]) == 2
     assert "needs a store server" in capsys.readouterr().err
+
+
+def test_pgvector_is_a_store_server_for_several_workers() -> None:
+    from rag.cli.serve import embedded_store
+    from rag.config import RagConfig, StoreConfig
+
+    assert embedded_store(RagConfig())  # Chroma in the data dir
+    assert not embedded_store(RagConfig(store=StoreConfig(backend="pgvector")))
+    assert not embedded_store(RagConfig(store=StoreConfig(uri="http://chroma:8000")))
