@@ -19,6 +19,7 @@ implementations (`state.backend`, chosen by `database.url` when empty).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -158,6 +159,49 @@ class JobRecord:
     worker: str | None = None
     progress: dict[str, int] | None = None  # done/total steps, chunks embedded/found
     cancel: bool = False  # cancelling was asked while it ran
+
+
+# A job row's columns, in the order `job_record` reads them (every job store's tables).
+JOB_COLUMNS = (
+    "id, kb, kind, state, created_at, finished_at, error, results, redo, temp_dir, attempts, "
+    "worker, progress, cancel"
+)
+
+
+def job_values(job: JobRecord) -> tuple[Any, ...]:
+    """A new job's (id, kb, kind, created_at, results, redo, temp_dir), JSON as text."""
+    redo = json.dumps(job.redo) if job.redo is not None else None
+    return (job.id, job.kb, job.kind, job.created_at, json.dumps(list(job.results)), redo,
+            job.temp_dir)  # fmt: skip
+
+
+def job_record(row: Sequence[Any], loads: Callable[[Any], Any]) -> JobRecord:
+    """The job of a row read as `JOB_COLUMNS`; `loads` turns a stored JSON column (text in
+    SQLite, already decoded in PostgreSQL) into its value."""
+    results = loads(row[7]) or ()
+    return JobRecord(
+        id=str(row[0]),
+        kb=str(row[1]),
+        kind=str(row[2]),
+        state=row[3],
+        created_at=float(row[4]),
+        finished_at=None if row[5] is None else float(row[5]),
+        error=row[6],
+        results=tuple(
+            # the first release stored a result as a list of these fields
+            r if isinstance(r, dict) else dict(zip(_RESULT_FIELDS, r, strict=True))
+            for r in results
+        ),
+        redo=loads(row[8]) if row[8] else None,
+        temp_dir=row[9],
+        attempts=int(row[10]),
+        worker=row[11],
+        progress=loads(row[12]) if row[12] else None,
+        cancel=bool(row[13]),
+    )
+
+
+_RESULT_FIELDS = ("source", "status", "chunks", "reason", "doc_id")
 
 
 @dataclass(frozen=True, slots=True)

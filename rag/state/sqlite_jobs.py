@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.state.base import ClaimedJob, JobRecord, JobState
+from rag.state.base import JOB_COLUMNS, ClaimedJob, JobRecord, JobState, job_record, job_values
 
 __all__ = ["SqliteJobStore"]
 
@@ -43,10 +43,6 @@ _ADDED = {
     "cancel": "INTEGER NOT NULL DEFAULT 0",
     "progress": "TEXT",
 }
-_COLUMNS = (
-    "id, kb, kind, state, created_at, finished_at, error, results, redo, temp_dir, attempts, "
-    "worker, progress, cancel"
-)
 # Running jobs whose lease ran out for good: out of attempts, or being cancelled.
 _GIVE_UP = """
 UPDATE jobs SET state = 'failed', finished_at = :now, lease_until = NULL,
@@ -68,7 +64,7 @@ WHERE id = (
            OR (j.worker = :worker AND :job_id IS NOT NULL))))
       AND (:job_id IS NULL OR j.id = :job_id)
     ORDER BY k.live, k.last, j.created_at, j.id LIMIT 1)
-RETURNING {_COLUMNS}, lease_until
+RETURNING {JOB_COLUMNS}, lease_until
 """
 STALLED = (
     "its worker stopped {n} times while running it (killed, crashed, or hung past its "
@@ -105,15 +101,7 @@ class SqliteJobStore:
                 "results, redo, temp_dir, attempts, worker) "
                 "VALUES (?, ?, ?, 'queued', ?, NULL, NULL, ?, ?, ?, 0, NULL) "
                 "ON CONFLICT(id) DO NOTHING",
-                (
-                    job.id,
-                    job.kb,
-                    job.kind,
-                    job.created_at,
-                    json.dumps(list(job.results)),
-                    json.dumps(job.redo) if job.redo is not None else None,
-                    job.temp_dir,
-                ),
+                job_values(job),
             )
 
     def claim(
@@ -211,14 +199,14 @@ class SqliteJobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
-            sql = f"SELECT {_COLUMNS} FROM jobs WHERE id = ?"
+            sql = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"
             row = self._db.execute(sql, (job_id,)).fetchone()
         return _record(row) if row else None
 
     def unfinished(self) -> list[JobRecord]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') "
                 "ORDER BY created_at, id"
             ).fetchall()
         return [_record(r) for r in rows]
@@ -253,30 +241,5 @@ class SqliteJobStore:
             self._db.close()
 
 
-_RESULT_FIELDS = ("source", "status", "chunks", "reason", "doc_id")  # the first release's rows
-
-
-def _results(raw: str) -> tuple[dict[str, Any], ...]:
-    rows = json.loads(raw)
-    return tuple(
-        r if isinstance(r, dict) else dict(zip(_RESULT_FIELDS, r, strict=True)) for r in rows
-    )
-
-
 def _record(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        id=str(row[0]),
-        kb=str(row[1]),
-        kind=str(row[2]),
-        state=row[3],
-        created_at=float(row[4]),
-        finished_at=None if row[5] is None else float(row[5]),
-        error=row[6],
-        results=_results(row[7]),
-        redo=json.loads(row[8]) if row[8] else None,
-        temp_dir=row[9],
-        attempts=int(row[10]),
-        worker=row[11],
-        progress=json.loads(row[12]) if row[12] else None,
-        cancel=bool(row[13]),
-    )
+    return job_record(row, lambda raw: json.loads(raw) if raw else None)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from rag.state.base import ClaimedJob, JobRecord, JobState
+from rag.state.base import JOB_COLUMNS, ClaimedJob, JobRecord, JobState, job_record, job_values
 
 if TYPE_CHECKING:
     from rag.postgres import Database
@@ -30,10 +30,6 @@ CREATE INDEX IF NOT EXISTS jobs_open ON {s}.jobs (created_at, id)
 CREATE INDEX IF NOT EXISTS jobs_finished ON {s}.jobs (finished_at)
     WHERE finished_at IS NOT NULL;
 """
-_COLUMNS = (
-    "id, kb, kind, state, created_at, finished_at, error, results, redo, temp_dir, attempts, "
-    "worker, progress, cancel"
-)
 _GIVE_UP = """
 UPDATE {s}.jobs SET state = 'failed', finished_at = %(now)s, lease_until = NULL,
     error = CASE WHEN cancel THEN 'cancelled' ELSE %(reason)s END
@@ -59,7 +55,7 @@ next AS (
 UPDATE {{s}}.jobs j SET state = 'running', worker = %(worker)s, lease_until = %(until)s,
     attempts = j.attempts + 1, claimed_at = %(now)s
 FROM next WHERE j.id = next.id
-RETURNING {", ".join(f"j.{c.strip()}" for c in _COLUMNS.split(","))}, j.lease_until
+RETURNING {", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(","))}, j.lease_until
 """
 
 
@@ -78,15 +74,7 @@ class PgJobStore:
         self._run(
             "INSERT INTO {s}.jobs (id, kb, kind, state, created_at, results, redo, temp_dir) "
             "VALUES (%s, %s, %s, 'queued', %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (
-                job.id,
-                job.kb,
-                job.kind,
-                job.created_at,
-                json.dumps(list(job.results)),
-                json.dumps(job.redo) if job.redo is not None else None,
-                job.temp_dir,
-            ),
+            job_values(job),
         )
 
     def claim(
@@ -188,12 +176,12 @@ class PgJobStore:
         return bool(cursor.rowcount == 1)
 
     def get(self, job_id: str) -> JobRecord | None:
-        row = self._run(f"SELECT {_COLUMNS} FROM {{s}}.jobs WHERE id = %s", (job_id,)).fetchone()
+        row = self._run(f"SELECT {JOB_COLUMNS} FROM {{s}}.jobs WHERE id = %s", (job_id,)).fetchone()
         return _record(row) if row else None
 
     def unfinished(self) -> list[JobRecord]:
         rows = self._run(
-            f"SELECT {_COLUMNS} FROM {{s}}.jobs WHERE state IN ('queued', 'running') "
+            f"SELECT {JOB_COLUMNS} FROM {{s}}.jobs WHERE state IN ('queued', 'running') "
             "ORDER BY created_at, id",
             (),
         ).fetchall()
@@ -213,19 +201,4 @@ class PgJobStore:
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
-    return JobRecord(
-        id=str(row[0]),
-        kb=str(row[1]),
-        kind=str(row[2]),
-        state=row[3],
-        created_at=float(row[4]),
-        finished_at=None if row[5] is None else float(row[5]),
-        error=row[6],
-        results=tuple(row[7]),
-        redo=row[8],
-        temp_dir=row[9],
-        attempts=int(row[10]),
-        worker=row[11],
-        progress=row[12],
-        cancel=bool(row[13]),
-    )
+    return job_record(row, lambda value: value)  # jsonb comes decoded
