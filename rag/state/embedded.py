@@ -21,7 +21,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from rag.config import LexicalConfig
-from rag.errors import EmptyIndexError, StoreError
+from rag.errors import StoreError
 from rag.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from rag.state.base import (
     Catalog,
@@ -33,15 +33,17 @@ from rag.state.base import (
     UploadWriter,
     VectorCache,
 )
+from rag.state.registry import ManifestRegistry
 
 __all__ = ["EmbeddedState", "FileRegistry", "FolderStaging"]
 
 
-class FileRegistry:
+class FileRegistry(ManifestRegistry):
     """`manifest.json`, each change a read-modify-write under `manifest.json.lock`."""
 
     def __init__(self, data_dir: Path) -> None:
         self._dir = data_dir
+        self._where = str(data_dir)
         self._lock = FileLock(str(data_dir / f"{MANIFEST_NAME}.lock"), timeout=30)
 
     def read(self) -> Manifest | None:
@@ -55,36 +57,6 @@ class FileRegistry:
             if changed is not None and changed != current:
                 write_manifest(self._dir, changed)
             return changed
-
-    def create(self, manifest: Manifest) -> Manifest:
-        stored = self._change(lambda current: current or manifest)
-        assert stored is not None  # change() returns `manifest` when there was none
-        return stored
-
-    def put_kb(self, name: str, description: str) -> Manifest:
-        def add(current: Manifest | None) -> Manifest:
-            if current is None:
-                raise EmptyIndexError(
-                    f"no index in {self._dir} yet; ingest into it before adding a knowledge base"
-                )
-            return current.with_kb(name, description)
-
-        stored = self._change(add)
-        assert stored is not None
-        return stored
-
-    def drop_kb(self, name: str) -> bool:
-        dropped: list[bool] = []
-
-        def drop(current: Manifest | None) -> Manifest | None:
-            dropped.append(current is not None and name in current.kbs)
-            return current.without_kb(name) if current is not None else None
-
-        self._change(drop)
-        return dropped[0]
-
-    def replace(self, manifest: Manifest) -> None:
-        self._change(lambda current: manifest)
 
 
 class FolderStaging:

@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rag.errors import EmptyIndexError, StoreError
+from rag.errors import StoreError
 from rag.manifest import Manifest
+from rag.state.registry import ManifestRegistry
 
 if TYPE_CHECKING:
     from rag.postgres import Database
@@ -21,12 +22,13 @@ CREATE TABLE IF NOT EXISTS {s}.manifest (
 """
 
 
-class PgRegistry:
+class PgRegistry(ManifestRegistry):
     """The deployment's manifest and knowledge bases."""
 
     def __init__(self, db: Database) -> None:
         db.ensure("manifest", _DDL)
         self._db = db
+        self._where = db.url
 
     def read(self) -> Manifest | None:
         with self._db.connection() as conn:
@@ -59,36 +61,6 @@ class PgRegistry:
                     (json.dumps(changed.to_dict(), ensure_ascii=False),),
                 )
             return changed
-
-    def create(self, manifest: Manifest) -> Manifest:
-        stored = self._change(lambda current: current or manifest)
-        assert stored is not None  # change() returns `manifest` when there was none
-        return stored
-
-    def put_kb(self, name: str, description: str) -> Manifest:
-        def add(current: Manifest | None) -> Manifest:
-            if current is None:
-                raise EmptyIndexError(
-                    f"no index in {self._db.url} yet; ingest into it before adding a knowledge base"
-                )
-            return current.with_kb(name, description)
-
-        stored = self._change(add)
-        assert stored is not None
-        return stored
-
-    def drop_kb(self, name: str) -> bool:
-        dropped: list[bool] = []
-
-        def drop(current: Manifest | None) -> Manifest | None:
-            dropped.append(current is not None and name in current.kbs)
-            return current.without_kb(name) if current is not None else None
-
-        self._change(drop)
-        return dropped[0]
-
-    def replace(self, manifest: Manifest) -> None:
-        self._change(lambda current: manifest)
 
 
 _REGISTRY_LOCK = 0x7261675F6D616E  # "rag_man"
