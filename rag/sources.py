@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,48 @@ def entry_of(doc: RecordedDoc | DocRecord) -> dict[str, object]:
     }
 
 
-class SourceRecord:
+class AppendedLog(ABC):
+    """What every record of sources does over its primitives: append entries, read the
+    record folded, rewrite it folded."""
+
+    @abstractmethod
+    def read(self) -> Sources:
+        """The record folded; an absent record holds nothing."""
+
+    @abstractmethod
+    def rewrite(self, held: Sources) -> None:
+        """Replace the record by `held`, folded (atomically)."""
+
+    @abstractmethod
+    def _append(self, entries: list[dict[str, object]]) -> None:
+        """Add entries at the end of the record (durably, in this order)."""
+
+    def put(self, docs: Iterable[DocRecord]) -> None:
+        """Documents are about to be written."""
+        self._append([entry_of(d) for d in docs])
+
+    def removed(self, doc_id: str) -> None:
+        """A document is about to be removed."""
+        self._append([{"op": "del", "doc": doc_id}])
+
+    def file(self, key: str, sha256: str) -> None:
+        """A file is about to be recorded as ingested at this content."""
+        self._append([{"op": "file", "key": key, "sha": sha256}])
+
+    def forgot(self, key: str) -> None:
+        """A file is about to be forgotten."""
+        self._append([{"op": "forget", "key": key}])
+
+    def compact(self) -> None:
+        """Fold the record when it holds over twice (and 1000 entries more than) what is
+        live, or a torn entry."""
+        held = self.read()
+        live = len(held.docs) + len(held.files)
+        if held.torn or held.lines > 2 * live + 1000:
+            self.rewrite(held)
+
+
+class SourceRecord(AppendedLog):
     """The log of one knowledge base in a file, written by its one writer
     (`rag.index.Index`): the embedded `rag.state.base.SourceLog`."""
 
@@ -163,22 +205,6 @@ class SourceRecord:
                 held.torn += 1
         return held
 
-    def put(self, docs: Iterable[DocRecord]) -> None:
-        """Documents are about to be written."""
-        self._append([entry_of(d) for d in docs])
-
-    def removed(self, doc_id: str) -> None:
-        """A document is about to be removed."""
-        self._append([{"op": "del", "doc": doc_id}])
-
-    def file(self, key: str, sha256: str) -> None:
-        """A file is about to be recorded as ingested at this content."""
-        self._append([{"op": "file", "key": key, "sha": sha256}])
-
-    def forgot(self, key: str) -> None:
-        """A file is about to be forgotten."""
-        self._append([{"op": "forget", "key": key}])
-
     def rewrite(self, held: Sources) -> None:
         """Replace the log by `held`, folded (atomically: a crash leaves the old or the new)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,13 +215,6 @@ class SourceRecord:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, self.path)
-
-    def compact(self) -> None:
-        """Fold the log when it holds over twice (and 1000 lines more than) what is live."""
-        held = self.read()
-        live = len(held.docs) + len(held.files)
-        if held.torn or held.lines > 2 * live + 1000:
-            self.rewrite(held)
 
     def remove(self) -> None:
         """Delete the record (its knowledge base is deleted)."""

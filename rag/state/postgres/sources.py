@@ -5,11 +5,9 @@ any host reads it whole."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from rag.catalog import DocRecord
-from rag.sources import Sources, entry_of
+from rag.sources import AppendedLog, Sources
 
 if TYPE_CHECKING:
     from rag.postgres import Database
@@ -24,7 +22,7 @@ CREATE TABLE IF NOT EXISTS {s}.source_entries (
 """
 
 
-class PgSourceLog:
+class PgSourceLog(AppendedLog):
     """Knowledge base `kb`'s record of sources."""
 
     def __init__(self, db: Database, kb: str) -> None:
@@ -57,28 +55,10 @@ class PgSourceLog:
                 held.torn += 1
         return held
 
-    def put(self, docs: Iterable[DocRecord]) -> None:
-        self._append([entry_of(d) for d in docs])
-
-    def removed(self, doc_id: str) -> None:
-        self._append([{"op": "del", "doc": doc_id}])
-
-    def file(self, key: str, sha256: str) -> None:
-        self._append([{"op": "file", "key": key, "sha": sha256}])
-
-    def forgot(self, key: str) -> None:
-        self._append([{"op": "forget", "key": key}])
-
     def rewrite(self, held: Sources) -> None:
         with self._db.transaction() as conn:
             conn.execute(self._db.sql("DELETE FROM {s}.source_entries WHERE kb=%s"), (self._kb,))
             self._insert(conn, held.entries())
-
-    def compact(self) -> None:
-        held = self.read()
-        live = len(held.docs) + len(held.files)
-        if held.torn or held.lines > 2 * live + 1000:
-            self.rewrite(held)
 
     def remove(self) -> None:
         with self._db.transaction() as conn:
