@@ -159,9 +159,9 @@ class Worker:
         self._store = self.runtime.state.jobs()
         self._staging = self.runtime.state.uploads()
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
         """Claim and run jobs until `stop` is set (a running job is then stopped at its next
-        step and handed back)."""
+        step and handed back); with `until_idle`, also once no job is waiting."""
         logger.info("worker %s: waiting for jobs", self.name)
         while not stop.is_set():
             self._alive()
@@ -172,6 +172,8 @@ class Worker:
                 stop.wait(max(self.poll_s, 2.0))
                 continue
             if ran is None:
+                if until_idle:
+                    return
                 stop.wait(self.poll_s)
 
     def run_once(self, stop: threading.Event | None = None) -> JobRecord | None:

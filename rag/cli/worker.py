@@ -65,8 +65,13 @@ def _worker(config: RagConfig, args: argparse.Namespace) -> int:
             alive_file=args.alive_file,
         )
         err.print(f"worker {worker.name}: jobs from {runtime.state.where}", markup=False)
-        target = _until_idle(worker, stop) if args.exit_when_idle else worker.run
-        thread = threading.Thread(target=target, args=(stop,), name="rag-worker", daemon=True)
+        thread = threading.Thread(
+            target=worker.run,
+            args=(stop,),
+            kwargs={"until_idle": args.exit_when_idle},
+            name="rag-worker",
+            daemon=True,
+        )
         thread.start()
         try:
             while thread.is_alive():
@@ -79,11 +84,3 @@ def _worker(config: RagConfig, args: argparse.Namespace) -> int:
             worker.close()
         err.print(f"worker {worker.name}: {worker.done} done, {worker.failed} failed", markup=False)
     return ExitCode.OK
-
-
-def _until_idle(worker: Any, stop: threading.Event) -> Any:
-    def run(_: threading.Event) -> None:
-        while not stop.is_set() and worker.run_once(stop) is not None:
-            pass
-
-    return run

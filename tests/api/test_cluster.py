@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer, process_env
-from tests.support.cluster import WorkerProcess
+from tests.support.api_server import ApiServer
+from tests.support.cluster import WorkerProcess, rag_cli
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "examples" / "guide"
@@ -157,44 +157,34 @@ def test_a_dead_or_hung_worker_has_its_job_finished_by_another(
     finally:
         doomed.stop()
         rescuer.stop()
-    checked = _doctor(tmp_path, settings)
+    checked = rag_cli(tmp_path / "doctor", settings, "doctor")
     assert checked.returncode == 0 and "consistent" in checked.stdout, checked.stdout
 
 
-def _doctor(tmp_path: Path, settings: dict[str, str]) -> Any:
-    import subprocess
-    import sys
-
-    env = process_env(tmp_path / "doctor", settings)
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", "doctor"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_a_worker_told_to_exit_when_idle_runs_what_waits_then_stops(
+    tmp_path: Path, settings: dict[str, str]
+) -> None:
+    with ApiServer(tmp_path / "api" / "data", settings, log=tmp_path / "api.log") as api:
+        with api.client() as client:
+            files = [("files", ("faq.html", (GUIDE / "faq.html").read_bytes(), "text/html"))]
+            accepted = client.post("/v1/kbs/default/documents", files=files)
+            assert accepted.status_code == 202, accepted.text
+            ran = rag_cli(tmp_path / "w", settings, "worker", "--exit-when-idle", timeout_s=240)
+            assert ran.returncode == 0, ran.stderr
+            assert ": 1 done, 0 failed" in ran.stderr.replace("\n", " "), ran.stderr
+            job = client.get(f"/v1/jobs/{accepted.json()['id']}").json()
+            assert job["state"] == "done" and job["files"][0]["status"] == "parsed", job
 
 
 def test_an_unreachable_database_is_one_line_naming_it_without_its_password(
     tmp_path: Path,
 ) -> None:
-    import subprocess
-    import sys
-
     from tests.support.llama import free_port
 
     url = f"postgresql://rag:s3cret-pw@127.0.0.1:{free_port()}/rag"
     settings = {"RAG_DATABASE__URL": url, "RAG_STORE__BACKEND": "pgvector"}
     for command in (["serve", "--port", str(free_port())], ["worker"], ["stats"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "rag.cli", *command],
-            env=process_env(tmp_path / "data", settings),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = rag_cli(tmp_path / "data", settings, *command)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode != 0 and len(lines) == 1, done.stderr
         assert f"rag:***@127.0.0.1:{url.split(':')[-1]}" in lines[0], lines[0]

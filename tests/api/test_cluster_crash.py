@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api_server import ApiServer, process_env
-from tests.support.cluster import WorkerProcess
+from tests.support.api_server import ApiServer
+from tests.support.cluster import WorkerProcess, rag_cli
 
 pytestmark = pytest.mark.slow
 
@@ -229,14 +227,7 @@ def test_kills_and_a_database_restart_lose_nothing_and_show_nothing_partial(
         run.done.set()
         cluster.stop()
     _check_rows(postgres_url)
-    doctor = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "doctor"],
-        env=process_env(tmp_path / "doctor", settings),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    doctor = rag_cli(tmp_path / "doctor", settings, "doctor", timeout_s=300)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.support.api_server import process_env
 
-__all__ = ["WorkerProcess"]
+__all__ = ["WorkerProcess", "rag_cli"]
 
 
 class WorkerProcess:
@@ -80,3 +80,18 @@ class WorkerProcess:
         self.signal(signal.SIGKILL)
         if self.process is not None:
             self.process.wait()
+
+
+def rag_cli(
+    data_dir: Path, settings: Mapping[str, Any], *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`rag <args>` run to its end as a process of its own (its own data dir, sharing only
+    `settings` with the others), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args],
+        env=process_env(data_dir, settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
