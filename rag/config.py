@@ -351,6 +351,12 @@ class DatabaseConfig(BaseModel):
     connect_timeout_s: float = Field(
         10.0, gt=0, description="How long to wait for the database at start."
     )
+    bm25_pack_at: int = Field(
+        200_000,
+        ge=1,
+        description="BM25 postings a knowledge base keeps as rows (cheap to write) before "
+        "they are packed into one array per term (fast to search); 1: pack at every write.",
+    )
 
 
 class LexicalConfig(BaseModel):

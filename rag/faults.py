@@ -9,7 +9,9 @@ Stages, in the order an ingest meets them: `after_parse` (a file's parts receive
 `after_embed` (a batch embedded, nothing written), `mid_upsert` (chunk vectors written, the
 summaries not), `after_vectors` (every vector written, nothing committed),
 `after_lexical` (inside the catalog transaction: BM25 rows and visibility written, not
-committed), `after_commit` (committed, replaced chunks not yet deleted).
+committed), `after_commit` (committed, replaced chunks not yet deleted); on PostgreSQL also
+`mid_pack` (inside a write's transaction: BM25 postings moved into their arrays, the
+counters not yet changed).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from rag.lexical.analyzer import Analyzer
 from rag.lexical.bm25 import BM25Tables, LexicalRow
 from rag.state.base import LexicalIndex
 from rag.state.postgres import PostgresState
+from rag.state.postgres.bm25 import PACK_AT, PgBM25
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,11 +33,12 @@ def postgres(postgres_url: str, tmp_path: Path) -> Iterator[PostgresState]:
 
 
 def _pair(
-    postgres: PostgresState, rows: list[LexicalRow], config: LexicalConfig
-) -> tuple[LexicalIndex, LexicalIndex]:
+    postgres: PostgresState, rows: list[LexicalRow], config: LexicalConfig, pack_at: int = PACK_AT
+) -> tuple[LexicalIndex, PgBM25]:
     sqlite = BM25Tables(sqlite3.connect(":memory:", isolation_level=None), "lex", config)
     sqlite.add(rows)
-    pg = postgres.catalog("parity", config).bm25
+    postgres.catalog("parity", config)  # its tables
+    pg = PgBM25(postgres.database, "parity", 0, config, pack_at)
     for start in range(0, len(rows), 1000):
         pg.add(rows[start : start + 1000])
     with postgres.database.connection() as conn:
@@ -102,9 +104,12 @@ def test_the_guide_scores_alike(postgres: PostgresState, idf: str) -> None:
     assert sqlite.count() == pg.count() == len(rows)
 
 
+@pytest.mark.parametrize("pack_at", [PACK_AT, 5000], ids=["rows", "packed"])
 def test_scifact_scores_alike_after_removals_and_filtered(
-    postgres: PostgresState, scifact_dir: Path
+    postgres: PostgresState, scifact_dir: Path, pack_at: int
 ) -> None:
+    """`packed`: most postings packed into arrays (some left in rows), removed chunks first
+    excluded from the arrays, then purged from them, then written again."""
     config = LexicalConfig()
     analyzer = Analyzer(config)
     with (scifact_dir / "corpus.jsonl").open(encoding="utf-8") as handle:
@@ -115,7 +120,7 @@ def test_scifact_scores_alike_after_removals_and_filtered(
     ]
     with (scifact_dir / "queries.jsonl").open(encoding="utf-8") as handle:
         queries = [analyzer.terms(json.loads(line)["text"]) for line in handle][:300]
-    sqlite, pg = _pair(postgres, rows, config)
+    sqlite, pg = _pair(postgres, rows, config, pack_at)
     assert _same(sqlite, pg, queries, 10) == 10 * len(queries)
     gone = [r.chunk_id for r in random.Random(3).sample(rows, 500)]
     sqlite.remove(gone)  # type: ignore[attr-defined]
@@ -124,3 +129,32 @@ def test_scifact_scores_alike_after_removals_and_filtered(
     assert _same(sqlite, pg, queries[:100], 100) > 5000
     docs = {r.doc_id for r in random.Random(4).sample(rows, 2000)}
     assert _same(sqlite, pg, queries[:100], 10, doc_ids=docs) > 500
+    if pack_at == PACK_AT:
+        return
+    packed, dead = _packing(postgres)
+    assert packed > 200_000 and dead == 500  # most postings in arrays; removals excluded
+    more = [r for r in random.Random(5).sample(rows, 3000) if r.chunk_id not in set(gone)]
+    sqlite.remove([r.chunk_id for r in more])  # type: ignore[attr-defined]
+    pg.remove([r.chunk_id for r in more])
+    assert _packing(postgres)[1] == 0  # past 2000 removed: purged from the arrays
+    assert _same(sqlite, pg, queries[:100], 100) > 5000
+    back = more[:1000]
+    sqlite.add(back)  # type: ignore[attr-defined]
+    pg.add(back)
+    assert sqlite.count() == pg.count() == len(rows) - 500 - len(more) + 1000
+    assert _same(sqlite, pg, queries[:100], 100) > 5000
+    assert {r.chunk_id: sorted(r.terms) for r in pg.rows([r.chunk_id for r in rows[:50]])} == {
+        r.chunk_id: sorted(r.terms)
+        for r in rows[:50]
+        if r.chunk_id not in set(gone + [m.chunk_id for m in more[1000:]])
+    }
+
+
+def _packing(postgres: PostgresState) -> tuple[int, int]:
+    """(postings in arrays, removed chunks still excluded) of the parity index."""
+    with postgres.database.connection() as conn:
+        row = conn.execute(
+            "SELECT packed, dead FROM rag.lex_stats WHERE kb = 'parity' AND coll = 0"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -62,11 +62,12 @@ def write_corpus(folder: Path, scifact: Path | None, n: int) -> Path:
 
 
 def config_for(data_dir: Path, backend: str, database: str = "") -> RagConfig:
-    """`pgvector` needs `database`: the URL of an empty PostgreSQL database."""
+    """`pgvector` needs `database`: the URL of an empty PostgreSQL database; its BM25
+    postings are packed every 200 postings, so that kills also land around packing."""
     return RagConfig(
         data_dir=data_dir,
         store=StoreConfig(backend=backend),
-        database=DatabaseConfig(url=SecretStr(database)),
+        database=DatabaseConfig(url=SecretStr(database), bm25_pack_at=200),
     )
 
 
@@ -78,6 +79,7 @@ def _command(
         RAG_DATA_DIR=str(config.data_dir),
         RAG_DATABASE__URL=config.database.url.get_secret_value(),
         RAG_STORE__BACKEND=config.store.backend,
+        RAG_DATABASE__BM25_PACK_AT=str(config.database.bm25_pack_at),
         RAG_EMBEDDER__BATCH_SIZE="8",  # small batches: many writes to be killed between
         HF_HUB_OFFLINE="1",
     )

@@ -55,7 +55,7 @@ class PostgresState:
     def catalog(self, kb: str, lexical: LexicalConfig) -> Catalog:
         from rag.state.postgres.catalog import PgCatalog
 
-        return PgCatalog(self.database, kb, lexical)
+        return PgCatalog(self.database, kb, lexical, self._config.database.bm25_pack_at)
 
     def drop_catalog(self, kb: str) -> None:
         from rag.state.postgres.catalog import PgCatalog

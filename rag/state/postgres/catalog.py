@@ -16,7 +16,7 @@ from rag.catalog import CatalogSnapshot, DocRecord, DocWrite, abandoned
 from rag.config import LexicalConfig
 from rag.faults import crash_point
 from rag.lexical.bm25 import LexicalRow
-from rag.state.postgres.bm25 import LEXICAL_DDL, PgBM25
+from rag.state.postgres.bm25 import LEXICAL_DDL, PACK_AT, PgBM25
 
 if TYPE_CHECKING:
     import psycopg
@@ -60,12 +60,14 @@ _RECORD = "doc_id, source, file, version, n_chunks, title"
 class PgCatalog:
     """Knowledge base `kb`'s documents, their visibility and their BM25 postings."""
 
-    def __init__(self, db: Database, kb: str, lexical: LexicalConfig) -> None:
+    def __init__(
+        self, db: Database, kb: str, lexical: LexicalConfig, pack_at: int = PACK_AT
+    ) -> None:
         db.ensure("catalog", CATALOG_DDL)
         self._db, self._kb = db, kb
         self.database = db  # `rag.postgres.InDatabase`: a pgvector store here writes with it
-        self.bm25 = PgBM25(db, kb, 0, lexical)
-        self.summary_bm25 = PgBM25(db, kb, 1, lexical)
+        self.bm25 = PgBM25(db, kb, 0, lexical, pack_at)
+        self.summary_bm25 = PgBM25(db, kb, 1, lexical, pack_at)
 
     def close(self) -> None:
         """Nothing to release: the connections are the process's pool."""

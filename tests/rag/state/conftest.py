@@ -17,18 +17,21 @@ from rag.state.base import StateBackend
 MakeState = Callable[[str], StateBackend]
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "postgres-packed"])
 def make_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeState]:
-    """Opens the backend under test at a named place: a data dir, or a database schema."""
-    backend: str = request.param
+    """Opens the backend under test at a named place: a data dir, or a database schema.
+    `postgres-packed`: PostgreSQL packing the BM25 postings at every write, so that the
+    suites run against the packed arrays as well as against the rows."""
+    backend, _, variant = str(request.param).partition("-")
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else ""
+    pack_at = 1 if variant == "packed" else 200_000
     opened: list[StateBackend] = []
 
     def make(where: str) -> StateBackend:
         config = RagConfig(
             data_dir=tmp_path / where,
             state={"backend": backend},
-            database=DatabaseConfig(url=SecretStr(url), namespace=where),
+            database=DatabaseConfig(url=SecretStr(url), namespace=where, bm25_pack_at=pack_at),
         )
         state = open_state(config)
         opened.append(state)
