@@ -17,7 +17,7 @@ summaries) shares these tables, keyed by `(kb, coll)` or by term id:
 - `lex_stats`: chunk count, total length, a generation counter, the first chunk number not
   packed, and the postings waiting in rows and dead in arrays, per index.
 
-Once `pack_at` postings wait in rows (and at least a quarter of what is packed, so each
+Once `pack_at` postings wait in rows (and at least an eighth of what is packed, so each
 posting is rewritten a bounded number of times), the write that crossed the line moves
 them all into the arrays, in its own transaction; a chunk's postings are therefore all in
 rows or all in arrays, and a search scores both parts and merges their best `k`.
@@ -213,7 +213,7 @@ class PgBM25:
             (list(df), list(df.values())),
         )
         stats = self._bump(conn, len(rows), sum(len(r.terms) for r in rows), loose=sum(df.values()))
-        if stats["loose"] >= self._pack_at and 4 * stats["loose"] >= stats["packed"]:
+        if stats["loose"] >= self._pack_at and 8 * stats["loose"] >= stats["packed"]:
             self._pack(conn)
 
     def remove(
