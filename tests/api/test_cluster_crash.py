@@ -8,9 +8,10 @@ retry on the other API process, as behind a load balancer.
 
 Afterwards: every job is done (a job a kill stopped is claimed again), every document is
 visible exactly once, per document the catalog's chunk count equals its chunk rows, its
-vector rows and its BM25 rows; no chunk id twice; `rag doctor` finds nothing; and no search
-during the run returned part of a document (a document's hits were all of its chunks, or
-none).
+vector rows and its BM25 rows; the BM25 postings (in rows and in packed arrays: packing
+runs every 300 postings here) are exactly the chunks' own; no chunk id twice; `rag doctor`
+finds nothing; and no search during the run returned part of a document (a document's hits
+were all of its chunks, or none).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 
 from tests.support.api_server import ApiServer
 from tests.support.cluster import WorkerProcess, rag_cli
+from tests.support.postgres import bm25_balance
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +200,11 @@ class _Run:
 def test_kills_and_a_database_restart_lose_nothing_and_show_nothing_partial(
     tmp_path: Path, postgres_url: str, postgres_server: Any
 ) -> None:
-    settings = {"RAG_DATABASE__URL": postgres_url, "RAG_STORE__BACKEND": "pgvector"}
+    settings = {
+        "RAG_DATABASE__URL": postgres_url,
+        "RAG_STORE__BACKEND": "pgvector",
+        "RAG_DATABASE__BM25_PACK_AT": "300",  # BM25 postings packed during the run, too
+    }
     cluster = _Cluster(tmp_path, settings)
     cluster.start()
     run = _Run(cluster, postgres_server)
@@ -261,3 +267,8 @@ def _check_rows(url: str) -> None:
                 (kb,),
             ).fetchone()
             assert stray == 0, f"{stray} vector rows of no visible chunk in {kb}"
+            # BM25: the postings in rows and arrays are the chunks' own
+            for coll in (0, 1):
+                held, written, packs = bm25_balance(db, kb, coll)
+                assert held == written, (kb, coll, held, written)
+                assert coll == 1 or packs > 0, f"the chunks of {kb} were never packed"

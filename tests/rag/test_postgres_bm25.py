@@ -20,6 +20,7 @@ from rag.lexical.bm25 import BM25Tables, LexicalRow
 from rag.state.base import LexicalIndex
 from rag.state.postgres import PostgresState
 from rag.state.postgres.bm25 import PACK_AT, PgBM25
+from tests.support.postgres import bm25_balance
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,8 +152,11 @@ def test_scifact_scores_alike_after_removals_and_filtered(
 
 
 def _packing(postgres: PostgresState) -> tuple[int, int]:
-    """(postings in arrays, removed chunks still excluded) of the parity index."""
+    """(postings in arrays, removed chunks still excluded) of the parity index, whose
+    postings are the chunks' own."""
     with postgres.database.connection() as conn:
+        held, written, _ = bm25_balance(conn, "parity", 0)
+        assert held == written
         row = conn.execute(
             "SELECT packed, dead FROM rag.lex_stats WHERE kb = 'parity' AND coll = 0"
         ).fetchone()

@@ -24,8 +24,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PostgresServer", "postgres_available"]
+__all__ = ["PostgresServer", "bm25_balance", "postgres_available"]
 
 _TEMPLATE = "rag_template"
 _USER = "embedded_postgres"
@@ -171,3 +172,28 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as db:
             db.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
         return self.url(name)
+
+
+def bm25_balance(conn: Any, kb: str, coll: int, schema: str = "rag") -> tuple[int, int, int]:
+    """(postings held in rows and packed arrays, postings the indexed chunks wrote, the
+    first chunk number not packed) of one BM25 index: the first two are equal when nothing
+    was lost or left over. Until purged, removed chunks' postings stay in the arrays of
+    terms still in use: they count on both sides."""
+    row = conn.execute(
+        f"""
+        SELECT (SELECT COALESCE(sum(a.n), 0) FROM {schema}.lex_packed a
+                JOIN {schema}.lex_terms t ON t.tid = a.tid
+                WHERE t.kb = %(kb)s AND t.coll = %(coll)s)
+             + (SELECT count(*) FROM {schema}.lex_postings p JOIN {schema}.lex_terms t
+                ON t.tid = p.tid WHERE t.kb = %(kb)s AND t.coll = %(coll)s),
+               (SELECT COALESCE(sum(cardinality(tids)), 0) FROM {schema}.lex_docs
+                WHERE kb = %(kb)s AND coll = %(coll)s)
+             + (SELECT count(*) FROM {schema}.lex_dead d CROSS JOIN LATERAL
+                unnest(d.tids) AS x(tid) JOIN {schema}.lex_terms t ON t.tid = x.tid
+                WHERE d.kb = %(kb)s AND d.coll = %(coll)s),
+               (SELECT packed_below FROM {schema}.lex_stats
+                WHERE kb = %(kb)s AND coll = %(coll)s)
+        """,
+        {"kb": kb, "coll": coll},
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])

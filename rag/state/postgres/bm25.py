@@ -19,7 +19,7 @@ summaries) shares these tables, keyed by `(kb, coll)` or by term id:
 
 Once `pack_at` postings wait in rows (and at least an eighth of what is packed, so each
 posting is rewritten a bounded number of times), the write that crossed the line moves
-them all into the arrays, in its own transaction; a chunk's postings are therefore all in
+them all into the arrays in its transaction; a chunk's postings are therefore all in
 rows or all in arrays, and a search scores both parts and merges their best `k`.
 
 Writes run in the caller's transaction (the catalog's, holding the knowledge base's lock),
