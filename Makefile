@@ -1,6 +1,6 @@
 # Two commands: `make demo` (set up + ingest the sample guide + ask) and `make test`.
 # `make bench`: ours beside LangChain, LlamaIndex and the bare model (bench/, its own venv).
-# `make bench-scale`: ingest and query figures at 10k / 100k / 500k chunks, Chroma and Milvus.
+# `make bench-scale`: ingest and query figures at 10k / 100k / 500k chunks, Chroma, Milvus, pgvector.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

