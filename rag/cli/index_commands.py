@@ -14,7 +14,7 @@ from rag.cli.output import Bar, err, error, out, progress, safe
 from rag.config import RagConfig, derive, load_config
 from rag.manifest import DEFAULT_KB
 from rag.runtime import Runtime
-from rag.state import manifest_of, place_of
+from rag.state import place_of
 
 if TYPE_CHECKING:
     from ingest.isolation import ParserPool
@@ -91,9 +91,6 @@ def _ingest(config: RagConfig, args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     if args.server:
         return _ingest_remote(config, args)
-    known = manifest_of(config)
-    if known is not None and config.kb not in known.kbs and config.kb != DEFAULT_KB:
-        out.print(f"creating knowledge base {config.kb!r}", markup=False)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     with ParserPool(config.parser, log_file=config.data_dir / "parser.log") as pool:
         if args.paths:
@@ -105,6 +102,9 @@ def _ingest_local(config: RagConfig, args: argparse.Namespace, pool: ParserPool)
     from ingest.run import ingest_jsonl, ingest_paths
 
     with Runtime.open(config, write=True) as runtime, progress(args.quiet) as display:
+        known = runtime.state.registry().read()
+        if known is not None and config.kb not in known.kbs and config.kb != DEFAULT_KB:
+            out.print(f"creating knowledge base {config.kb!r}", markup=False)
         kb = runtime.kb(create="")
         reports = []
         if args.paths:

@@ -168,6 +168,28 @@ JOB_COLUMNS = (
 )
 
 
+STALLED = (
+    "its worker stopped {n} times while running it (killed, crashed, or hung past its "
+    "lease); not tried again: check the worker's log, then retry the job"
+)
+ORPHANED = (
+    "the process running it stopped (killed or crashed) before it finished, and no other "
+    "process can run it; each document is written whole or not at all: send the request again"
+)
+
+
+def given_up(now: float, max_attempts: int) -> dict[str, Any]:
+    """The parameters of a claim's first statement, which fails the running jobs whose
+    lease ran out for good: being cancelled, out of attempts, or one no other process can
+    run (no `redo`: a delete or knowledge-base change of the API process that stopped)."""
+    return {
+        "now": now,
+        "max_attempts": max_attempts,
+        "stalled": STALLED.format(n=max_attempts),
+        "orphaned": ORPHANED,
+    }
+
+
 def job_values(job: JobRecord) -> tuple[Any, ...]:
     """A new job's (id, kb, kind, created_at, results, redo, temp_dir), JSON as text."""
     redo = json.dumps(job.redo) if job.redo is not None else None
@@ -238,7 +260,10 @@ class JobStore(Protocol):
         oldest. A job whose lease ran out after `max_attempts` attempts (or while being
         cancelled) is failed instead, with the reason. With `job_id`, that job only, and
         also when `worker` itself holds it (a worker started again under its name takes
-        back what it was running)."""
+        back what it was running). Without `job_id`, only jobs another process can run
+        (with a `redo`); one without (a delete, a knowledge-base change) belongs to the
+        process that queued it, which claims it by id, and is failed with the reason when
+        that process stops holding its lease."""
         ...
 
     def heartbeat(self, job_id: str, worker: str, lease_s: float, now: float) -> bool:

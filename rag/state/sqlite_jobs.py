@@ -23,7 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.state.base import JOB_COLUMNS, ClaimedJob, JobRecord, JobState, job_record, job_values
+from rag.state.base import (
+    JOB_COLUMNS,
+    ClaimedJob,
+    JobRecord,
+    JobState,
+    given_up,
+    job_record,
+    job_values,
+)
 
 __all__ = ["SqliteJobStore"]
 
@@ -46,12 +54,14 @@ _ADDED = {
 # Running jobs whose lease ran out for good: out of attempts, or being cancelled.
 _GIVE_UP = """
 UPDATE jobs SET state = 'failed', finished_at = :now, lease_until = NULL,
-    error = CASE WHEN cancel THEN 'cancelled' ELSE :reason END
+    error = CASE WHEN cancel THEN 'cancelled' WHEN redo IS NULL THEN :orphaned
+                 ELSE :stalled END
 WHERE state = 'running' AND COALESCE(lease_until, 0) < :now
-  AND (cancel OR attempts >= :max_attempts)
+  AND (cancel OR attempts >= :max_attempts OR redo IS NULL)
 """
 # Claimable (queued; running with its lease run out, a running row without a lease is
-# abandoned; asked for by id, the worker's own), fairly between knowledge bases.
+# abandoned; asked for by id, the worker's own; not asked for by id, only a job with a redo
+# that any process can run), fairly between knowledge bases.
 _CLAIM = f"""
 UPDATE jobs SET state = 'running', worker = :worker, lease_until = :until,
     attempts = attempts + 1, claimed_at = :now
@@ -63,13 +73,10 @@ WHERE id = (
     WHERE (j.state = 'queued' OR (j.state = 'running' AND (COALESCE(j.lease_until, 0) < :now
            OR (j.worker = :worker AND :job_id IS NOT NULL))))
       AND (:job_id IS NULL OR j.id = :job_id)
+      AND (:job_id IS NOT NULL OR j.redo IS NOT NULL)
     ORDER BY k.live, k.last, j.created_at, j.id LIMIT 1)
 RETURNING {JOB_COLUMNS}, lease_until
 """
-STALLED = (
-    "its worker stopped {n} times while running it (killed, crashed, or hung past its "
-    "lease); not tried again: check the worker's log, then retry the job"
-)
 
 
 class SqliteJobStore:
@@ -112,11 +119,9 @@ class SqliteJobStore:
         job_id: str | None = None,
         max_attempts: int = 3,
     ) -> ClaimedJob | None:
-        given_up = {"now": now, "max_attempts": max_attempts}
-        given_up["reason"] = STALLED.format(n=max_attempts)  # type: ignore[assignment]
         params = {"worker": worker, "until": now + lease_s, "now": now, "job_id": job_id}
         with self._lock, self._transaction():
-            self._db.execute(_GIVE_UP, given_up)
+            self._db.execute(_GIVE_UP, given_up(now, max_attempts))
             row = self._db.execute(_CLAIM, params).fetchone()
         if row is None:
             return None

@@ -11,7 +11,15 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from rag.state.base import JOB_COLUMNS, ClaimedJob, JobRecord, JobState, job_record, job_values
+from rag.state.base import (
+    JOB_COLUMNS,
+    ClaimedJob,
+    JobRecord,
+    JobState,
+    given_up,
+    job_record,
+    job_values,
+)
 
 if TYPE_CHECKING:
     from rag.postgres import Database
@@ -32,9 +40,10 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON {s}.jobs (finished_at)
 """
 _GIVE_UP = """
 UPDATE {s}.jobs SET state = 'failed', finished_at = %(now)s, lease_until = NULL,
-    error = CASE WHEN cancel THEN 'cancelled' ELSE %(reason)s END
+    error = CASE WHEN cancel THEN 'cancelled' WHEN redo IS NULL THEN %(orphaned)s
+                 ELSE %(stalled)s END
 WHERE state = 'running' AND COALESCE(lease_until, 0) < %(now)s
-  AND (cancel OR attempts >= %(max_attempts)s)
+  AND (cancel OR attempts >= %(max_attempts)s OR redo IS NULL)
 """
 # The next claimable job, fairly between knowledge bases (as the embedded store); rows other
 # claimers hold are skipped, never waited for.
@@ -50,6 +59,7 @@ next AS (
       AND (j.state = 'queued' OR COALESCE(j.lease_until, 0) < %(now)s
            OR (j.worker = %(worker)s AND %(job_id)s::text IS NOT NULL))
       AND (%(job_id)s::text IS NULL OR j.id = %(job_id)s::text)
+      AND (%(job_id)s::text IS NOT NULL OR j.redo IS NOT NULL)
     ORDER BY k.live, k.last NULLS FIRST, j.created_at, j.id
     LIMIT 1 FOR UPDATE OF j SKIP LOCKED)
 UPDATE {{s}}.jobs j SET state = 'running', worker = %(worker)s, lease_until = %(until)s,
@@ -85,16 +95,9 @@ class PgJobStore:
         job_id: str | None = None,
         max_attempts: int = 3,
     ) -> ClaimedJob | None:
-        from rag.state.sqlite_jobs import STALLED
-
-        given_up = {
-            "now": now,
-            "max_attempts": max_attempts,
-            "reason": STALLED.format(n=max_attempts),
-        }
         params = {"now": now, "worker": worker, "job_id": job_id, "until": now + lease_s}
         with self._db.transaction() as conn:
-            conn.execute(self._db.sql(_GIVE_UP), given_up)
+            conn.execute(self._db.sql(_GIVE_UP), given_up(now, max_attempts))
             row = conn.execute(self._db.sql(_CLAIM), params).fetchone()
         if row is None:
             return None

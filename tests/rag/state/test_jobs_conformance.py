@@ -8,16 +8,18 @@ import threading
 from rag.state.base import JobRecord, StateBackend
 
 T0 = 1_000_000.0
+REDO = {"text": "a note", "source": "note.txt", "title": ""}  # what any worker can run again
 
 
 def _job(job_id: str, created: float = T0, kb: str = "default", **extra: object) -> JobRecord:
+    extra.setdefault("redo", REDO)
     return JobRecord(job_id, kb, "ingest", "queued", created, **extra)  # type: ignore[arg-type]
 
 
 def test_enqueue_is_idempotent_and_listed_as_unfinished(state: StateBackend) -> None:
     jobs = state.jobs()
     try:
-        redo = {"text": "a note", "source": "note.txt", "title": ""}
+        redo = {"text": "another note", "source": "b.txt", "title": ""}
         jobs.enqueue(_job("a", redo=redo, temp_dir="/tmp/x"))
         jobs.enqueue(_job("a"))
         jobs.enqueue(_job("b", created=T0 + 1))
@@ -242,5 +244,30 @@ def test_a_stopping_worker_hands_its_job_back_uncounted(state: StateBackend) -> 
         assert back is not None and back.state == "queued" and back.attempts == 0
         again = jobs.claim("w2", lease_s=30, now=T0 + 1)  # at once, not after the lease
         assert again is not None and again.job.attempts == 1
+    finally:
+        jobs.close()
+
+
+def test_a_job_only_its_own_process_can_run_is_never_claimed_by_another(
+    state: StateBackend,
+) -> None:
+    """A delete or knowledge-base change (no `redo`) runs in the API process that queued
+    it: a worker polling for work never takes it, even before that process claims it; once
+    that process stops holding its lease, the job is failed with the reason, not left
+    running and not handed to a process that cannot run it."""
+    jobs = state.jobs()
+    try:
+        jobs.enqueue(JobRecord("delete", "hr", "delete", "queued", T0))
+        jobs.enqueue(_job("ingest", created=T0 + 1, kb="hr"))
+        taken = jobs.claim("worker", lease_s=30, now=T0 + 2)
+        assert taken is not None and taken.job.id == "ingest"
+        assert jobs.claim("worker-2", lease_s=30, now=T0 + 2) is None
+        own = jobs.claim("api", lease_s=30, now=T0 + 2, job_id="delete")
+        assert own is not None and own.job.worker == "api"
+        assert jobs.claim("worker-2", lease_s=30, now=T0 + 40) is not None  # the ingest
+        failed = jobs.get("delete")
+        assert failed is not None and failed.state == "failed" and failed.finished_at == T0 + 40
+        assert failed.error is not None and "send the request again" in failed.error
+        assert [j.id for j in jobs.unfinished()] == ["ingest"]
     finally:
         jobs.close()
