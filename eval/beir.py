@@ -36,8 +36,8 @@ from rag.compress import create_compressor
 from rag.config import RagConfig, derive, relocated
 from rag.knowledge_base import KnowledgeBase
 from rag.lexical.analyzer import jieba_tokenizer
+from rag.manifest import Manifest
 from rag.runtime import Runtime
-from rag.state import manifest_of
 from rag.text import CJK_CHARS
 from rag.types import Chunk, Hit
 
@@ -129,6 +129,7 @@ def evaluate_beir(
         # As `rag ask` runs a query: the user's own candidates, on the same index.
         asked = deep.with_config(derive(config, retrieval=runtime.config.retrieval))
         ranked.latencies = time_queries(asked, dataset.queries, compress)
+        manifest = writer.state.registry().read()
     run = {
         q: list(dict.fromkeys(c.doc_id for c in chunks))[:DEPTH] for q, chunks in ranked.run.items()
     }
@@ -138,6 +139,7 @@ def evaluate_beir(
         evaluate(run, dataset.qrels),
         config,
         {"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
+        manifest,
     )
     return ranked.detail(report, judged_queries(run, dataset.qrels), dataset.queries, dataset.qrels)
 
@@ -177,6 +179,7 @@ class RankedRun:
         metrics: dict[str, float],
         config: RagConfig,
         ingest: dict[str, float],
+        manifest: Manifest | None,
     ) -> EvalReport:
         """The report for these metrics, with latency percentiles and context sizes."""
         latency = {
@@ -188,7 +191,6 @@ class RankedRun:
         if self.context_tokens:
             before, after = np.mean(self.context_tokens, axis=0)
             metrics = {**metrics, "context_tokens": float(after), "tokens_before": float(before)}
-        manifest = manifest_of(config)
         return EvalReport(
             dataset=name,
             split=split,

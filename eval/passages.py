@@ -78,6 +78,7 @@ def evaluate_passages(
         ranked = run_queries(deep, queries, compress, progress)
         asked = deep.with_config(derive(config, retrieval=runtime.config.retrieval))
         ranked.latencies = time_queries(asked, queries, compress)
+        manifest = writer.state.registry().read()
     run = {q: [c.chunk_id for c in chunks] for q, chunks in ranked.run.items()}
     report = ranked.report(
         folder.name,
@@ -85,6 +86,7 @@ def evaluate_passages(
         evaluate(run, qrels),
         config,
         {"seconds": ingested.seconds, "chunks_written": ingested.chunks_written},
+        manifest,
     )
     return ranked.detail(report, judged_queries(run, qrels), queries, qrels, chunk_level=True)
 

@@ -51,7 +51,6 @@ from rag.config import RagConfig, derive, relocated
 from rag.errors import ConfigError
 from rag.knowledge_base import KnowledgeBase
 from rag.runtime import Runtime
-from rag.state import manifest_of
 from rag.types import Hit
 
 __all__ = ["ALL_METRICS", "RunOptions", "System", "Variant", "index_key", "plan", "run_eval"]
@@ -276,7 +275,7 @@ def _run_system(
     progress: Progress,
 ) -> SystemRun:
     config = base.config
-    manifest = manifest_of(config)
+    manifest = base.runtime.state.registry().read()
     out = SystemRun(
         system.name,
         system.description,
