@@ -29,7 +29,7 @@ from ingest.jobs import result_row
 from ingest.run import FileResult, IngestReport
 from ingest.worker import Heartbeat, JobStopped
 from rag.errors import RagError
-from rag.state.base import JobRecord, JobStore, UploadStaging
+from rag.state.base import ORPHANED, JobRecord, JobStore, UploadStaging
 from rag.state.sqlite_jobs import SqliteJobStore
 
 __all__ = ["Job", "JobQueue", "JobProgress"]
@@ -239,13 +239,7 @@ class JobQueue:
                 continue
             lost = Job.from_record(stored)
             self._store.claim(self._worker, self.LEASE_S, time.time(), job_id=lost.id)
-            self._finish(
-                lost,
-                "failed",
-                "the server stopped (killed or crashed) before this job finished, and it "
-                "cannot be run again; each document is written whole or not at all: send "
-                "the request again",
-            )
+            self._finish(lost, "failed", ORPHANED)
             self._discard(lost)
             failed += 1
         return restarted, failed

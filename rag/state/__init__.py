@@ -17,9 +17,8 @@ from rag.state.embedded import EmbeddedState
 
 if TYPE_CHECKING:
     from rag.config import RagConfig
-    from rag.manifest import Manifest
 
-__all__ = ["BACKENDS", "manifest_of", "open_state", "place_of"]
+__all__ = ["BACKENDS", "open_state", "place_of"]
 
 
 def _embedded(config: RagConfig) -> StateBackend:
@@ -47,16 +46,6 @@ def open_state(config: RagConfig) -> StateBackend:
         DatabaseUnavailableError: The postgres backend's database does not answer.
     """
     return build(BACKENDS, "state.backend", config.state_backend, config)
-
-
-def manifest_of(config: RagConfig) -> Manifest | None:
-    """The manifest of `config`'s index, read through its state backend (None: nothing was
-    ingested there yet)."""
-    state = open_state(config)
-    try:
-        return state.registry().read()
-    finally:
-        state.close()
 
 
 def place_of(config: RagConfig) -> tuple[str, str]:

@@ -51,7 +51,8 @@ _ADDED = {
     "cancel": "INTEGER NOT NULL DEFAULT 0",
     "progress": "TEXT",
 }
-# Running jobs whose lease ran out for good: out of attempts, or being cancelled.
+# Running jobs whose lease ran out for good: out of attempts, being cancelled, or one no
+# other process can run (no redo).
 _GIVE_UP = """
 UPDATE jobs SET state = 'failed', finished_at = :now, lease_until = NULL,
     error = CASE WHEN cancel THEN 'cancelled' WHEN redo IS NULL THEN :orphaned

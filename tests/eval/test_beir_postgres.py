@@ -23,8 +23,8 @@ def _slice(scifact: Path, folder: Path) -> Path:
     the first `MORE_DOCS` other documents, as SciFact writes them."""
     lines = (scifact / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
     header, judged = lines[0], [line.split("\t") for line in lines[1:] if line.strip()]
-    questions = list(dict.fromkeys(q for q, _, _ in judged))[:QUESTIONS]
-    kept = [row for row in judged if row[0] in set(questions)]
+    questions = set(list(dict.fromkeys(q for q, _, _ in judged))[:QUESTIONS])
+    kept = [row for row in judged if row[0] in questions]
     relevant = {d for _, d, _ in kept}
     corpus, others = [], 0
     with (scifact / "corpus.jsonl").open(encoding="utf-8") as handle:
@@ -34,7 +34,7 @@ def _slice(scifact: Path, folder: Path) -> Path:
                 others += doc_id not in relevant
                 corpus.append(line)
     with (scifact / "queries.jsonl").open(encoding="utf-8") as handle:
-        asked = [line for line in handle if json.loads(line)["_id"] in set(questions)]
+        asked = [line for line in handle if json.loads(line)["_id"] in questions]
     (folder / "qrels").mkdir(parents=True)
     (folder / "corpus.jsonl").write_text("".join(corpus), encoding="utf-8")
     (folder / "queries.jsonl").write_text("".join(asked), encoding="utf-8")

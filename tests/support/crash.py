@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from rag.config import DatabaseConfig, RagConfig, StoreConfig
 from rag.embed import Embedder
 from rag.faults import VARIABLE
-from rag.state import manifest_of, open_state
+from rag.state import open_state
 from tests.support.app import index_of
 
 __all__ = [
@@ -111,9 +111,18 @@ def kill_randomly(config: RagConfig, folder: Path, rng: random.Random, longest_s
         return delay
 
 
+def _ingested(config: RagConfig) -> bool:
+    """Whether anything was ingested into `config`'s index yet (its manifest exists)."""
+    state = open_state(config)
+    try:
+        return state.registry().read() is not None
+    finally:
+        state.close()
+
+
 def partial_documents(config: RagConfig, embedder: Embedder) -> list[str]:
     """Documents visible with chunks (or a summary) missing from the store."""
-    if manifest_of(config) is None:
+    if not _ingested(config):
         return []
     with index_of(config, embedder) as index:
         db = index.catalog.snapshot()
@@ -126,7 +135,7 @@ def partial_documents(config: RagConfig, embedder: Embedder) -> list[str]:
 def stray_rows(config: RagConfig, embedder: Embedder) -> int:
     """Rows the stores hold beyond the visible chunks and summaries, plus intents and
     garbage the catalog holds: what a killed write left to clean up."""
-    if manifest_of(config) is None:
+    if not _ingested(config):
         return 0
     with index_of(config, embedder) as index:
         db = index.catalog.snapshot()
@@ -139,7 +148,7 @@ def unrecorded(config: RagConfig, embedder: Embedder) -> list[str]:
     """Visible documents (or ingested files) the source record does not hold: it is written
     ahead of the catalog, so after an ingest killed anywhere this must be empty (the record
     may hold a newer version than the catalog shows, never less)."""
-    if manifest_of(config) is None:
+    if not _ingested(config):
         return []
     state = open_state(config)
     try:
