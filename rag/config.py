@@ -369,6 +369,12 @@ class LexicalConfig(BaseModel):
     )
     stemmer: str = Field("english", description="Snowball language for non-CJK words, or none.")
     chinese: Literal["jieba_search", "jieba", "chars"] = "jieba_search"
+    traditional: Literal["simplify", "keep"] = Field(
+        "simplify",
+        description="simplify: Traditional Chinese characters are indexed and searched as "
+        "Simplified (OpenCC t2s), so either script finds both; keep: as written. An index "
+        "built before this setting existed keeps its terms as built (keep).",
+    )
     k1: float = Field(1.5, ge=0)
     b: float = Field(0.75, ge=0, le=1)
     idf: Literal["okapi", "lucene"] = Field(
@@ -381,7 +387,9 @@ class LexicalConfig(BaseModel):
 
     def analysis(self) -> dict[str, Any]:
         """The settings that decide the indexed terms (the rest only change scoring)."""
-        return self.model_dump(include={"lowercase", "stopwords", "stemmer", "chinese"})
+        return self.model_dump(
+            include={"lowercase", "stopwords", "stemmer", "chinese", "traditional"}
+        )
 
 
 class SummaryConfig(BaseModel):
@@ -416,6 +424,16 @@ class RetrievalConfig(BaseModel):
     rrf_k: float = Field(60.0, ge=0)
     dense_weight: float = Field(0.5, ge=0)
     bm25_weight: float = Field(0.5, ge=0)
+    feedback_docs: int = Field(
+        5,
+        ge=0,
+        description="Pseudo-relevance feedback (Rocchio) for dense search: the query vector "
+        "is moved toward the best chunks of this many documents of the first fused ranking "
+        "and searched again; 0 turns it off (one dense search less per question).",
+    )
+    feedback_weight: float = Field(
+        0.5, ge=0, description="Rocchio: weight of the feedback documents' mean vector."
+    )
     summary_docs: int = Field(
         20, gt=0, description="two_level: documents chosen by their summaries (step 1)."
     )

@@ -32,7 +32,7 @@ from rag.faults import crash_point
 from rag.lexical.analyzer import Analyzer, contextual_text
 from rag.lexical.bm25 import LexicalRow
 from rag.locks import WriterLock
-from rag.manifest import DEFAULT_KB, Manifest, check_manifest
+from rag.manifest import DEFAULT_KB, LEXICAL_BEFORE, Manifest, check_manifest
 from rag.postgres import InDatabase
 from rag.rwlock import ReadWriteLock
 from rag.sources import Sources
@@ -55,8 +55,9 @@ def kb_collection(collection: str, kb: str) -> str:
 
 def built_lexical(config: RagConfig, manifest: Manifest) -> LexicalConfig:
     """The lexical settings of an index: its terms as it was built (the manifest), its
-    scoring as configured."""
-    return derive(config.lexical, **manifest.lexical)
+    scoring as configured. A setting added after the index was built reads as it was then
+    (`LEXICAL_BEFORE`: an older index keeps Traditional characters as written)."""
+    return derive(config.lexical, **{**LEXICAL_BEFORE, **manifest.lexical})
 
 
 def kb_stores(
@@ -413,6 +414,10 @@ class Index:
         """The stored chunks with these ids, by id."""
         return {c.chunk_id: c for c in self._store.get(ids)}
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the chunks with these ids, by id."""
+        return self._store.vectors(ids)
+
     def search_native(
         self,
         query: str,
@@ -460,11 +465,24 @@ class Index:
         where = None if doc_ids is None else Filter("doc_id", "in", tuple(sorted(doc_ids)))
         return self._visible(lambda n: self._store.search_dense(vector, n, where), k)
 
+    def rank_dense(
+        self, vector: np.ndarray, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Like `search`, (chunk id, cosine) pairs only, for a search whose chunks are
+        fetched later (or known already)."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        where = None if doc_ids is None else Filter("doc_id", "in", tuple(sorted(doc_ids)))
+        pairs = self._store.rank_dense(vector, k + len(self._catalog.invisible_ids()), where)
+        visible = self._catalog.visible(i for i, _ in pairs)
+        return [(i, s) for i, s in pairs if i in visible][:k]
+
     def _visible(
         self, fetch: Callable[[int], list[Hit]], k: int, *, summaries: bool = False
     ) -> list[Hit]:
         """The visibility rule, the one place it is written: a store hit is returned only
-        when the catalog shows its chunk (or summary) as part of a visible document version.
+        when the catalog shows its chunk (or summary) as part of a visible document version
+        (`rank_dense` applies the same rule to its id pairs).
         Ids of interrupted or replaced writes may sit in the store until the next writer
         removes them, so `fetch` is asked for that many more than `k`."""
         hits = fetch(k + len(self._catalog.invisible_ids()))

@@ -25,6 +25,7 @@ from rag.errors import IndexMismatchError, StoreError
 
 __all__ = [
     "DEFAULT_KB",
+    "LEXICAL_BEFORE",
     "MANIFEST_NAME",
     "Manifest",
     "check_manifest",
@@ -36,6 +37,8 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 DEFAULT_KB = "default"
 FORMAT = 2  # 2: BM25 tables in the catalog
+# Analysis settings added after FORMAT 2, with the value an index built before them has.
+LEXICAL_BEFORE: dict[str, Any] = {"traditional": "keep"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,7 @@ def check_manifest(
         return
     for what, recorded, configured in (
         ("chunked", existing.chunker, build[0].model_dump()),
-        ("analyzed for BM25", existing.lexical, build[1].analysis()),
+        ("analyzed for BM25", existing.lexical, _recorded_keys(build[1], existing.lexical)),
     ):
         if recorded != configured:
             raise IndexMismatchError(
@@ -199,6 +202,13 @@ def check_manifest(
                 f"says {configured}; restore those settings, or set RAG_DATA_DIR to a new "
                 f"directory (or remove {data_dir}) and ingest again"
             )
+
+
+def _recorded_keys(lexical: LexicalConfig, recorded: dict[str, Any]) -> dict[str, Any]:
+    """The configured analysis, limited to the settings the index recorded: one added since
+    (in `LEXICAL_BEFORE`) is read as it was when the index was built, not a mismatch."""
+    configured = lexical.analysis()
+    return {k: v for k, v in configured.items() if k in recorded or k not in LEXICAL_BEFORE}
 
 
 def _named(model: ModelFingerprint) -> str:

@@ -1,7 +1,10 @@
 """Text -> index terms for BM25, Chinese and English in one pass.
 
-Text is cut into runs: a run of CJK ideographs goes to `jieba` (search mode by default, which
-also emits the shorter words inside long ones, so 中华人民共和国 matches 人民); any other run of
+Text is cut into runs: a run of CJK ideographs is written in Simplified characters first
+(OpenCC t2s, `lexical.traditional = "simplify"`: jieba's dictionary is Simplified, so 資訊安全
+is cut as 资讯 安全 and matches a question in either script), then goes to `jieba` (search
+mode by default, which also emits the shorter words inside long ones, so 中华人民共和国 matches
+人民); any other run of
 letters and digits is lower-cased, filtered by stop words and stemmed (Snowball, PyStemmer).
 Queries and documents go through the same analyzer.
 
@@ -27,7 +30,13 @@ from rag.paths import cache_root
 from rag.text import CJK_CHARS
 from rag.types import Chunk
 
-__all__ = ["Analyzer", "contextual_text", "jieba_tokenizer", "warm_up_chinese"]
+__all__ = [
+    "Analyzer",
+    "contextual_text",
+    "jieba_tokenizer",
+    "simplified_converter",
+    "warm_up_chinese",
+]
 
 _RUNS = re.compile(rf"([{CJK_CHARS}]+)|([^\W_{CJK_CHARS}]+)")
 
@@ -45,6 +54,7 @@ class Analyzer:
         self._stop: frozenset[str] = frozenset().union(*(STOPWORDS[s] for s in config.stopwords))
         self._stem: Callable[[list[str]], list[str]] | None = None
         self._cut: Callable[[str], Iterable[str]] | None = None
+        self._simplify: Callable[[str], str] | None = None
         if config.stemmer != "none":
             self._stem = _stemmer(config.stemmer)
 
@@ -70,6 +80,10 @@ class Analyzer:
         return self._stem(kept) if self._stem is not None else kept
 
     def _segment(self, run: str) -> Iterable[str]:
+        if self._config.traditional == "simplify":
+            if self._simplify is None:
+                self._simplify = simplified_converter()
+            run = self._simplify(run)
         if self._config.chinese == "chars":
             return list(run)
         if self._cut is None:
@@ -111,6 +125,15 @@ def _loaded_jieba() -> Any:
     tokenizer.tmp_dir = str(folder)
     tokenizer.initialize()
     return tokenizer
+
+
+@functools.cache
+def simplified_converter() -> Callable[[str], str]:
+    """OpenCC's Traditional -> Simplified character conversion (t2s: characters only, no
+    phrase rewriting, so a term keeps its meaning); loaded once per process."""
+    import opencc
+
+    return opencc.OpenCC("t2s").convert  # type: ignore[no-any-return]
 
 
 def jieba_tokenizer() -> Any:

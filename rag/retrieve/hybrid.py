@@ -1,5 +1,10 @@
 """Dense + BM25 search over the chunks, fused; either search alone is the same class.
 
+With `feedback_docs` set (the default), dense search runs twice: the query vector moved
+toward the best documents of the first fused ranking (Rocchio, `feedback.py`) is searched
+again and its list replaces the first dense list in the fusion; the first one stays on the
+hits as the `dense` stage (its cosine to the question as asked).
+
 Fusion knows what the embedder can read: when the question's language is not one the
 embedding model covers (a Chinese question with the English-only MiniLM), the dense list
 gets weight 0 for that question, so a Chinese question is never ranked worse than by BM25.
@@ -20,6 +25,7 @@ from rag.config import RetrievalConfig
 from rag.embed.base import Embedder
 from rag.embed.languages import reads
 from rag.index import Index
+from rag.retrieve.feedback import RocchioFeedback
 from rag.retrieve.fusion import rrf, weighted
 from rag.types import Chunk, Filters, Hit, StageScore
 
@@ -42,6 +48,7 @@ class HybridRetriever:
         self._index, self._embedder, self._config = index, embedder, config
         self._languages = set(languages)
         self._searches = tuple(searches)
+        self._feedback = RocchioFeedback(config.feedback_docs, config.feedback_weight)
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         vector = self.query_vector(query)
@@ -59,9 +66,34 @@ class HybridRetriever:
     ) -> list[Hit]:
         """Like `retrieve`, with the query vector given, limited to the chunks of `doc_ids`
         when given."""
+        n = max(k, self._config.candidates)
         with self._index.reading():  # one consistent view of the index
-            lists = self.rankings(query, vector, max(k, self._config.candidates), doc_ids)
-            return materialise(self._index, fuse(lists.ranked, self._config)[:k], lists)
+            lists = self.rankings(query, vector, n, doc_ids)
+            fused = fuse(lists.ranked, self._config)
+            if vector is not None and self._feedback.enabled:
+                fused = self._with_feedback(vector, fused, lists, n, doc_ids)
+            return materialise(self._index, fused[:k], lists)
+
+    def _with_feedback(
+        self,
+        vector: np.ndarray,
+        fused: Ranked,
+        lists: Rankings,
+        n: int,
+        doc_ids: Collection[str] | None,
+    ) -> Ranked:
+        """The fusion again, with the dense list of the Rocchio feedback query in place of
+        the first dense list (which stays in `lists` for the hits' stages)."""
+        moved = self._feedback.query(vector, fused, self._index, lists.known)
+        if moved is None:
+            return fused
+        lists.ranked["feedback"] = self._index.rank_dense(moved, n, doc_ids)
+        weights = {
+            "dense": 0.0,
+            "feedback": self._config.dense_weight,
+            "bm25": self._config.bm25_weight,
+        }
+        return fuse(lists.ranked, self._config, weights)
 
     def rankings(
         self, query: str, vector: np.ndarray | None, n: int, doc_ids: Collection[str] | None

@@ -57,6 +57,18 @@ class VectorStore(Protocol):
         """The chunks with these ids that exist, in no particular order."""
         ...
 
+    def rank_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[tuple[str, float]]:
+        """Like `search_dense`, (chunk id, cosine) pairs only: no text or metadata read (a
+        second search whose chunks are mostly known already costs a third as much)."""
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the chunks with these ids that exist, by id (for
+        pseudo-relevance feedback: a few ids per question)."""
+        ...
+
     def count(self) -> int:
         """Number of chunks stored."""
         ...

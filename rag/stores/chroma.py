@@ -149,6 +149,15 @@ class ChromaStore:
             ]
         return out
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        vectors = got["embeddings"] if got["embeddings"] is not None else []
+        return {
+            i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], vectors, strict=True)
+        }
+
     def count(self) -> int:
         return int(self._collection.count())
 
@@ -174,14 +183,7 @@ class ChromaStore:
     ) -> list[Hit]:
         if k <= 0:
             return []
-        # Chroma 1.x returns fewer results when the collection holds fewer than k; counting
-        # first would cost a round trip per query.
-        result = self._collection.query(
-            query_embeddings=np.asarray([vector], dtype=np.float32),
-            n_results=k,
-            where=to_where(where) if where is not None else None,
-            include=["documents", "metadatas", "distances"],
-        )
+        result = self._query(vector, k, where, ["documents", "metadatas", "distances"])
         ids = result["ids"][0]
         docs = (result["documents"] or [[]])[0]
         metas = (result["metadatas"] or [[]])[0]
@@ -191,6 +193,27 @@ class ChromaStore:
             Hit(_chunk(i, d or "", dict(m or {})), 1.0 - float(dist), "dense")
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
         ]
+
+    def rank_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[tuple[str, float]]:
+        if k <= 0:
+            return []
+        result = self._query(vector, k, where, ["distances"])
+        dists = (result["distances"] or [[]])[0]
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], dists, strict=True)]
+
+    def _query(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None, include: list[str]
+    ) -> Any:
+        # Chroma 1.x returns fewer results when the collection holds fewer than k; counting
+        # first would cost a round trip per query.
+        return self._collection.query(
+            query_embeddings=np.asarray([vector], dtype=np.float32),
+            n_results=k,
+            where=to_where(where) if where is not None else None,
+            include=include,
+        )
 
     def sibling(self, collection: str) -> ChromaStore:
         return ChromaStore(self._path, collection, self._dimension, self._config, self._client)

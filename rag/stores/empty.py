@@ -32,6 +32,14 @@ class EmptyStore:
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         return []
 
+    def rank_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[tuple[str, float]]:
+        return []
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        return {}
+
     def count(self) -> int:
         return 0
 

@@ -254,6 +254,12 @@ class MilvusStore:
             out += [_chunk(str(r["id"]), r) for r in rows]
         return out
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        rows = self._client.get(self._name, ids=list(ids), output_fields=["vector"])
+        return {str(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+
     def count(self) -> int:
         rows = self._client.query(self._name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
@@ -274,6 +280,22 @@ class MilvusStore:
     ) -> list[Hit]:
         if k <= 0:
             return []
+        # COSINE: Milvus's "distance" is the cosine similarity itself.
+        return [
+            Hit(_chunk(str(h["id"]), h["entity"]), float(h["distance"]), "dense")
+            for h in self._nearest(vector, k, where, _OUTPUT)
+        ]
+
+    def rank_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[tuple[str, float]]:
+        if k <= 0:
+            return []
+        return [(str(h["id"]), float(h["distance"])) for h in self._nearest(vector, k, where, [])]
+
+    def _nearest(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None, fields: list[str]
+    ) -> list[dict[str, Any]]:
         self._settle()
         result = self._client.search(
             self._name,
@@ -281,13 +303,10 @@ class MilvusStore:
             anns_field="vector",
             limit=k,
             filter=to_expr(where) if where is not None else "",
-            output_fields=_OUTPUT,
+            output_fields=fields,
             search_params=_dense_params(k),
         )
-        # COSINE: Milvus's "distance" is the cosine similarity itself.
-        return [
-            Hit(_chunk(str(h["id"]), h["entity"]), float(h["distance"]), "dense") for h in result[0]
-        ]
+        return list(result[0])
 
     def _terms(self, text: str) -> str:
         """Our BM25 terms of `text`, space-separated, for the `terms` field or a query."""

@@ -196,6 +196,15 @@ class PgVectorStore:
             ).fetchall()
         return [_chunk(r) for r in rows]
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                f"SELECT id, embedding::real[] FROM {self._table} WHERE id = ANY(%s)", (list(ids),)
+            ).fetchall()
+        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in rows}
+
     def count(self) -> int:
         with self._db.connection() as conn:
             row = conn.execute(f"SELECT count(*) FROM {self._table}").fetchone()
@@ -220,6 +229,20 @@ class PgVectorStore:
     ) -> list[Hit]:
         if k <= 0:
             return []
+        rows = self._nearest(vector, k, where, f"{_SELECT}, ")
+        return [Hit(_chunk(r), float(r[9]), "dense") for r in rows]
+
+    def rank_dense(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None = None
+    ) -> list[tuple[str, float]]:
+        if k <= 0:
+            return []
+        return [(r[0], float(r[1])) for r in self._nearest(vector, k, where, "id, ")]
+
+    def _nearest(
+        self, vector: np.ndarray, k: int, where: FilterExpr | None, columns: str
+    ) -> list[Any]:
+        """Rows of `columns` and the cosine, nearest first."""
         params: list[Any] = [_literal(vector)]
         clause = f"WHERE {_where(where, params)}" if where is not None else ""
         params += [_literal(vector), k]
@@ -232,12 +255,11 @@ class PgVectorStore:
             conn.execute("SET LOCAL enable_seqscan = off")
             if where is not None:
                 conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            rows = conn.execute(
-                f"SELECT {_SELECT}, 1 - (embedding <=> %s::vector) FROM {self._table} "
+            return conn.execute(
+                f"SELECT {columns}1 - (embedding <=> %s::vector) FROM {self._table} "
                 f"{clause} ORDER BY embedding <=> %s::vector LIMIT %s",
                 params,
             ).fetchall()
-        return [Hit(_chunk(r), float(r[9]), "dense") for r in rows]
 
     def sibling(self, collection: str) -> PgVectorStore:
         return PgVectorStore(self._db, collection, self._dimension)

@@ -156,6 +156,20 @@ def test_mixed_chinese_english_in_one_pass() -> None:
     assert "," not in terms and " " not in terms
 
 
+def test_traditional_and_simplified_questions_find_each_other() -> None:
+    """Traditional characters are indexed as Simplified (OpenCC t2s) before jieba, whose
+    dictionary is Simplified: a question in either script finds a passage in either."""
+    traditional = "員工每年享有二十天帶薪年假，資訊安全培訓每季度舉行一次。"
+    simplified = "员工每年享有二十天带薪年假，信息安全培训每季度举行一次。"
+    analyzer = Analyzer(LexicalConfig())
+    assert analyzer.terms(traditional)[:4] == analyzer.terms(simplified)[:4]
+    tables = _tables(LexicalConfig())
+    _index(tables, [analyzer.terms(traditional), analyzer.terms("今天的天气很好。")])
+    assert [c for c, _ in tables.search(analyzer.terms("带薪年假有几天"), 10)] == ["c0"]
+    kept = Analyzer(LexicalConfig(traditional="keep"))
+    assert "带薪" not in kept.terms(traditional)
+
+
 def test_analyzer_options() -> None:
     plain = Analyzer(LexicalConfig(stopwords=[], stemmer="none", lowercase=False))
     assert plain.terms("The Running dogs") == ["The", "Running", "dogs"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,25 @@ def test_other_chunker_is_refused_for_writing(built: RagConfig, tmp_path: Path) 
         ingest_corpus(other, corpus)
     with pipeline_of(other) as pipeline:  # reading with other chunk settings is harmless
         assert pipeline.ask("how many days of leave?").citations
+
+
+def test_an_index_built_before_an_analysis_setting_keeps_its_terms(built: RagConfig) -> None:
+    """An index whose manifest predates `lexical.traditional` is read and written as it was
+    built (Traditional characters kept), not refused as a mismatch."""
+    manifest = built.data_dir / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    assert data["lexical"].pop("traditional") == "simplify"
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    with Runtime.open(built) as runtime:
+        assert runtime.kb().index.analyzer.terms("資訊") == ["資訊"]
+    corpus = built.data_dir.parent / "more.jsonl"
+    corpus.write_text('{"_id": "b", "title": "", "text": "年假二十天。"}\n', encoding="utf-8")
+    assert ingest_corpus(built, corpus).count("parsed") == 1
+    other = built.model_copy(
+        update={"lexical": built.lexical.model_copy(update={"chinese": "chars"})}
+    )
+    with pytest.raises(IndexMismatchError, match="analyzed for BM25"):
+        ingest_corpus(other, corpus)
 
 
 def test_missing_model_path_says_what_to_set(tmp_path: Path) -> None:

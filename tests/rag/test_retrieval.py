@@ -81,9 +81,30 @@ def test_hybrid_hits_keep_every_stage_score(built: RagConfig, embedder) -> None:
     with index_of(config, embedder) as index:
         hits = create_retriever(config, index, embedder).retrieve(QUERY, k=5)
     top = {s.stage: s for s in hits[0].stages}
-    assert set(top) == {"dense", "bm25", "fused"}
+    assert set(top) == {"dense", "feedback", "bm25", "fused"}
     assert top["fused"].rank == 1 and top["fused"].score == hits[0].score
     assert -1.0 <= top["dense"].score <= 1.0 and top["bm25"].score > 0
+    # The feedback search scored the same chunk with the moved query vector.
+    assert -1.0 <= top["feedback"].score <= 1.0 and top["feedback"].score != top["dense"].score
+
+
+def test_feedback_moves_the_query_toward_its_best_documents(built: RagConfig, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Rocchio: the second dense search's query is the question plus the mean vector of the
+    first ranking's best documents, so those documents rank higher in it than in the first."""
+    on, off = _with(built, mode="hybrid"), _with(built, mode="hybrid", feedback_docs=0)
+    with index_of(on, embedder) as index:
+        with_feedback = create_retriever(on, index, embedder).retrieve(QUERY, k=20)
+        without = create_retriever(off, index, embedder).retrieve(QUERY, k=20)
+    assert all("feedback" not in {s.stage for s in h.stages} for h in without)
+    best = without[0]
+    stages = {
+        s.stage: s
+        for h in with_feedback
+        if h.chunk.chunk_id == best.chunk.chunk_id
+        for s in h.stages
+    }
+    assert stages["feedback"].score > stages["dense"].score
+    assert {h.chunk.doc_id for h in with_feedback[:3]} & {h.chunk.doc_id for h in without[:3]}
 
 
 def _unique_term(corpus: Path) -> tuple[str, str]:

@@ -207,6 +207,31 @@ def test_scan_returns_every_chunk_with_its_vector(make_store: Callable[[], Vecto
         np.testing.assert_allclose(seen[chunk.chunk_id][1], vectors[i], atol=1e-6)
 
 
+def test_rank_dense_is_search_dense_without_the_chunks(
+    make_store: Callable[[], VectorStore],
+) -> None:
+    store = make_store()
+    store.upsert(_chunks(6) + _chunks(3, "d2"), np.stack([_vector(i) for i in range(9)]))
+    for where in (None, Filter("doc_id", "eq", "d2")):
+        hits = store.search_dense(_vector(2), 4, where)
+        ranked = store.rank_dense(_vector(2), 4, where)
+        assert [i for i, _ in ranked] == [h.chunk.chunk_id for h in hits]
+        np.testing.assert_allclose([s for _, s in ranked], [h.score for h in hits], atol=1e-5)
+    assert store.rank_dense(_vector(0), 0) == []
+
+
+def test_vectors_by_id_are_the_stored_ones(make_store: Callable[[], VectorStore]) -> None:
+    store = make_store()
+    chunks = _chunks(5)
+    vectors = np.stack([_vector(i) for i in range(5)])
+    store.upsert(chunks, vectors)
+    got = store.vectors(["d1-c3", "d1-c0", "missing"])
+    assert sorted(got) == ["d1-c0", "d1-c3"]
+    np.testing.assert_allclose(got["d1-c3"], vectors[3], atol=1e-6)
+    np.testing.assert_allclose(got["d1-c0"], vectors[0], atol=1e-6)
+    assert store.vectors([]) == {}
+
+
 def test_deep_dense_search_finds_the_true_nearest(
     make_store: Callable[..., VectorStore],
 ) -> None:
