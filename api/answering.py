@@ -259,6 +259,7 @@ def hit_out(hit: Hit, default_kb: str = DEFAULT_KB) -> HitOut:
         page=chunk.page,
         section=chunk.section,
         score=round(hit.score, 6),
+        confidence=hit.confidence,
         stage=hit.stage,
         stages=[StageOut(stage=s.stage, score=round(s.score, 6), rank=s.rank) for s in hit.stages],
         text=chunk.text,
@@ -279,6 +280,7 @@ def _source(c: Citation, answer: str, selection: Selection) -> Source:
         page=c.hit.chunk.page,
         section=c.hit.chunk.section,
         score=round(c.hit.score, 6),
+        confidence=c.hit.confidence,
         text=c.hit.chunk.text,
         highlights=[list(s) for s in spans],
     )

@@ -109,6 +109,11 @@ class Source(BaseModel):
     page: int | None
     section: str
     score: float
+    confidence: float | None = Field(
+        None,
+        description="Calibrated probability that the passage is relevant (0-1), comparable "
+        "across questions and knowledge bases; `score` ranks within one search only.",
+    )
     text: str
     highlights: list[list[int]] = Field(
         default_factory=list,
@@ -125,6 +130,11 @@ class HitOut(BaseModel):
     page: int | None
     section: str
     score: float
+    confidence: float | None = Field(
+        None,
+        description="Calibrated probability that the passage is relevant (0-1), comparable "
+        "across questions and knowledge bases; `score` ranks within one search only.",
+    )
     stage: str
     stages: list[StageOut]
     text: str

@@ -40,11 +40,13 @@ __all__ = [
     "AnswerConfig",
     "ChunkerConfig",
     "CompressionConfig",
+    "ConfidenceConfig",
     "DatabaseConfig",
     "EmbedderConfig",
     "GenerationParams",
     "GeneratorConfig",
     "LexicalConfig",
+    "LogisticModel",
     "ParserConfig",
     "RagConfig",
     "RerankerConfig",
@@ -407,6 +409,29 @@ class SummaryConfig(BaseModel):
     timeout_s: float = Field(60.0, gt=0, description="llm: per summary; then extractive.")
 
 
+class LogisticModel(BaseModel):
+    """P(relevant) = 1 / (1 + exp(-(bias + sum of weight x feature)))."""
+
+    model_config = _FROZEN
+    bias: float
+    weights: dict[str, float]
+
+
+class ConfidenceConfig(BaseModel):
+    """The calibrated confidence of a hit (`rag.retrieve.confidence`): fitted by
+    `python -m eval.calibrate` for the bundled all-MiniLM-L6-v2; refit for another model."""
+
+    model_config = _FROZEN
+    dense: LogisticModel = Field(
+        default_factory=lambda: LogisticModel(bias=-7.093, weights={"dense": 6.342, "bm25": 7.756}),
+        description="For a question the embedder reads: cosine and BM25 share.",
+    )
+    lexical: LogisticModel = Field(
+        default_factory=lambda: LogisticModel(bias=-5.556, weights={"bm25": 15.736}),
+        description="For a question it cannot read: the BM25 share alone.",
+    )
+
+
 class RetrievalConfig(BaseModel):
     """How chunks are found: which searches, how many candidates, how results are fused."""
 
@@ -424,6 +449,16 @@ class RetrievalConfig(BaseModel):
     rrf_k: float = Field(60.0, ge=0)
     dense_weight: float = Field(0.5, ge=0)
     bm25_weight: float = Field(0.5, ge=0)
+    min_score: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Hits whose calibrated confidence is below this are not context: when "
+        "none clears it the answer says the documents do not answer the question "
+        "(no_context true, no citation). 0 keeps every hit. 0.05: on our development sets "
+        "93% of off-topic questions abstain and 99% of on-topic ones are answered (README).",
+    )
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
     feedback_docs: int = Field(
         5,
         ge=0,
@@ -496,11 +531,23 @@ class CompressionConfig(BaseModel):
 
 
 class AnswerConfig(BaseModel):
-    """The extractive answer: how many sentences, and how similar they must be."""
+    """The extractive answer: how many sentences, and how close to the question they must be."""
 
     model_config = _FROZEN
     max_sentences: int = Field(4, gt=0)
-    min_similarity: float = Field(0.2, ge=-1.0, le=1.0)
+    min_similarity: float = Field(
+        0.2, ge=-1.0, le=1.0, description="Cosine, where the embedder reads both languages."
+    )
+    min_overlap: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Share of the question's terms (Chinese: character bigrams) a sentence "
+        "holds, where the embedder does not read it.",
+    )
+    min_share: float = Field(
+        0.6, ge=0.0, le=1.0, description="A sentence also scores this share of the best one."
+    )
 
 
 class GenerationParams(BaseModel):

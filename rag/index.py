@@ -381,6 +381,10 @@ class Index:
         only chunks of those documents. Only visible chunks are indexed."""
         return self._catalog.bm25.search(self.analyzer.terms(query), k, doc_ids)
 
+    def lexical_ceiling(self, query: str) -> float:
+        """The BM25 score no chunk reaches for `query` (`LexicalIndex.ceiling`)."""
+        return self._catalog.bm25.ceiling(self.analyzer.terms(query))
+
     def search_summaries(
         self, vector: np.ndarray, k: int, doc_ids: Collection[str] | None = None
     ) -> list[tuple[str, float]]:

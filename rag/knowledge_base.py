@@ -116,7 +116,7 @@ class KnowledgeBase:
         compressor = create_compressor(
             compression, embedder, self.index.analyzer, languages, runtime.counter
         )
-        extractive = ExtractiveGenerator(config.answer, embedder)
+        extractive = ExtractiveGenerator(config.answer, embedder, languages, self.index.analyzer)
         # A follow-up in a conversation is rewritten to stand alone, whatever the
         # configured rewriting strategies for single questions are.
         condense = derive(config.rewrite, strategies=["condense"])
@@ -128,6 +128,7 @@ class KnowledgeBase:
             runtime.generator(),
             config.retrieval.top_k,
             condense,
+            config.retrieval.min_score,
         )
 
     def close(self) -> None:

@@ -58,6 +58,7 @@ class RagPipeline:
     llm: LLMGenerator | None
     top_k: int
     condense: RewriteConfig | None = None  # how a follow-up is rewritten to stand alone
+    min_score: float = 0.0  # a hit less confident than this is not context (abstention)
 
     def ask(
         self,
@@ -141,14 +142,17 @@ class RagPipeline:
         trace = self.search.trace(question, top_k or self.top_k, filters=filters)
         searched = time.perf_counter()
         warnings: list[str] = []
-        if self.llm is None:
-            context = self.compressor.compress(question, trace.hits)
+        hits = confident(trace.hits, self.min_score)
+        if not hits:  # the documents do not answer it: no context, no citation
+            context: list[Hit] = []
+        elif self.llm is None:
+            context = self.compressor.compress(question, hits)
         else:
             # Packed for the model's window, counted with its tokenizer (or an estimate).
             context, warnings = self.llm.pack(
                 question,
-                trace.hits,
-                lambda budget: self.compressor.compress(question, trace.hits, budget),
+                hits,
+                lambda budget: self.compressor.compress(question, hits, budget),
                 params,
             )
         timings = {
@@ -157,6 +161,12 @@ class RagPipeline:
         }
         answer = Answer("", timings_ms=timings, warnings=tuple(warnings))
         return Explained(trace, tuple(context), answer)
+
+
+def confident(hits: Sequence[Hit], min_score: float) -> list[Hit]:
+    """The hits that may be context: calibrated confidence at least `min_score` (a hit
+    without one, from a search that does not calibrate, is kept)."""
+    return [h for h in hits if h.confidence is None or h.confidence >= min_score]
 
 
 class Answering:

@@ -83,13 +83,17 @@ class StageScore:
 class Hit:
     """A retrieved chunk with the score of the stage that ranked it last (higher is better;
     `dense` is cosine similarity) and the scores and ranks of every stage it went through;
-    `kb` names its knowledge base once a search over knowledge bases has tagged it."""
+    `kb` names its knowledge base once a search over knowledge bases has tagged it.
+    `confidence` is the calibrated probability that the chunk is relevant
+    (`rag.retrieve.confidence`): comparable across questions, modes and knowledge bases,
+    where `score` is only comparable within one ranking; None where nothing set it."""
 
     chunk: Chunk
     score: float
     stage: str = "dense"
     stages: tuple[StageScore, ...] = ()
     kb: str = ""
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from rag.overrides import with_generation, with_top_k
 from rag.pipeline import EMPTY_QUESTION, Explained
 from rag.runtime import Runtime
 from rag.text import CJK_CHARS
-from rag.types import Answer
+from rag.types import Answer, Hit
 
 __all__ = ["generation_flags", "overrides", "register"]
 
@@ -126,7 +126,14 @@ def _sources(answer: Answer, explain: bool) -> None:
             if x
         )
         line = f"[{citation.n}] {chunk.source}" + (f", {where}" if where else "")
-        out.print(f"{safe(line)}  (score {citation.hit.score:.3f})", markup=False)
+        out.print(f"{safe(line)}  ({_strength(citation.hit)})", markup=False)
+
+
+def _strength(hit: Hit) -> str:
+    """The calibrated confidence where the search set one, else the ranking score."""
+    if hit.confidence is not None:
+        return f"confidence {hit.confidence:.2f}"
+    return f"score {hit.score:.3f}"
 
 
 def _explain(explained: Explained) -> None:

@@ -208,6 +208,24 @@ class BM25Tables:
         finally:
             db.execute("COMMIT")
 
+    def ceiling(self, terms: Sequence[str]) -> float:
+        """The score no chunk reaches for these terms (`LexicalIndex.ceiling`)."""
+        if not terms:
+            return 0.0
+        query = Counter(terms)
+        db = self._reader()
+        t = self._t
+        n, _, generation = db.execute(f"SELECT n, total, generation FROM {t}_stats").fetchone()
+        found = db.execute(
+            f"SELECT term, df FROM {t}_terms WHERE term IN ({','.join('?' * len(query))})",
+            list(query),
+        ).fetchall()
+        return sum(
+            self._idf(db, n, df, generation) * (self._config.k1 + 1) * query[term]
+            for term, df in found
+            if df > 0
+        )
+
     def _search(
         self,
         db: sqlite3.Connection,

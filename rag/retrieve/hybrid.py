@@ -25,6 +25,7 @@ from rag.config import RetrievalConfig
 from rag.embed.base import Embedder
 from rag.embed.languages import reads
 from rag.index import Index
+from rag.retrieve.confidence import Calibrator
 from rag.retrieve.feedback import RocchioFeedback
 from rag.retrieve.fusion import rrf, weighted
 from rag.types import Chunk, Filters, Hit, StageScore
@@ -49,6 +50,7 @@ class HybridRetriever:
         self._languages = set(languages)
         self._searches = tuple(searches)
         self._feedback = RocchioFeedback(config.feedback_docs, config.feedback_weight)
+        self._calibrator = Calibrator(config.confidence)
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         vector = self.query_vector(query)
@@ -72,7 +74,16 @@ class HybridRetriever:
             fused = fuse(lists.ranked, self._config)
             if vector is not None and self._feedback.enabled:
                 fused = self._with_feedback(vector, fused, lists, n, doc_ids)
-            return materialise(self._index, fused[:k], lists)
+            hits = materialise(self._index, fused[:k], lists)
+            return self.calibrated(query, hits, lists)
+
+    def calibrated(self, query: str, hits: list[Hit], lists: Rankings) -> list[Hit]:
+        """The hits with their calibrated confidence, from the lists that found them."""
+        bm25 = lists.ranked.get("bm25")
+        if bm25 is None:  # dense alone: the BM25 share is still what the model expects
+            bm25 = self._index.search_lexical(query, max(len(hits), 50)) if hits else []
+        dense = lists.ranked.get("dense")
+        return self._calibrator.apply(hits, dense, bm25, self._index.lexical_ceiling(query))
 
     def _with_feedback(
         self,

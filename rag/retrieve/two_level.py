@@ -59,7 +59,7 @@ class TwoLevelRetriever:
         weights = {"local": 1.0 - config.global_weight, "global": config.global_weight}
         fused = fuse(lists.ranked, config, weights)[:k]
         hits = materialise(self._index, fused, lists, stage="two_level")
-        return hits
+        return self._chunks.calibrated(query, hits, every)
 
     def documents(
         self, query: str, vector: np.ndarray | None, allowed: frozenset[str] | None = None

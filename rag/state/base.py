@@ -348,6 +348,13 @@ class LexicalIndex(Protocol):
         """The best `k` (chunk id, BM25 score), higher first; within `doc_ids` when given."""
         ...
 
+    def ceiling(self, terms: Sequence[str]) -> float:
+        """The score no chunk can reach for these query terms: the sum over the indexed
+        ones of idf x (k1 + 1) x repeats (a term's part tends to that as its frequency
+        grows); 0 when none is indexed. A score over it reads as the share of the
+        question's weight a chunk matches, comparable across questions and corpora."""
+        ...
+
 
 class Catalog(Protocol):
     """Which version of each document is visible, with its chunk and summary ids and its

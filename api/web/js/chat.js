@@ -172,7 +172,7 @@ class Turn {
           {},
           open,
           el("span", { className: "where" }, where.join(" · ")),
-          el("span", { className: "score" }, `${t("score")} ${s.score.toFixed(3)}`),
+          el("span", { className: "score" }, strength(s)),
         );
       }),
     );
@@ -191,6 +191,15 @@ class Turn {
   }
 }
 
+// The calibrated confidence where the server set one (one scale for every question and
+// knowledge base), else the ranking score.
+export function strength(source) {
+  if (source.confidence !== null && source.confidence !== undefined) {
+    return `${t("confidence")} ${source.confidence.toFixed(2)}`;
+  }
+  return `${t("score")} ${source.score.toFixed(3)}`;
+}
+
 export function openPassage(source, opener) {
   const dialog = document.getElementById("passage");
   document.getElementById("passage-title").textContent = `[${source.n}] ${source.source}`;
@@ -198,7 +207,7 @@ export function openPassage(source, opener) {
     source.kb,
     source.page ? t("page", { page: source.page }) : "",
     source.section,
-    `${t("score")} ${source.score.toFixed(3)}`,
+    strength(source),
   ];
   document.getElementById("passage-where").textContent = where.filter(Boolean).join(" · ");
   const text = document.getElementById("passage-text");

@@ -523,6 +523,32 @@ class PgBM25:
             [(bytes(blob), weight[tid]) for tid, blob in lists], formula, k, excluded, allowed
         )
 
+    def ceiling(self, terms: Sequence[str]) -> float:
+        """The score no chunk reaches for these terms (`LexicalIndex.ceiling`)."""
+        if not terms:
+            return 0.0
+        query = Counter(terms)
+        sql = self._db.sql
+        with self._db.snapshot() as conn:
+            stats = conn.execute(
+                sql("SELECT n, generation FROM {s}.lex_stats WHERE kb=%s AND coll=%s"),
+                (self._kb, self._coll),
+            ).fetchone()
+            if stats is None or stats[0] == 0:
+                return 0.0
+            n, generation = int(stats[0]), int(stats[1])
+            found = conn.execute(
+                sql(
+                    "SELECT term, df FROM {s}.lex_terms WHERE kb=%s AND coll=%s AND term = ANY(%s)"
+                ),
+                (self._kb, self._coll, list(query)),
+            ).fetchall()
+            return sum(
+                self._idf(conn, n, df, generation) * (self._config.k1 + 1) * query[term]
+                for term, df in found
+                if df > 0
+            )
+
     def _idf(self, conn: psycopg.Connection[Any], n: int, df: int, generation: int) -> float:
         if self._config.idf == "lucene":
             return math.log(1 + (n - df + 0.5) / (df + 0.5))
