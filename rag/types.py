@@ -162,6 +162,7 @@ class Answer:
                     "page": c.hit.chunk.page,
                     "section": c.hit.chunk.section,
                     "score": round(c.hit.score, 6),
+                    "confidence": c.hit.confidence,
                     "text": c.hit.chunk.text,
                 }
                 for c in self.citations

@@ -6,7 +6,6 @@ and 400 more documents), evaluated embedded (Chroma + SQLite), moved by `rag rei
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -14,40 +13,15 @@ from pydantic import SecretStr
 from eval.beir import eval_config
 from rag.config import DatabaseConfig, RagConfig, StoreConfig
 from tests.support.app import beir_report, copy_index
+from tests.support.scifact import scifact_slice
 
 QUESTIONS, MORE_DOCS = 100, 400
-
-
-def _slice(scifact: Path, folder: Path) -> Path:
-    """A BEIR folder with SciFact's first test questions, their relevant documents and
-    the first `MORE_DOCS` other documents, as SciFact writes them."""
-    lines = (scifact / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
-    header, judged = lines[0], [line.split("\t") for line in lines[1:] if line.strip()]
-    questions = set(list(dict.fromkeys(q for q, _, _ in judged))[:QUESTIONS])
-    kept = [row for row in judged if row[0] in questions]
-    relevant = {d for _, d, _ in kept}
-    corpus, others = [], 0
-    with (scifact / "corpus.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            doc_id = json.loads(line)["_id"]
-            if doc_id in relevant or others < MORE_DOCS:
-                others += doc_id not in relevant
-                corpus.append(line)
-    with (scifact / "queries.jsonl").open(encoding="utf-8") as handle:
-        asked = [line for line in handle if json.loads(line)["_id"] in questions]
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(corpus), encoding="utf-8")
-    (folder / "queries.jsonl").write_text("".join(asked), encoding="utf-8")
-    rows = "".join("\t".join(row) + "\n" for row in kept)
-    (folder / "qrels" / "test.tsv").write_text(f"{header}\n{rows}", encoding="utf-8")
-    assert len(asked) == QUESTIONS and len(corpus) >= MORE_DOCS + len(relevant) // 2
-    return folder
 
 
 def test_beir_on_the_postgres_profile_scores_as_embedded(
     scifact_dir: Path, tmp_path: Path, postgres_url: str
 ) -> None:
-    folder = _slice(scifact_dir, tmp_path / "scifact-slice")
+    folder = scifact_slice(scifact_dir, tmp_path / "scifact-slice")
     embedded = RagConfig(data_dir=tmp_path / "embedded")
     first = beir_report(embedded, folder)
     shared = RagConfig(
