@@ -459,6 +459,15 @@ class RetrievalConfig(BaseModel):
         "93% of off-topic questions abstain and 99% of on-topic ones are answered (README).",
     )
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    hops: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description="2: multi-hop, a second search per best document of the first (the "
+        "question with that document's passage), fused with the first; costs hop_docs "
+        "more searches per question.",
+    )
+    hop_docs: int = Field(3, gt=0, description="hops > 1: documents that seed a follow-up.")
     feedback_docs: int = Field(
         5,
         ge=0,

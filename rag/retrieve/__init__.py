@@ -13,6 +13,7 @@ from rag.registry import build
 from rag.rerank import create_reranker
 from rag.retrieve.base import Retriever
 from rag.retrieve.hybrid import HybridRetriever
+from rag.retrieve.multihop import MultiHopRetriever
 from rag.retrieve.native import NativeHybridRetriever
 from rag.retrieve.pipeline import SearchPipeline, SearchTrace
 from rag.retrieve.rewrite import ChatModel, LLMRewriter, NoRewriter, Rewriter
@@ -80,8 +81,14 @@ def create_retriever(
     """The retriever named by `config.retrieval.mode`, over an open index and loaded embedder."""
     if languages is None:
         languages = embedder_languages(config, embedder)
-    return build(
+    retriever = build(
         REGISTRY, "retrieval.mode", config.retrieval.mode, config, index, embedder, languages
+    )
+    retrieval = config.retrieval
+    if retrieval.hops == 1:
+        return retriever
+    return MultiHopRetriever(
+        retriever, retrieval.hops, retrieval.hop_docs, retrieval.candidates, retrieval.rrf_k
     )
 
 

@@ -68,14 +68,20 @@ class HybridRetriever:
     ) -> list[Hit]:
         """Like `retrieve`, with the query vector given, limited to the chunks of `doc_ids`
         when given."""
-        n = max(k, self._config.candidates)
         with self._index.reading():  # one consistent view of the index
-            lists = self.rankings(query, vector, n, doc_ids)
-            fused = fuse(lists.ranked, self._config)
-            if vector is not None and self._feedback.enabled:
-                fused = self._with_feedback(vector, fused, lists, n, doc_ids)
+            fused, lists = self.ranked(query, vector, max(k, self._config.candidates), doc_ids)
             hits = materialise(self._index, fused[:k], lists)
             return self.calibrated(query, hits, lists)
+
+    def ranked(
+        self, query: str, vector: np.ndarray | None, n: int, doc_ids: Collection[str] | None
+    ) -> tuple[Ranked, Rankings]:
+        """The fused ranking (with feedback, when on) and the lists it came from."""
+        lists = self.rankings(query, vector, n, doc_ids)
+        fused = fuse(lists.ranked, self._config)
+        if vector is not None and self._feedback.enabled:
+            fused = self._with_feedback(vector, fused, lists, n, doc_ids)
+        return fused, lists
 
     def calibrated(self, query: str, hits: list[Hit], lists: Rankings) -> list[Hit]:
         """The hits with their calibrated confidence, from the lists that found them."""

@@ -47,19 +47,16 @@ class TwoLevelRetriever:
     ) -> list[Hit]:
         config = self._config
         documents = self.documents(query, vector, allowed)
-        local = self._chunks.rankings(query, vector, n, {d for d, _ in documents})
-        every = self._chunks.rankings(query, vector, n, allowed)
+        local, inside = self._chunks.ranked(query, vector, n, {d for d, _ in documents})
+        every, outside = self._chunks.ranked(query, vector, n, allowed)
         lists = Rankings(
-            ranked={
-                "local": fuse(local.ranked, config)[:n],
-                "global": fuse(every.ranked, config)[:n],
-            },
-            known=local.known | every.known,
+            ranked={"local": local[:n], "global": every[:n]},
+            known=inside.known | outside.known,
         )
         weights = {"local": 1.0 - config.global_weight, "global": config.global_weight}
         fused = fuse(lists.ranked, config, weights)[:k]
         hits = materialise(self._index, fused, lists, stage="two_level")
-        return self._chunks.calibrated(query, hits, every)
+        return self._chunks.calibrated(query, hits, outside)
 
     def documents(
         self, query: str, vector: np.ndarray | None, allowed: frozenset[str] | None = None

@@ -12,7 +12,9 @@ import pytest
 
 from rag.config import RagConfig, RetrievalConfig, StoreConfig
 from rag.retrieve import create_retriever
+from rag.retrieve.multihop import MultiHopRetriever
 from rag.retrieve.two_level import TwoLevelRetriever
+from rag.types import Filters, Hit
 from tests.support.app import delete, index_of, ingest_corpus
 
 QUERY = "vitamin D deficiency and bone mineral density"
@@ -201,3 +203,32 @@ def test_changed_and_pruned_documents_leave_no_ghost_hits(
     assert not any(_found(config, embedder, gone, gone_word).values())
     assert _postings(config)[1] == len(rows) - 1 == _stored(config, embedder)[1]
     assert _postings(config)[0] == _stored(config, embedder)[0] < chunks
+
+
+def test_two_hops_search_again_from_the_best_documents(built: RagConfig, embedder) -> None:  # type: ignore[no-untyped-def]
+    """hops = 2: one follow-up per best document of the first search (the question with
+    that document's passage), fused with the first by weighted reciprocal rank."""
+    config = _with(built, mode="hybrid", hops=2, hop_docs=2)
+    with index_of(config, embedder) as index:
+        retriever = create_retriever(config, index, embedder)
+        assert isinstance(retriever, MultiHopRetriever)
+        asked: list[str] = []
+        first = retriever._first
+        original = first.retrieve
+
+        def spy(query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+            asked.append(query)
+            return original(query, k, filters)
+
+        first.retrieve = spy  # type: ignore[method-assign]
+        hits = retriever.retrieve(QUERY, k=10)
+        one_hop = create_retriever(_with(built, mode="hybrid"), index, embedder).retrieve(QUERY, 10)
+    assert len(asked) == 3 and asked[0] == QUERY
+    seeds = list(dict.fromkeys(h.chunk.doc_id for h in one_hop))[:2]
+    assert all(q.startswith(QUERY + "\n") for q in asked[1:])
+    assert {h.chunk.doc_id for h in one_hop if h.chunk.text[:50] in "".join(asked[1:])} >= set(
+        seeds
+    )
+    assert len(hits) == 10 and all(h.stage == "hops" for h in hits)
+    assert hits[0].chunk.chunk_id == one_hop[0].chunk.chunk_id  # the first hop's best stays
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
