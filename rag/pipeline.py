@@ -112,12 +112,17 @@ class RagPipeline:
             EmptyIndexError: The index holds no documents.
             ModelUnreachableError, GenerationError (while iterating): as above.
         """
+        asked = question
         if history and self.llm is not None and self.condense is not None:
             from rag.retrieve.rewrite import LLMRewriter
 
             rewriter = LLMRewriter(self.llm.backend, self.condense)
             question = rewriter.rewrite(question, history).queries[0]
         prepared = self._prepare(question, top_k, params, filters)
+        if not prepared.context and question != asked:
+            # A rewrite that finds nothing the documents answer is not trusted over the
+            # user's own words: the follow-up as asked is searched instead.
+            question, prepared = asked, self._prepare(asked, top_k, params, filters)
         return Answering(self, question, prepared, params, whole=whole, required=required)
 
     def _prepare(

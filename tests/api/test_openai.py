@@ -88,7 +88,7 @@ def test_streamed_chat_completion_ends_with_the_references(client: openai.OpenAI
         messages=[
             {"role": "user", "content": "What is the leave policy?"},
             {"role": "assistant", "content": "Employees get 25 days."},
-            {"role": "user", "content": "How many of them carry over?"},
+            {"role": "user", "content": "How many unused leave days carry over?"},
         ],
         stream=True,
         max_tokens=16,
