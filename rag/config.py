@@ -422,6 +422,12 @@ class ConfidenceConfig(BaseModel):
     `python -m eval.calibrate` for the bundled all-MiniLM-L6-v2; refit for another model."""
 
     model_config = _FROZEN
+    embedder: str = Field(
+        "all-MiniLM-L6-v2",
+        description="The embedding model `dense` was fitted for (its name as the manifest "
+        "records it); with another model its cosines mean something else, so every "
+        "question uses `lexical` until `dense` is refitted and this set to its name.",
+    )
     dense: LogisticModel = Field(
         default_factory=lambda: LogisticModel(bias=-7.093, weights={"dense": 6.342, "bm25": 7.756}),
         description="For a question the embedder reads: cosine and BM25 share.",

@@ -13,10 +13,11 @@ models. The confidence is a logistic model of two scores that do carry meaning:
     confidence = 1 / (1 + exp(-(bias + w_dense * dense + w_bm25 * bm25)))
 
 A question the embedder cannot read (Chinese with the English-only MiniLM) uses the BM25-only
-model. The coefficients were fitted once on our labelled pairs (`python -m eval.calibrate`:
-SciFact, the CMRC 2018 and HotpotQA development sets, the Chinese check; README "Scores that
-mean something") for the bundled all-MiniLM-L6-v2; another embedder gets them refitted by the
-same command and set in `[retrieval.confidence]`.
+model, and so does every question when the embedder is not the one the dense model was
+fitted for (`[retrieval.confidence] embedder`). The coefficients were fitted once on our
+labelled pairs (`python -m eval.calibrate`: SciFact and the HotpotQA and CMRC 2018
+development sets; README "Scores that mean something") for the bundled all-MiniLM-L6-v2;
+another embedder gets them refitted by the same command and set in `[retrieval.confidence]`.
 
 Example:
     >>> Logistic(bias=-5.0, weights={"bm25": 10.0}).probability({"bm25": 0.5})
@@ -26,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from rag.config import ConfidenceConfig, LogisticModel
@@ -55,9 +56,20 @@ class Logistic:
 class Calibrator:
     """Sets `Hit.confidence` from the dense and BM25 lists a hybrid search produced."""
 
-    def __init__(self, config: ConfidenceConfig) -> None:
-        self._dense = Logistic.of(config.dense)
+    def __init__(self, config: ConfidenceConfig, embedder: Callable[[], str]) -> None:
+        """`embedder` gives the name of the model that embeds the questions (asked once, at
+        the first search: a served model is not called before)."""
+        self._config, self._embedder = config, embedder
         self._lexical = Logistic.of(config.lexical)
+        self._dense: Logistic | None | bool = False  # False: not decided yet
+
+    def _dense_model(self) -> Logistic | None:
+        # Cosines of another model than the one the dense model was fitted for mean
+        # something else: the BM25 share alone then.
+        if self._dense is False:
+            fitted = self._embedder() == self._config.embedder
+            self._dense = Logistic.of(self._config.dense) if fitted else None
+        return self._dense if isinstance(self._dense, Logistic) else None
 
     def apply(
         self, hits: Sequence[Hit], dense: Ranked | None, bm25: Ranked, ceiling: float
@@ -67,14 +79,15 @@ class Calibrator:
         cosines = dict(dense or ())
         floor = min(cosines.values(), default=0.0)
         lexical = dict(bm25)
+        model = self._dense_model() if dense is not None else None
         out = []
         for hit in hits:
             chunk_id = hit.chunk.chunk_id
             features = {"bm25": lexical.get(chunk_id, 0.0) / ceiling if ceiling > 0 else 0.0}
-            if dense is None:
+            if model is None:
                 confidence = self._lexical.probability(features)
             else:
                 features["dense"] = cosines.get(chunk_id, floor)
-                confidence = self._dense.probability(features)
+                confidence = model.probability(features)
             out.append(replace(hit, confidence=round(confidence, 6)))
         return out

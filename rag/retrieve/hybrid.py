@@ -50,7 +50,7 @@ class HybridRetriever:
         self._languages = set(languages)
         self._searches = tuple(searches)
         self._feedback = RocchioFeedback(config.feedback_docs, config.feedback_weight)
-        self._calibrator = Calibrator(config.confidence)
+        self._calibrator = Calibrator(config.confidence, lambda: embedder.fingerprint.name)
 
     def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         vector = self.query_vector(query)

@@ -41,5 +41,11 @@ def test_cli_documents_have_ids_without_server_paths(tmp_path: Path) -> None:
         error = named.json()["error"]
         assert error["code"] == "model_not_found"
         assert "generator.backend is none" in error["message"]
-        plain = client.post("/v1/query", json={"question": "Which class are trains booked in?"})
+        # The document left answers its own question; the deleted one's is not answered.
+        kept = file_doc_id(str(folder / "travel.md")) != one
+        questions = ["How many days of leave?", "Which class are trains booked in?"]
+        answered, gone = questions[kept], questions[not kept]
+        plain = client.post("/v1/query", json={"question": answered})
         assert plain.status_code == 200 and plain.json()["sources"], plain.text
+        abstained = client.post("/v1/query", json={"question": gone}).json()
+        assert abstained["no_context"] and not abstained["sources"], abstained

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from rag.index import contextual_text
@@ -67,3 +69,22 @@ def test_contextual_text_heads_later_chunks_with_their_section() -> None:
         "Handbook > Leave\nCarry-over rules."
     )
     assert contextual_text(_chunk("Handbook intro", "Handbook")) == "Handbook intro"
+
+
+def test_confidence_uses_the_cosine_only_for_the_model_it_was_fitted_for() -> None:
+    from rag.config import ConfidenceConfig
+    from rag.retrieve.confidence import Calibrator
+    from rag.types import Chunk, Hit
+
+    hits = [Hit(Chunk(f"c{i}", "d", "v", "text", i, "s.md"), 1.0, "fused") for i in range(2)]
+    dense, bm25 = [("c0", 0.8), ("c1", 0.1)], [("c0", 3.0)]
+    config = ConfidenceConfig()
+    fitted = Calibrator(config, lambda: "all-MiniLM-L6-v2").apply(hits, dense, bm25, 6.0)
+    other = Calibrator(config, lambda: "bge-m3").apply(hits, dense, bm25, 6.0)
+    unread = Calibrator(config, lambda: "all-MiniLM-L6-v2").apply(hits, None, bm25, 6.0)
+    z = config.dense.bias + config.dense.weights["dense"] * 0.8 + config.dense.weights["bm25"] * 0.5
+    assert fitted[0].confidence == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-6)
+    lexical = 1 / (1 + math.exp(-(config.lexical.bias + config.lexical.weights["bm25"] * 0.5)))
+    assert other[0].confidence == unread[0].confidence == pytest.approx(lexical, abs=1e-6)
+    # a chunk BM25 did not find scores its share as 0, and lower
+    assert fitted[1].confidence < fitted[0].confidence and other[1].confidence < lexical
