@@ -98,7 +98,7 @@ def test_streamed_answer_follow_up_and_cited_passage(service: ApiServer) -> None
         assert marked and all(m.strip() in answer for m in marked)  # quoted sentences marked
         before = page.evaluate(_TEXT_BEFORE_FIRST_CITE)
         assert any(before.rstrip(" [").endswith(m.strip()) for m in marked), (before, marked)
-        assert "score" in page.locator("#passage-where").inner_text()
+        assert "confidence 0." in page.locator("#passage-where").inner_text()
         page.screenshot(path=str(screenshot_path("web-passage.png")))
         page.keyboard.press("Escape")
         assert not dialog.is_visible()
