@@ -48,7 +48,7 @@ def test_an_index_from_before_knowledge_bases_opens_as_default(
     del manifest["kbs"]  # as written before this version
     (data_dir / MANIFEST_NAME).write_text(json.dumps(manifest))
     capsys.readouterr()
-    assert main(["ask", "--no-llm", "What is the FAQ about?", "--json"]) == 0
+    assert main(["ask", "--no-llm", "Where is the index stored?", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sources"]
     assert main(["stats"]) == 0
     assert "default (all: default)" in capsys.readouterr().out
