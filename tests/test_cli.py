@@ -44,7 +44,9 @@ def test_ingest_guide_and_ask_with_citations(
 
     assert main(["ask", "如何删除文档？", "--top-k", "3"]) == 0
     out = capsys.readouterr().out
-    assert "Sources:" in out and "[3]" in out
+    # at most the 3 asked for; only those confident enough to be context are listed
+    assert "Sources:" in out and "[1]" in out and "[4]" not in out
+    assert "(confidence " in out
 
     assert main(["ask", "How do I remove a document from the index?", "--explain"]) == 0
     out = capsys.readouterr().out
