@@ -78,3 +78,19 @@ def test_cli_shows_the_confidence(
     assert 0.5 < payload["sources"][0]["confidence"] <= 1.0
     assert main(["ask", "How many sick days?"]) == 0
     assert "(confidence 0." in capsys.readouterr().out
+
+
+def test_passages_in_another_language_are_listed_not_quoted(embedder) -> None:  # type: ignore[no-untyped-def]
+    """An English question over Chinese passages the English-only model cannot read and no
+    term overlaps: the answer says so and lists them, quoting nothing."""
+    from rag.config import AnswerConfig, LexicalConfig
+    from rag.generate.extractive import OTHER_LANGUAGE, ExtractiveGenerator
+    from rag.lexical.analyzer import Analyzer
+    from rag.types import Chunk, Hit
+
+    text = (HR / "假期制度.md").read_text(encoding="utf-8")
+    hits = [Hit(Chunk("c0", "d", "v", text, 0, "hr/假期制度.md"), 1.0, "fused", confidence=0.5)]
+    generator = ExtractiveGenerator(AnswerConfig(), embedder, {"en"}, Analyzer(LexicalConfig()))
+    answer = generator.generate("How many days of marriage leave?", hits)
+    assert answer.text == OTHER_LANGUAGE["en"] and answer.no_context
+    assert [c.hit.chunk.chunk_id for c in answer.citations] == ["c0"] and not answer.cited
