@@ -30,6 +30,7 @@ from eval.beir_folder import load_beir
 from ingest.run import ingest_jsonl
 from rag.config import load_config
 from rag.knowledge_base import KnowledgeBase
+from rag.retrieve.confidence import hit_features
 from rag.runtime import Runtime
 from rag.types import Hit
 
@@ -86,19 +87,15 @@ def abstention_curve(
 def _features(
     kb: KnowledgeBase, question: str, hits: Sequence[Hit]
 ) -> tuple[str, list[dict[str, float]]]:
-    """Which model applies, and each hit's features as the calibrator computes them (a
-    chunk the dense search missed: the lowest cosine among the hits)."""
-    cosines = [s.score for h in hits for s in h.stages if s.stage == "dense"]
-    ceiling = kb.index.lexical_ceiling(question)
-    floor = min(cosines, default=0.0)
-    out = []
-    for hit in hits:
-        stages = {s.stage: s.score for s in hit.stages}
-        features = {"bm25": stages.get("bm25", 0.0) / ceiling if ceiling > 0 else 0.0}
-        if cosines:
-            features["dense"] = stages.get("dense", floor)
-        out.append(features)
-    return ("dense" if cosines else "lexical"), out
+    """Which model applies, and each hit's features as the calibrator computes them, from
+    the dense and BM25 scores the hits carry (the searches' lists, as deep as the hits)."""
+    ranked = {
+        name: [(h.chunk.chunk_id, s.score) for h in hits for s in h.stages if s.stage == name]
+        for name in ("dense", "bm25")
+    }
+    dense = ranked["dense"] or None
+    features = hit_features(hits, dense, ranked["bm25"], kb.index.lexical_ceiling(question))
+    return ("dense" if dense else "lexical"), features
 
 
 def collect(runtime: Runtime, folders: Sequence[Path], questions: int) -> Pairs:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,35 +105,39 @@ class ExtractiveGenerator:
         the embedder reads the question and the sentence, lexical overlap elsewhere."""
         scores = np.zeros(len(candidates))
         passed = np.zeros(len(candidates), dtype=bool)
-        dense = [i for i, c in enumerate(candidates) if self._reads(question, c.text)]
+        readable = [self._reads(question, c.text) for c in candidates]
+        dense = [i for i, read in enumerate(readable) if read]
+        lexical = [i for i, read in enumerate(readable) if not read]
         if dense:
             query = self._embedder.embed_query(question)
             vectors = self._embedder.embed_documents([candidates[i].text for i in dense])
             cosines = vectors @ query
             scores[dense] = cosines
             passed[dense] = cosines >= self._config.min_similarity
-        lexical = [i for i in range(len(candidates)) if i not in set(dense)]
-        for i in lexical:
-            scores[i] = self._overlap(question, candidates[i].text)
-            passed[i] = scores[i] >= self._config.min_overlap
+        if lexical:
+            overlap = self._overlap(question)
+            scores[lexical] = [overlap(candidates[i].text) for i in lexical]
+            passed[lexical] = scores[lexical] >= self._config.min_overlap
         for group in (dense, lexical):  # within `min_share` of the best of its scorer
             if group:
                 best = scores[group].max()
                 passed[group] &= scores[group] >= self._config.min_share * best
         return scores, passed
 
-    def _overlap(self, question: str, sentence: str) -> float:
-        """The share of the question's terms the sentence holds: BM25 terms (jieba words
-        for Chinese) or character bigrams, whichever is higher."""
-        shares = []
-        if self._analyzer is not None:
-            asked = set(self._analyzer.terms(question))
-            if asked:
-                shares.append(len(asked & set(self._analyzer.terms(sentence))) / len(asked))
+    def _overlap(self, question: str) -> Callable[[str], float]:
+        """A sentence's share of the question's terms: BM25 terms (jieba words for Chinese)
+        or character bigrams, whichever is higher (the question analysed once)."""
+        analyzer = self._analyzer
+        asked = set(analyzer.terms(question)) if analyzer is not None else set()
         grams = _terms(question)
-        if grams:
-            shares.append(len(grams & _terms(sentence)) / len(grams))
-        return max(shares, default=0.0)
+
+        def share(sentence: str) -> float:
+            shares = [len(grams & _terms(sentence)) / len(grams)] if grams else []
+            if asked and analyzer is not None:
+                shares.append(len(asked & set(analyzer.terms(sentence))) / len(asked))
+            return max(shares, default=0.0)
+
+        return share
 
     def _reads(self, question: str, sentence: str) -> bool:
         return reads(self._languages, question) and reads(self._languages, sentence)

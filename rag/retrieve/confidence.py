@@ -33,7 +33,7 @@ from dataclasses import replace
 from rag.config import ConfidenceConfig, LogisticModel
 from rag.types import Hit
 
-__all__ = ["Calibrator", "Logistic"]
+__all__ = ["Calibrator", "Logistic", "hit_features"]
 
 Ranked = Sequence[tuple[str, float]]
 
@@ -76,18 +76,27 @@ class Calibrator:
     ) -> list[Hit]:
         """The hits with their confidence; `dense` None when the question was not embedded
         (the BM25-only model), `ceiling` the BM25 score no chunk reaches for it."""
-        cosines = dict(dense or ())
-        floor = min(cosines.values(), default=0.0)
-        lexical = dict(bm25)
-        model = self._dense_model() if dense is not None else None
-        out = []
-        for hit in hits:
-            chunk_id = hit.chunk.chunk_id
-            features = {"bm25": lexical.get(chunk_id, 0.0) / ceiling if ceiling > 0 else 0.0}
-            if model is None:
-                confidence = self._lexical.probability(features)
-            else:
-                features["dense"] = cosines.get(chunk_id, floor)
-                confidence = model.probability(features)
-            out.append(replace(hit, confidence=round(confidence, 6)))
-        return out
+        model = (self._dense_model() if dense is not None else None) or self._lexical
+        return [
+            replace(hit, confidence=round(model.probability(features), 6))
+            for hit, features in zip(hits, hit_features(hits, dense, bm25, ceiling), strict=True)
+        ]
+
+
+def hit_features(
+    hits: Sequence[Hit], dense: Ranked | None, bm25: Ranked, ceiling: float
+) -> list[dict[str, float]]:
+    """Each hit's features: `bm25`, its BM25 score over `ceiling` (0 where BM25 did not
+    find it), and, when the question was embedded, `dense`, its cosine (a chunk the dense
+    search did not return: the lowest cosine it did)."""
+    cosines = dict(dense or ())
+    floor = min(cosines.values(), default=0.0)
+    lexical = dict(bm25)
+    out = []
+    for hit in hits:
+        chunk_id = hit.chunk.chunk_id
+        features = {"bm25": lexical.get(chunk_id, 0.0) / ceiling if ceiling > 0 else 0.0}
+        if dense is not None:
+            features["dense"] = cosines.get(chunk_id, floor)
+        out.append(features)
+    return out

@@ -15,11 +15,9 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from rag.retrieve.base import Retriever
-from rag.retrieve.fusion import rrf
-from rag.types import Filters, Hit, StageScore
+from rag.retrieve.pipeline import fuse_hits
+from rag.types import Filters, Hit
 
 __all__ = ["MultiHopRetriever"]
 
@@ -51,7 +49,7 @@ class MultiHopRetriever:
                 weights[name] = 1.0 / len(follow_ups)
                 found += lists[name]
             seeds = found
-        return _fused(lists, weights, self._rrf_k)[:k]
+        return fuse_hits(lists, self._rrf_k, "hops", weights)[:k]
 
     @staticmethod
     def _follow_up(question: str, hit: Hit) -> str:
@@ -67,22 +65,3 @@ def _best_documents(hits: list[Hit], n: int) -> list[Hit]:
         if len(chosen) == n:
             break
     return list(chosen.values())
-
-
-def _fused(lists: dict[str, list[Hit]], weights: dict[str, float], k: float) -> list[Hit]:
-    """Weighted reciprocal-rank fusion by chunk id; each hit keeps the stages of the list
-    that found it first (hop 1 before the follow-ups) and its confidence."""
-    first: dict[str, Hit] = {}
-    for hits in lists.values():
-        for hit in hits:
-            first.setdefault(hit.chunk.chunk_id, hit)
-    ranked = {name: [h.chunk.chunk_id for h in hits] for name, hits in lists.items()}
-    return [
-        replace(
-            first[i],
-            score=score,
-            stage="hops",
-            stages=(*first[i].stages, StageScore("hops", score, rank)),
-        )
-        for rank, (i, score) in enumerate(rrf(ranked, k, weights), 1)
-    ]

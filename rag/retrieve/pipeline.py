@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from rag.rerank.base import Reranker
@@ -22,7 +22,7 @@ from rag.retrieve.fusion import rrf
 from rag.retrieve.rewrite import Rewriter
 from rag.types import Filters, Hit, StageScore
 
-__all__ = ["SearchPipeline", "SearchTrace"]
+__all__ = ["SearchPipeline", "SearchTrace", "fuse_hits"]
 
 
 class SearchPipeline:
@@ -56,7 +56,10 @@ class SearchPipeline:
         rewritten = self._rewriter.rewrite(query, history)
         depth = max(k, self._candidates)
         lists = [self.retriever.retrieve(q, depth, filters) for q in rewritten.queries]
-        retrieved = lists[0] if len(lists) == 1 else _fuse(lists, self._rrf_k)[:depth]
+        named = {f"q{i}": hits for i, hits in enumerate(lists)}
+        retrieved = (
+            lists[0] if len(lists) == 1 else fuse_hits(named, self._rrf_k, "queries")[:depth]
+        )
         hits = self._reranker.rerank(rewritten.queries[0], retrieved)[:k]
         if self.kb:
             retrieved = [replace(h, kb=self.kb) for h in retrieved]
@@ -66,20 +69,25 @@ class SearchPipeline:
         )
 
 
-def _fuse(lists: list[list[Hit]], k: float) -> list[Hit]:
-    """Reciprocal-rank fusion of the hit lists of several queries, by chunk id."""
+def fuse_hits(
+    lists: Mapping[str, Sequence[Hit]],
+    k: float,
+    stage: str,
+    weights: Mapping[str, float] | None = None,
+) -> list[Hit]:
+    """(Weighted) reciprocal-rank fusion of named hit lists, by chunk id; each hit keeps the
+    stages (and confidence) of the first list that found it, plus the `stage` score."""
     first: dict[str, Hit] = {}
-    for hits in lists:
+    for hits in lists.values():
         for hit in hits:
             first.setdefault(hit.chunk.chunk_id, hit)
-    ranked = {f"q{i}": [h.chunk.chunk_id for h in hits] for i, hits in enumerate(lists)}
-    fused = rrf(ranked, k)
+    ranked = {name: [h.chunk.chunk_id for h in hits] for name, hits in lists.items()}
     return [
         replace(
             first[i],
             score=score,
-            stage="queries",
-            stages=(*first[i].stages, StageScore("queries", score, rank)),
+            stage=stage,
+            stages=(*first[i].stages, StageScore(stage, score, rank)),
         )
-        for rank, (i, score) in enumerate(fused, 1)
+        for rank, (i, score) in enumerate(rrf(ranked, k, weights), 1)
     ]
