@@ -8,6 +8,14 @@ module turns a downloaded copy into `corpus.jsonl`, `queries.jsonl` and `qrels/t
   document, the first question of each paragraph is asked of all of them.
   `--script traditional` converts corpus and questions to Traditional characters (OpenCC
   s2twp, the `opencc` extra), a zh-Hant encyclopaedia set.
+- `squad`: a SQuAD-format file, such as DuReader-robust dev (Chinese web pages from Baidu
+  search and Zhidao answers): each distinct paragraph is a document, the first
+  question of each paragraph is asked of all of them: a Chinese web-page set.
+- `bioasq`: BioASQ Task B golden files (biomedical questions, PubMed): a document per
+  PubMed article, its text the snippets the experts marked in it (title and abstract
+  passages, in order); a question's relevant documents are the articles it lists that
+  have snippets: about 16 per question, a medical many-relevant set. Several files (the
+  batches) make one set.
 - `hotpotqa`: HotpotQA dev, distractor setting (English Wikipedia, CC BY-SA 4.0): every
   paragraph of every question's context is a document (one per title); a question's relevant
   documents are its supporting paragraphs (2 each): a multi-hop set. A truncated download is
@@ -15,6 +23,8 @@ module turns a downloaded copy into `corpus.jsonl`, `queries.jsonl` and `qrels/t
 
 Example:
     python -m eval.devsets cmrc2018 cmrc2018_dev.json dev/cmrc --questions 300
+    python -m eval.devsets squad dureader_robust_dev.json dev/dureader --questions 300
+    python -m eval.devsets bioasq 12B1_golden.json 12B2_golden.json dev/bioasq
     python -m eval.devsets hotpotqa hotpot_dev_distractor_v1.json dev/hotpot
     rag eval beir dev/hotpot
 """
@@ -22,13 +32,14 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_cmrc2018", "build_hotpotqa", "main"]
+__all__ = ["build_bioasq", "build_cmrc2018", "build_hotpotqa", "build_squad", "main"]
 
 
 def build_cmrc2018(
@@ -56,6 +67,69 @@ def build_cmrc2018(
             qrels.append((qid, doc_id))
     _write(out, corpus, queries, qrels)
     return len(corpus), len(queries)
+
+
+def build_squad(source: Path, out: Path, questions: int = 0) -> tuple[int, int]:
+    """A BEIR folder from a SQuAD-format JSON file; (documents, questions) written. A
+    paragraph seen twice (same text) is one document."""
+    data = json.loads(source.read_text(encoding="utf-8"))["data"]
+    corpus: dict[str, dict[str, str]] = {}
+    queries: list[dict[str, str]] = []
+    qrels: list[tuple[str, str]] = []
+    for article in data:
+        for paragraph in article["paragraphs"]:
+            text = str(paragraph["context"]).strip()
+            doc_id = f"p{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+            corpus.setdefault(
+                doc_id, {"_id": doc_id, "title": str(article.get("title") or ""), "text": text}
+            )
+            asked = paragraph.get("qas") or []
+            if asked and (questions <= 0 or len(queries) < questions):
+                qid = str(asked[0]["id"])
+                queries.append({"_id": qid, "text": str(asked[0]["question"])})
+                qrels.append((qid, doc_id))
+    _write(out, list(corpus.values()), queries, qrels)
+    return len(corpus), len(queries)
+
+
+def build_bioasq(sources: list[Path], out: Path, questions: int = 0) -> tuple[int, int]:
+    """A BEIR folder from BioASQ Task B golden JSON files; (documents, questions) written."""
+    asked = [q for source in sources for q in json.loads(source.read_text("utf-8"))["questions"]]
+    passages: dict[str, dict[tuple[str, int], str]] = {}
+    for question in asked:
+        for snippet in question.get("snippets") or []:
+            where = (
+                snippet.get("beginSection", "abstract"),
+                snippet.get("offsetInBeginSection", 0),
+            )
+            passages.setdefault(_pubmed(snippet["document"]), {})[where] = snippet["text"].strip()
+    corpus = []
+    for doc_id, parts in passages.items():
+        # Experts mark overlapping snippets: a passage inside another is kept once.
+        texts = list(dict.fromkeys(text for _, text in sorted(parts.items())))
+        kept = {t for t in texts if not any(t != other and t in other for other in texts)}
+        title = " ".join(t for (sec, _), t in sorted(parts.items()) if sec == "title" and t in kept)
+        body = " ".join(
+            dict.fromkeys(
+                t for (sec, _), t in sorted(parts.items()) if sec != "title" and t in kept
+            )
+        )
+        corpus.append({"_id": doc_id, "title": title, "text": body or title})
+    queries: list[dict[str, str]] = []
+    qrels: list[tuple[str, str]] = []
+    for question in asked:
+        if questions > 0 and len(queries) >= questions:
+            break
+        relevant = [d for d in dict.fromkeys(map(_pubmed, question["documents"])) if d in passages]
+        if relevant:
+            queries.append({"_id": str(question["id"]), "text": str(question["body"])})
+            qrels += [(str(question["id"]), d) for d in relevant]
+    _write(out, corpus, queries, qrels)
+    return len(corpus), len(queries)
+
+
+def _pubmed(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def build_hotpotqa(source: Path, out: Path, questions: int = 0) -> tuple[int, int]:
@@ -124,17 +198,26 @@ def _traditional() -> Callable[[str], str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.devsets", description=__doc__)
-    parser.add_argument("kind", choices=["cmrc2018", "hotpotqa"])
-    parser.add_argument("source", type=Path, help="the downloaded JSON file")
+    parser.add_argument("kind", choices=["cmrc2018", "squad", "bioasq", "hotpotqa"])
+    parser.add_argument(
+        "source", type=Path, nargs="+", help="the downloaded JSON file (bioasq: one or more)"
+    )
     parser.add_argument("out", type=Path, help="the BEIR folder to write")
     parser.add_argument("--questions", type=int, default=0, help="at most this many (0: all)")
     parser.add_argument("--script", choices=["simplified", "traditional"], default="simplified")
     args = parser.parse_args(argv)
-    if args.kind == "cmrc2018":
+    if args.kind != "bioasq" and len(args.source) > 1:
+        parser.error(f"{args.kind} reads one file; only bioasq reads several")
+    source = args.source[0]
+    if args.kind == "bioasq":
+        docs, asked = build_bioasq(args.source, args.out, args.questions)
+    elif args.kind == "cmrc2018":
         convert = _traditional() if args.script == "traditional" else None
-        docs, asked = build_cmrc2018(args.source, args.out, args.questions, convert)
+        docs, asked = build_cmrc2018(source, args.out, args.questions, convert)
+    elif args.kind == "squad":
+        docs, asked = build_squad(source, args.out, args.questions)
     else:
-        docs, asked = build_hotpotqa(args.source, args.out, args.questions)
+        docs, asked = build_hotpotqa(source, args.out, args.questions)
     sys.stdout.write(f"{args.out}: {docs} documents, {asked} questions\n")
 
 

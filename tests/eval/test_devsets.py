@@ -1,5 +1,6 @@
-"""The development-set builders read the public formats (CMRC 2018, HotpotQA distractor,
-a download cut off mid-file) into BEIR folders that `rag eval beir` loads."""
+"""The development-set builders read the public formats (CMRC 2018, SQuAD/DuReader-robust,
+BioASQ Task B golden files, HotpotQA distractor, a download cut off mid-file) into BEIR
+folders that `rag eval beir` loads."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from pathlib import Path
 
 from eval.beir_folder import load_beir
-from eval.devsets import build_cmrc2018, build_hotpotqa
+from eval.devsets import build_cmrc2018, build_hotpotqa, build_squad, main
 from rag.lexical.analyzer import simplified_converter
 
 CMRC = [
@@ -32,6 +33,82 @@ CMRC = [
         ],
     },
 ]
+# DuReader-robust dev as published: SQuAD format, a paragraph of a Baidu search result each,
+# the same paragraph sometimes asked twice.
+DUREADER = {
+    "data": [
+        {
+            "title": "",
+            "paragraphs": [
+                {
+                    "context": "爬行垫根据中间材料的不同可以分为XPE爬行垫、EPE爬行垫。",
+                    "qas": [{"question": "爬行垫什么材质的好", "id": "a1", "answers": []}],
+                },
+                {
+                    "context": "小米6的防水等级是IP52。",
+                    "qas": [{"question": "小米6防水等级", "id": "a2", "answers": []}],
+                },
+                {
+                    "context": "小米6的防水等级是IP52。",
+                    "qas": [{"question": "小米6防不防水", "id": "a3", "answers": []}],
+                },
+            ],
+        }
+    ]
+}
+# BioASQ Task B golden file: overlapping snippets, a title snippet, a listed article with no
+# snippet (not in the corpus, so not judged).
+PUBMED = "http://www.ncbi.nlm.nih.gov/pubmed/"
+BIOASQ = {
+    "questions": [
+        {
+            "id": "b1",
+            "body": "Concizumab is used for which diseases?",
+            "type": "list",
+            "documents": [PUBMED + "111", PUBMED + "222", PUBMED + "999"],
+            "snippets": [
+                {
+                    "document": PUBMED + "111",
+                    "beginSection": "abstract",
+                    "offsetInBeginSection": 40,
+                    "text": "It treats hemophilia A and B.",
+                },
+                {
+                    "document": PUBMED + "111",
+                    "beginSection": "abstract",
+                    "offsetInBeginSection": 0,
+                    "text": "Concizumab is an antibody. It treats hemophilia A and B.",
+                },
+                {
+                    "document": PUBMED + "111",
+                    "beginSection": "title",
+                    "offsetInBeginSection": 0,
+                    "text": "Concizumab: first approval",
+                },
+                {
+                    "document": PUBMED + "222",
+                    "beginSection": "abstract",
+                    "offsetInBeginSection": 0,
+                    "text": "Concizumab prevents bleeding in hemophilia.",
+                },
+            ],
+        },
+        {
+            "id": "b2",
+            "body": "What does TFPI inhibit?",
+            "type": "factoid",
+            "documents": [PUBMED + "333"],
+            "snippets": [
+                {
+                    "document": PUBMED + "333",
+                    "beginSection": "abstract",
+                    "offsetInBeginSection": 0,
+                    "text": "TFPI inhibits factor Xa.",
+                }
+            ],
+        },
+    ]
+}
 HOTPOT = [
     {
         "_id": "q1",
@@ -89,3 +166,30 @@ def test_hotpotqa_keeps_supporting_paragraphs_and_stops_at_a_cut_off_item(tmp_pa
         "title": "Shirley Temple",
         "text": "Shirley Temple was an actress and a diplomat.",
     } in corpus
+
+
+def test_squad_format_keeps_one_document_per_distinct_paragraph(tmp_path: Path) -> None:
+    source = tmp_path / "dureader.json"
+    source.write_text(json.dumps(DUREADER, ensure_ascii=False), encoding="utf-8")
+    assert build_squad(source, tmp_path / "web") == (2, 3)
+    web = load_beir(tmp_path / "web")
+    assert web.queries["a1"] == "爬行垫什么材质的好"
+    # The paragraph asked twice is one document, relevant to both questions.
+    assert set(web.qrels["a2"]) == set(web.qrels["a3"])
+    assert set(web.qrels["a1"]) != set(web.qrels["a2"])
+
+
+def test_bioasq_batches_become_one_many_relevant_set(tmp_path: Path) -> None:
+    first, second = tmp_path / "b1.json", tmp_path / "b2.json"
+    first.write_text(json.dumps({"questions": BIOASQ["questions"][:1]}), encoding="utf-8")
+    second.write_text(json.dumps({"questions": BIOASQ["questions"][1:]}), encoding="utf-8")
+    main(["bioasq", str(first), str(second), str(tmp_path / "bio")])
+    bio = load_beir(tmp_path / "bio")
+    assert bio.qrels == {"b1": {"111": 1, "222": 1}, "b2": {"333": 1}}  # 999 has no snippet
+    corpus = {
+        json.loads(line)["_id"]: json.loads(line)
+        for line in (tmp_path / "bio" / "corpus.jsonl").open()
+    }
+    assert corpus["111"]["title"] == "Concizumab: first approval"
+    # The snippet inside a longer one is not repeated.
+    assert corpus["111"]["text"] == "Concizumab is an antibody. It treats hemophilia A and B."
