@@ -1,6 +1,7 @@
 """`retrieval.mode = native_hybrid` on Milvus Lite: dense + BM25 fused by RRF in the store,
-BM25 alone for a language the embedder cannot read, no ghosts after a delete, and a clear
-error on a store that cannot search text."""
+BM25 alone for a language the embedder cannot read, the same calibrated confidence per
+chunk as the hybrid search, no ghosts after a delete, and a clear error on a store that
+cannot search text."""
 
 from __future__ import annotations
 
@@ -40,6 +41,22 @@ def test_native_hybrid_on_milvus(tmp_path: Path, embedder) -> None:  # type: ign
     assert chinese[0].chunk.section.endswith("删除文档")
     scores = [h.score for h in chinese]
     assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+
+    # One confidence scale across modes: each chunk both searches return gets the same one.
+    hybrid = config.model_copy(update={"retrieval": RetrievalConfig(mode="hybrid")})
+    with index_of(hybrid, embedder) as index:
+        retriever = create_retriever(hybrid, index, embedder)
+        local = {
+            h.chunk.chunk_id: h.confidence
+            for question in ("How do I remove a document?", "如何删除文档？")
+            for h in retriever.retrieve(question, 20)
+        }
+    for hit in english + chinese:
+        assert hit.confidence is not None and 0 <= hit.confidence <= 1
+        if hit.chunk.chunk_id in local:
+            assert hit.confidence == pytest.approx(local[hit.chunk.chunk_id], abs=1e-3)
+    assert sum(h.chunk.chunk_id in local for h in english + chinese) >= 6
+    assert english[0].confidence > 0.5 and chinese[0].confidence > 0.5
 
     assert delete(config, str(GUIDE / "user-guide.md"))
     with index_of(config, embedder) as index:
