@@ -471,7 +471,8 @@ class RetrievalConfig(BaseModel):
         le=3,
         description="2: multi-hop, a second search per best document of the first (the "
         "question with that document's passage), fused with the first; costs hop_docs "
-        "more searches per question.",
+        "more searches per question. With a [generator] model, the model writes one "
+        "follow-up query from the question and those passages instead (IRCoT-style).",
     )
     hop_docs: int = Field(3, gt=0, description="hops > 1: documents that seed a follow-up.")
     feedback_docs: int = Field(

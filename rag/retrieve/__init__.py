@@ -13,7 +13,7 @@ from rag.registry import build
 from rag.rerank import create_reranker
 from rag.retrieve.base import Retriever
 from rag.retrieve.hybrid import HybridRetriever
-from rag.retrieve.multihop import MultiHopRetriever
+from rag.retrieve.multihop import ModelFollowUps, MultiHopRetriever, PassageFollowUps
 from rag.retrieve.native import NativeHybridRetriever
 from rag.retrieve.pipeline import SearchPipeline, SearchTrace
 from rag.retrieve.rewrite import ChatModel, LLMRewriter, NoRewriter, Rewriter
@@ -76,9 +76,14 @@ def embedder_languages(config: RagConfig, embedder: Embedder) -> list[str]:
 
 
 def create_retriever(
-    config: RagConfig, index: Index, embedder: Embedder, languages: Collection[str] | None = None
+    config: RagConfig,
+    index: Index,
+    embedder: Embedder,
+    languages: Collection[str] | None = None,
+    chat: ChatModel | None = None,
 ) -> Retriever:
-    """The retriever named by `config.retrieval.mode`, over an open index and loaded embedder."""
+    """The retriever named by `config.retrieval.mode`, over an open index and loaded embedder;
+    with `hops` > 1, multi-hop around it (the follow-ups written by `chat` when given)."""
     if languages is None:
         languages = embedder_languages(config, embedder)
     retriever = build(
@@ -87,8 +92,14 @@ def create_retriever(
     retrieval = config.retrieval
     if retrieval.hops == 1:
         return retriever
+    writer = ModelFollowUps(chat, config.rewrite) if chat is not None else PassageFollowUps()
     return MultiHopRetriever(
-        retriever, retrieval.hops, retrieval.hop_docs, retrieval.candidates, retrieval.rrf_k
+        retriever,
+        retrieval.hops,
+        retrieval.hop_docs,
+        retrieval.candidates,
+        retrieval.rrf_k,
+        writer,
     )
 
 
@@ -108,7 +119,7 @@ def create_search(
             "query rewriting (%s) needs a generation model; searching questions as asked",
             ", ".join(config.rewrite.strategies),
         )
-    retriever = create_retriever(config, index, embedder, languages)
+    retriever = create_retriever(config, index, embedder, languages, chat)
     reranker = create_reranker(config.reranker)
     candidates = config.reranker.candidates if config.reranker.backend != "none" else 0
     return SearchPipeline(

@@ -29,7 +29,7 @@ from rag.config import RewriteConfig
 from rag.errors import GenerationError
 from rag.text import is_cjk
 
-__all__ = ["ChatModel", "LLMRewriter", "NoRewriter", "Rewriter", "Rewritten"]
+__all__ = ["ChatModel", "LLMRewriter", "NoRewriter", "Rewriter", "Rewritten", "first_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class LLMRewriter:
         if "condense" in strategies and history:
             condensed = self._ask("condense", query, history, warnings)
             if condensed:
-                queries = [_first_line(condensed)]
+                queries = [first_line(condensed)]
         main = queries[0]
         for strategy in strategies:
             if strategy == "condense":
@@ -122,7 +122,7 @@ class LLMRewriter:
             elif strategy == "hyde":
                 queries.append(reply.strip())
             else:
-                queries.append(_first_line(reply))
+                queries.append(first_line(reply))
         return Rewritten(list(dict.fromkeys(q for q in queries if q)), warnings)
 
     def _ask(self, strategy: str, query: str, history: Sequence[Turn], warnings: list[str]) -> str:
@@ -149,6 +149,7 @@ def _lines(reply: str) -> list[str]:
     return [line for line in stripped if line]
 
 
-def _first_line(reply: str) -> str:
+def first_line(reply: str) -> str:
+    """The reply's first non-empty line, without a list marker."""
     lines = _lines(reply)
     return lines[0] if lines else ""

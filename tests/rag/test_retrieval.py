@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import RagConfig, RetrievalConfig, StoreConfig
+from rag.config import GeneratorConfig, RagConfig, RetrievalConfig, StoreConfig
+from rag.generate.openai_backend import OpenAIBackend
 from rag.retrieve import create_retriever
 from rag.retrieve.multihop import MultiHopRetriever
+from rag.retrieve.rewrite import first_line
 from rag.retrieve.two_level import TwoLevelRetriever
 from rag.types import Filters, Hit
 from tests.support.app import delete, index_of, ingest_corpus
+from tests.support.llama import free_port
 
 QUERY = "vitamin D deficiency and bone mineral density"
 
@@ -232,3 +235,75 @@ def test_two_hops_search_again_from_the_best_documents(built: RagConfig, embedde
     assert len(hits) == 10 and all(h.stage == "hops" for h in hits)
     assert hits[0].chunk.chunk_id == one_hop[0].chunk.chunk_id  # the first hop's best stays
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+class _Recording:
+    """The real chat backend, its prompts and replies kept for the assertions."""
+
+    def __init__(self, chat: OpenAIBackend) -> None:
+        self.chat, self.prompts, self.replies = chat, list[str](), list[str]()
+
+    def complete(self, prompt: str, *, max_tokens: int, timeout_s: float) -> str:
+        self.prompts.append(prompt)
+        self.replies.append(self.chat.complete(prompt, max_tokens=max_tokens, timeout_s=timeout_s))
+        return self.replies[-1]
+
+
+def _spied(retriever: MultiHopRetriever) -> list[str]:
+    asked: list[str] = []
+    first = retriever._first
+    original = first.retrieve
+
+    def spy(query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        asked.append(query)
+        return original(query, k, filters)
+
+    first.retrieve = spy  # type: ignore[method-assign]
+    return asked
+
+
+def test_with_a_model_the_model_writes_the_follow_up(
+    built: RagConfig, embedder, llama_server: str
+) -> None:  # type: ignore[no-untyped-def]
+    """IRCoT-style: the real llama.cpp server reads the question and the first hop's best
+    passages and writes one follow-up query, which is searched as written."""
+    config = _with(built, mode="hybrid", hops=2, hop_docs=2)
+    chat = _Recording(
+        OpenAIBackend(GeneratorConfig(backend="openai", base_url=llama_server, model="tiny"))
+    )
+    with index_of(config, embedder) as index:
+        retriever = create_retriever(config, index, embedder, chat=chat)
+        assert isinstance(retriever, MultiHopRetriever)
+        asked = _spied(retriever)
+        hits = retriever.retrieve(QUERY, k=10)
+        single = create_retriever(_with(built, mode="hybrid"), index, embedder)
+        one_hop = single.retrieve(QUERY, 100)
+        written = first_line(chat.replies[0])
+        followed = [h for q in asked[1:] for h in single.retrieve(q, 100)]
+    assert len(chat.prompts) == 1 and QUERY in chat.prompts[0]
+    assert one_hop[0].chunk.text[:100] in chat.prompts[0]  # it read the first hop's best passage
+    if written:  # the tiny model's words, searched as written
+        assert asked == [QUERY, written]
+    else:  # nothing usable: the passage follow-ups instead
+        assert len(asked) == 3 and all(q.startswith(QUERY + "\n") for q in asked[1:])
+    # Fused from the two hops' lists, the stage says so.
+    assert len(hits) == 10 and all(h.stage == "hops" for h in hits)
+    found = {h.chunk.chunk_id for h in one_hop + followed}
+    assert {h.chunk.chunk_id for h in hits} <= found
+
+
+def test_a_model_that_fails_falls_back_to_the_passages(
+    built: RagConfig, embedder, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    config = _with(built, mode="hybrid", hops=2, hop_docs=2)
+    gone = GeneratorConfig(
+        backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1", model="tiny", retries=0
+    )
+    with index_of(config, embedder) as index:
+        retriever = create_retriever(config, index, embedder, chat=OpenAIBackend(gone))
+        assert isinstance(retriever, MultiHopRetriever)
+        asked = _spied(retriever)
+        hits = retriever.retrieve(QUERY, k=10)
+    assert len(asked) == 3 and all(q.startswith(QUERY + "\n") for q in asked[1:])
+    assert len(hits) == 10
+    assert "the model did not write a follow-up" in caplog.text
