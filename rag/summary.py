@@ -1,9 +1,10 @@
 """Document summaries for the two-level index: extractive (default) or written by the model.
 
 `extractive`: the summary vector is the normalised mean of the document's chunk vectors (no
-extra model call); the text, indexed for BM25 and shown by `--explain`, is the title followed
-by the leading sentences of the chunks most central to the document (closest to that mean),
-up to `max_chars`.
+extra model call); the text, indexed for BM25 and shown by `--explain`, carries what tells the
+document apart: its title, its section headings, its key terms (the content words it uses
+most: BM25 weighs them by rarity when a question names them), then the leading sentences of
+the chunks most central to the document (closest to that mean), up to `max_chars`.
 
 `llm`: the generation model (`[generator]`) writes the summary from the title and the
 document's leading text (`llm_input_chars`); the summary text is embedded for the vector.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ import numpy as np
 
 from rag.config import RagConfig, SummaryConfig
 from rag.errors import ConfigError, GenerationError
-from rag.text import is_cjk, split_sentences
+from rag.text import CJK_CHARS, is_cjk, split_sentences
 from rag.types import Chunk
 
 if TYPE_CHECKING:
@@ -73,13 +76,17 @@ def summary_id(doc_id: str, version: str) -> str:
 def extractive_summary(
     title: str, chunks: Sequence[Chunk], vectors: np.ndarray, max_chars: int
 ) -> Summary:
-    """Title plus the leading sentences of the most central chunks; the mean vector."""
+    """Title, section headings, key terms, then the leading sentences of the most central
+    chunks; the mean vector."""
     centre = vectors.mean(axis=0)
     norm = float(np.linalg.norm(centre))
     centre = centre / norm if norm > 0 else centre
     order = np.argsort(-(vectors @ centre), kind="stable")
     parts = [title] if title else []
-    used = len(title)
+    for line in (_headings(title, chunks), _key_terms(title, chunks)):
+        if line and len("\n".join([*parts, line])) <= max_chars // 2:
+            parts.append(line)
+    used = len("\n".join(parts))
     for i in order:
         for sentence in split_sentences(chunks[int(i)].text)[:_SENTENCES_PER_CHUNK]:
             if sentence == title or used + len(sentence) > max_chars:
@@ -87,6 +94,41 @@ def extractive_summary(
             parts.append(sentence)
             used += len(sentence) + 1
     return Summary("\n".join(parts), centre.astype(np.float32))
+
+
+def _headings(title: str, chunks: Sequence[Chunk]) -> str:
+    """The document's section headings, each once, in order (the title left out)."""
+    seen = dict.fromkeys(
+        h.strip() for c in chunks for h in c.section.split(" > ") if h.strip() and h != title
+    )
+    return "; ".join(seen)
+
+
+_WORDS = re.compile(rf"[{CJK_CHARS}]+|[^\W\d_]{{3,}}")
+
+
+def _key_terms(title: str, chunks: Sequence[Chunk]) -> str:
+    """The content words the document uses most (KEY_TERMS of them, those already in the
+    title left out): English words of 3+ letters and jieba words of 2+ characters, stop
+    words dropped."""
+    from rag.lexical.analyzer import jieba_tokenizer
+    from rag.lexical.stopwords import STOPWORDS
+
+    stop = STOPWORDS["en"] | STOPWORDS["zh"]
+    counts: Counter[str] = Counter()
+    for chunk in chunks:
+        for run in _WORDS.findall(chunk.text):
+            if is_cjk(run):
+                words = [w for w in jieba_tokenizer().cut(run) if len(w) >= 2]
+            else:
+                words = [run.lower()]
+            counts.update(w for w in words if w not in stop)
+    in_title = {w.lower() for w in _WORDS.findall(title)}
+    ranked = [w for w, n in counts.most_common() if n > 1 and w not in in_title]
+    return ", ".join(ranked[:KEY_TERMS])
+
+
+KEY_TERMS = 12
 
 
 class Summarizer(Protocol):
