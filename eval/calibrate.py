@@ -37,7 +37,7 @@ from rag.types import Hit
 __all__ = ["Pairs", "abstention_curve", "fit_logistic", "main"]
 
 DEPTH = 20  # hits per question that train the model
-THRESHOLDS = (0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+THRESHOLDS = (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
 @dataclass
@@ -49,6 +49,7 @@ class Pairs:
     )
     on_topic: list[float] = field(default_factory=list)
     off_topic: list[float] = field(default_factory=list)
+    by_pair: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 def fit_logistic(
@@ -113,6 +114,7 @@ def collect(runtime: Runtime, folders: Sequence[Path], questions: int) -> Pairs:
                 for query_id, text in asked:
                     hits = list(search.trace(text, 100).hits)
                     best = max((h.confidence or 0.0 for h in hits[:5]), default=0.0)
+                    pairs.by_pair.setdefault((other.name, dataset.name), []).append(best)
                     if other is not dataset:
                         pairs.off_topic.append(best)
                         continue
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with Runtime.open(load_config()) as runtime:
         pairs = collect(runtime, args.folders, args.questions)
+        threshold = runtime.config.retrieval.min_score
     fitted = {}
     for model, names in (("dense", ["dense", "bm25"]), ("lexical", ["bm25"])):
         if pairs.rows[model]:
@@ -145,12 +148,26 @@ def main(argv: list[str] | None = None) -> None:
         {"min_score": t, "off_topic_abstain": round(a, 4), "on_topic_answered": round(b, 4)}
         for t, a, b in abstention_curve(pairs.on_topic, pairs.off_topic, THRESHOLDS)
     ]
+    by_pair = [
+        {
+            "questions": asked,
+            "corpus": corpus,
+            f"{'answered' if asked == corpus else 'abstain'}_at_{threshold}": round(
+                float(np.mean(np.asarray(best) >= threshold))
+                if asked == corpus
+                else float(np.mean(np.asarray(best) < threshold)),
+                4,
+            ),
+        }
+        for (asked, corpus), best in pairs.by_pair.items()
+    ]
     report = {
         "fitted": fitted,
         "pairs": {m: len(r) for m, r in pairs.rows.items()},
         "on_topic_questions": len(pairs.on_topic),
         "off_topic_questions": len(pairs.off_topic),
         "curve": curve,
+        "by_pair": by_pair,
     }
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
 

@@ -216,14 +216,17 @@ class BM25Tables:
         db = self._reader()
         t = self._t
         n, _, generation = db.execute(f"SELECT n, total, generation FROM {t}_stats").fetchone()
-        found = db.execute(
-            f"SELECT term, df FROM {t}_terms WHERE term IN ({','.join('?' * len(query))})",
-            list(query),
-        ).fetchall()
+        if n == 0:
+            return 0.0
+        found = dict(
+            db.execute(
+                f"SELECT term, df FROM {t}_terms WHERE term IN ({','.join('?' * len(query))})",
+                list(query),
+            ).fetchall()
+        )
         return sum(
-            self._idf(db, n, df, generation) * (self._config.k1 + 1) * query[term]
-            for term, df in found
-            if df > 0
+            self._idf(db, n, found.get(term, 0), generation) * (self._config.k1 + 1) * repeats
+            for term, repeats in query.items()
         )
 
     def _search(

@@ -349,10 +349,11 @@ class LexicalIndex(Protocol):
         ...
 
     def ceiling(self, terms: Sequence[str]) -> float:
-        """The score no chunk can reach for these query terms: the sum over the indexed
-        ones of idf x (k1 + 1) x repeats (a term's part tends to that as its frequency
-        grows); 0 when none is indexed. A score over it reads as the share of the
-        question's weight a chunk matches, comparable across questions and corpora."""
+        """The score no chunk can reach for these query terms: the sum of idf x (k1 + 1) x
+        repeats (a term's part tends to that as its frequency grows), a term no chunk has
+        counted at the highest idf (df 0: the question names something the corpus does
+        not); 0 for an empty index. A score over it reads as the share of the question's
+        weight a chunk matches, comparable across questions and corpora."""
         ...
 
 

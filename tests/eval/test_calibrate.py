@@ -58,9 +58,12 @@ def test_off_topic_questions_abstain_and_on_topic_ones_are_answered(
     with Runtime.open(RagConfig(data_dir=tmp_path / "index")) as runtime:
         pairs = collect(runtime, sets, questions=40)
     assert len(pairs.on_topic) == 46 and len(pairs.off_topic) == 46
-    [(_, abstained, answered)] = abstention_curve(pairs.on_topic, pairs.off_topic, [0.05])
-    print(f"\nmin_score 0.05: off-topic abstain {abstained:.3f}, on-topic answered {answered:.3f}")
-    assert abstained >= 0.9 and answered >= 0.85  # dev sets (README): 0.93 and 0.99
+    threshold = RagConfig().retrieval.min_score
+    [(_, abstained, answered)] = abstention_curve(pairs.on_topic, pairs.off_topic, [threshold])
+    print(f"\nmin_score {threshold}: off-topic abstain {abstained:.3f}, answered {answered:.3f}")
+    # Five dev sets (README): 0.91 and 0.97. This 190-document slice: 1.00 and 0.85 (its
+    # small vocabulary lacks more of the claims' words, which lowers their BM25 share).
+    assert abstained >= 0.9 and answered >= 0.8
     # Refitted on these pairs, both features still count for relevance.
     bias, weights = fit_logistic(pairs.rows["dense"], ["dense", "bm25"])
     assert weights["dense"] > 0 and weights["bm25"] > 0 and bias < 0

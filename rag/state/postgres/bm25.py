@@ -537,16 +537,20 @@ class PgBM25:
             if stats is None or stats[0] == 0:
                 return 0.0
             n, generation = int(stats[0]), int(stats[1])
-            found = conn.execute(
-                sql(
-                    "SELECT term, df FROM {s}.lex_terms WHERE kb=%s AND coll=%s AND term = ANY(%s)"
-                ),
-                (self._kb, self._coll, list(query)),
-            ).fetchall()
+            found = dict(
+                conn.execute(
+                    sql(
+                        "SELECT term, df FROM {s}.lex_terms "
+                        "WHERE kb=%s AND coll=%s AND term = ANY(%s)"
+                    ),
+                    (self._kb, self._coll, list(query)),
+                ).fetchall()
+            )
             return sum(
-                self._idf(conn, n, df, generation) * (self._config.k1 + 1) * query[term]
-                for term, df in found
-                if df > 0
+                self._idf(conn, n, int(found.get(term, 0)), generation)
+                * (self._config.k1 + 1)
+                * repeats
+                for term, repeats in query.items()
             )
 
     def _idf(self, conn: psycopg.Connection[Any], n: int, df: int, generation: int) -> float:

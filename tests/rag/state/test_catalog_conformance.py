@@ -162,14 +162,16 @@ def test_bm25_scores_rank_and_filter(catalog: Catalog) -> None:
     only_b = catalog.bm25.search(["lighthouse", "harbour"], 10, doc_ids={"b"})
     assert {i for i, _ in only_b} == {"b-v1-0", "b-v1-1"}
     assert catalog.bm25.search(["absent"], 10) == [] and catalog.bm25.count() == 5
-    # The ceiling: no chunk reaches it, a repeated term counts again, unknown terms add 0.
+    # The ceiling: no chunk reaches it, a repeated term counts again, a term no chunk has
+    # counts at the highest idf (the question names what the corpus does not).
     ceiling = catalog.bm25.ceiling(["lighthouse", "harbour"])
     best = catalog.bm25.search(["lighthouse", "harbour"], 1)[0][1]
     assert 0 < best < ceiling
-    assert catalog.bm25.ceiling(["lighthouse", "lighthouse", "absent"]) == pytest.approx(
-        2 * catalog.bm25.ceiling(["lighthouse"])
-    )
-    assert catalog.bm25.ceiling(["absent"]) == 0.0 and catalog.bm25.ceiling([]) == 0.0
+    lighthouse, absent = catalog.bm25.ceiling(["lighthouse"]), catalog.bm25.ceiling(["absent"])
+    assert catalog.bm25.ceiling(["lighthouse", "lighthouse"]) == pytest.approx(2 * lighthouse)
+    assert absent > lighthouse > 0 and catalog.bm25.ceiling(["nowhere"]) == pytest.approx(absent)
+    assert catalog.bm25.ceiling(["lighthouse", "absent"]) == pytest.approx(lighthouse + absent)
+    assert catalog.bm25.ceiling([]) == 0.0
 
 
 def test_a_dropped_knowledge_base_catalog_is_empty_when_opened_again(
