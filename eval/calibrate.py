@@ -10,8 +10,10 @@ questions that keep an answer.
 
     python -m eval.calibrate dev/scifact dev/hotpot dev/cmrc dev/cmrc_hant --questions 100
 
-Prints the fitted `[retrieval.confidence]` and the curve with the confidence as configured
-(run it again with the new coefficients set to read the curve they give).
+Prints the fitted `[retrieval.confidence]`, the curve with the confidence as configured (run
+it again with the new coefficients set to read the curve they give), and `by_pair`: for each
+question set and corpus, the share that abstains (off-topic) or is answered (on-topic) at the
+configured `retrieval.min_score`.
 """
 
 from __future__ import annotations
