@@ -58,6 +58,14 @@ def test_off_topic_questions_abstain_and_on_topic_ones_are_answered(
     with Runtime.open(RagConfig(data_dir=tmp_path / "index")) as runtime:
         pairs = collect(runtime, sets, questions=40)
     assert len(pairs.on_topic) == 46 and len(pairs.off_topic) == 46
+    # Each question set against each corpus, kept apart for the per-pair report.
+    counts = {pair: len(best) for pair, best in pairs.by_pair.items()}
+    assert counts == {
+        ("scifact", "scifact"): 40,
+        ("hr", "scifact"): 6,
+        ("scifact", "hr"): 40,
+        ("hr", "hr"): 6,
+    }
     threshold = RagConfig().retrieval.min_score
     [(_, abstained, answered)] = abstention_curve(pairs.on_topic, pairs.off_topic, [threshold])
     print(f"\nmin_score {threshold}: off-topic abstain {abstained:.3f}, answered {answered:.3f}")
