@@ -53,7 +53,13 @@ def server(
 ) -> Iterator[ApiServer]:
     root = tmp_path_factory.mktemp("injection")
     keys = [ADMIN, {"key": READER, "kbs": ["hr"], "role": "read"}]
-    settings = {"RAG_API__KEYS": keys, **model_settings(proxy.url, tiny_tokenizer)}
+    # min_score 0: every retrieved passage reaches the model, so what keeps `it` out is the
+    # key's scope alone (abstention would hide a leak, and the control's canary).
+    settings = {
+        "RAG_API__KEYS": keys,
+        "RAG_RETRIEVAL__MIN_SCORE": "0",
+        **model_settings(proxy.url, tiny_tokenizer),
+    }
     (root / "hr-benefits.md").write_text(INJECTION, encoding="utf-8")
     (root / "it-vpn-keys.md").write_text(SECRET, encoding="utf-8")
     with ApiServer(root / "index", settings) as running, running.client(ADMIN) as admin:

@@ -180,8 +180,9 @@ def test_a_prompt_beyond_the_servers_window_is_a_clear_error(
     """Without the tokenizer, the estimate undercounts the tiny 400-piece vocabulary; the
     llama.cpp server then answers with an empty stream, which must not pass for an answer."""
     config = _with_model(guide_index, llama_server, context_window=8192)
+    # min_score 0: all 10 passages are context (the point is a prompt over the window).
     config = config.model_copy(
-        update={"retrieval": config.retrieval.model_copy(update={"top_k": 10})}
+        update={"retrieval": config.retrieval.model_copy(update={"top_k": 10, "min_score": 0.0})}
     )
     with (
         pipeline_of(config) as pipeline,
