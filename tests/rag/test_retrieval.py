@@ -215,15 +215,7 @@ def test_two_hops_search_again_from_the_best_documents(built: RagConfig, embedde
     with index_of(config, embedder) as index:
         retriever = create_retriever(config, index, embedder)
         assert isinstance(retriever, MultiHopRetriever)
-        asked: list[str] = []
-        first = retriever._first
-        original = first.retrieve
-
-        def spy(query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-            asked.append(query)
-            return original(query, k, filters)
-
-        first.retrieve = spy  # type: ignore[method-assign]
+        asked = _spied(retriever)
         hits = retriever.retrieve(QUERY, k=10)
         one_hop = create_retriever(_with(built, mode="hybrid"), index, embedder).retrieve(QUERY, 10)
     assert len(asked) == 3 and asked[0] == QUERY
